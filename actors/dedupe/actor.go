@@ -1,0 +1,169 @@
+package dedupe
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalrt/shoal/actors/pump"
+	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Enqueue carries originals from dedupe to the dispatcher.
+type Enqueue struct{ Tasks []store.TaskRecord }
+
+// Finished carries terminal results of originals from the dispatcher.
+type Finished struct{ Results []store.ResultRecord }
+
+// CancelQueued asks the dispatcher to cancel originals.
+type CancelQueued struct{ IDs []uint64 }
+
+// Completed tells the result hub which results are now durable.
+type Completed struct{ Results []store.ResultRecord }
+
+type tick struct{}
+
+type persisted struct {
+	recs []store.ResultRecord
+	err  error
+}
+
+// Deps are the dedupe actor's collaborators.
+type Deps struct {
+	Store     store.Store
+	Dispatch  *actor.PID
+	Pump      *actor.PID
+	Results   *actor.PID
+	Transport wire.Transport
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// Seed lists results within the window found at start-up.
+	Seed []store.ResultRecord
+}
+
+type shell struct {
+	m      *Machine
+	d      Deps
+	timer  wire.Timer
+	self   *actor.PID
+	system *actor.ActorSystem
+}
+
+// Props returns the dedupe actor.
+func Props(cfg Config, d Deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		m := New(cfg)
+		for _, r := range d.Seed {
+			m.Seed(r)
+		}
+		d.Seed = nil
+		return &shell{m: m, d: d}
+	})
+}
+
+const evictEvery = time.Second
+
+func (s *shell) Receive(ctx actor.Context) {
+	now := s.d.Now()
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.self, s.system = ctx.Self(), ctx.ActorSystem()
+		s.timer.Arm(s.system, s.self, evictEvery, tick{})
+	case pump.Forward:
+		s.apply(ctx, s.m.Tasks(now, msg.Tasks))
+	case Finished:
+		s.apply(ctx, s.m.Finished(now, msg.Results))
+	case *messages.Cancel:
+		s.cancel(ctx, now, msg)
+	case persisted:
+		if msg.err != nil {
+			// The results stay pending in the store: after a restart the
+			// tasks run again (at least once). Nothing is acknowledged as done.
+			s.d.Logger.Error("result commit failed", "results", len(msg.recs), "err", msg.err)
+			return
+		}
+		ctx.Send(s.d.Results, Completed{Results: msg.recs})
+	case tick:
+		s.m.Tick(now)
+		s.timer.Arm(s.system, s.self, evictEvery, tick{})
+	case *actor.Stopping:
+		s.timer.Stop()
+	}
+}
+
+func (s *shell) apply(ctx actor.Context, fx Effects) {
+	if len(fx.Dispatch) > 0 {
+		ctx.Send(s.d.Dispatch, Enqueue{Tasks: fx.Dispatch})
+	}
+	if fx.Credit != ([messages.NumClasses]int{}) {
+		ctx.Send(s.d.Pump, pump.Credit{N: fx.Credit})
+	}
+	if len(fx.Cancel) > 0 {
+		ctx.Send(s.d.Dispatch, CancelQueued{IDs: fx.Cancel})
+	}
+	if len(fx.Persist) > 0 {
+		s.persist(fx.Persist, nil)
+	}
+}
+
+// persist commits results; done (optional) runs after the commit.
+func (s *shell) persist(recs []store.ResultRecord, done func(error)) {
+	root, self := s.system.Root, s.self
+	store.Then(s.d.Store, &store.Batch{Results: recs}, func(err error) {
+		root.Send(self, persisted{recs: recs, err: err})
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+// cancel answers a client's Cancel. Live tasks are cancelled here or through
+// the dispatcher (asynchronously: Wait shows the final state). Tasks this
+// actor has not seen are looked up: a standby task is cancelled durably now.
+func (s *shell) cancel(ctx actor.Context, now time.Time, msg *messages.Cancel) {
+	sender := ctx.Sender()
+	unknown, fx := s.m.Cancel(now, msg.IDs)
+	s.apply(ctx, fx)
+	out := &messages.Outcomes{}
+	isUnknown := make(map[uint64]bool, len(unknown))
+	for _, id := range unknown {
+		isUnknown[id] = true
+	}
+	var standby []store.ResultRecord
+	bg := context.Background()
+	for _, id := range msg.IDs {
+		if !isUnknown[id] {
+			out.Outcomes = append(out.Outcomes, messages.Outcome{TaskID: id, State: messages.StateCancelled})
+			continue
+		}
+		if r, ok, err := s.d.Store.Result(bg, id); err == nil && ok {
+			out.Outcomes = append(out.Outcomes, messages.Outcome{TaskID: id, State: r.State, Attempts: r.Attempts})
+			continue
+		}
+		t, ok, err := s.d.Store.Task(bg, id)
+		if err != nil || !ok {
+			out.Outcomes = append(out.Outcomes, messages.Outcome{TaskID: id, State: messages.StateUnknown, Error: "no such task"})
+			continue
+		}
+		s.m.Drop(id)
+		standby = append(standby, store.ResultRecord{ID: id, Class: t.Class, Digest: t.Digest, State: messages.StateCancelled, Attempts: t.Attempts, FinishedAt: now.UnixNano()})
+		out.Outcomes = append(out.Outcomes, messages.Outcome{TaskID: id, State: messages.StateCancelled})
+	}
+	reply := func(err error) {
+		if err != nil {
+			out.Err = messages.Errorf(messages.CodeUnavailable, "cancel not recorded: %v", err)
+		}
+		if sender != nil {
+			s.d.Transport.Send(s.system.Root, sender, out)
+		}
+	}
+	if len(standby) == 0 {
+		reply(nil)
+		return
+	}
+	s.persist(standby, reply)
+}

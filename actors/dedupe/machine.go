@@ -1,0 +1,256 @@
+// Package dedupe removes duplicate tasks at queue insertion (S0.3).
+//
+// Tasks with the same digest form a group led by the first one (the
+// original). A later task whose digest matches a group that is queued,
+// running, or finished within the dedupe window does not run: it attaches to
+// the group and receives the original's result (its own result record holds
+// a copy of the output and names the original in AliasOf).
+//
+// Failure semantics: submissions attached while the original is live share
+// its fate, success or permanent failure (they asked for the same work). A
+// dead or cancelled original closes its group, so a duplicate submitted
+// afterwards runs anew: resubmitting failed work is how a client retries it.
+package dedupe
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Config tunes dedupe.
+type Config struct {
+	// Window is how long a finished task still absorbs duplicates. Default 10 min.
+	Window time.Duration
+	// MaxFinished bounds the finished groups remembered; past it the oldest
+	// are forgotten early (their digests can run again). Default 1,000,000.
+	MaxFinished int
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config { return Config{Window: 10 * time.Minute, MaxFinished: 1_000_000} }
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Window < 0:
+		return fmt.Errorf("dedupe: Window must be >= 0, got %v", c.Window)
+	case c.MaxFinished <= 0:
+		return fmt.Errorf("dedupe: MaxFinished must be > 0, got %d", c.MaxFinished)
+	}
+	return nil
+}
+
+type member struct {
+	id    uint64
+	class messages.Class
+}
+
+type group struct {
+	orig      uint64
+	origClass messages.Class
+	origGone  bool // the original was cancelled; members still want the result
+	members   []member
+	done      bool
+	output    []byte
+	attempts  int32
+	finished  int64
+}
+
+type finishedRef struct {
+	digest store.Digest
+	at     int64
+	orig   uint64
+}
+
+// Effects are what the shell must do after a step.
+type Effects struct {
+	Dispatch []store.TaskRecord       // originals to queue
+	Credit   [messages.NumClasses]int // queue places returned for absorbed duplicates
+	Persist  []store.ResultRecord     // results to make durable, then announce
+	Cancel   []uint64                 // originals the dispatcher must cancel
+}
+
+// Machine is dedupe's state. It does no I/O.
+type Machine struct {
+	cfg      Config
+	groups   map[store.Digest]*group
+	live     map[uint64]store.Digest // id of a live original or member → digest
+	finished []finishedRef           // FIFO by finish time, for eviction
+	head     int
+	dropped  map[uint64]bool // cancelled while in standby: discard when the pump delivers them
+	// Counters.
+	Absorbed, Originals int64
+}
+
+// New returns an empty machine.
+func New(cfg Config) *Machine {
+	return &Machine{cfg: cfg, groups: map[store.Digest]*group{}, live: map[uint64]store.Digest{}, dropped: map[uint64]bool{}}
+}
+
+// Seed remembers a result found in the store at start-up (within the window).
+func (m *Machine) Seed(r store.ResultRecord) {
+	if r.State != messages.StateDone || r.AliasOf != 0 {
+		return
+	}
+	if _, ok := m.groups[r.Digest]; ok {
+		return
+	}
+	m.groups[r.Digest] = &group{orig: r.ID, done: true, output: r.Output, attempts: r.Attempts, finished: r.FinishedAt}
+	m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
+}
+
+// Tasks takes tasks from the pump.
+func (m *Machine) Tasks(now time.Time, tasks []store.TaskRecord) Effects {
+	var fx Effects
+	ts := now.UnixNano()
+	for _, t := range tasks {
+		if _, dup := m.live[t.ID]; dup {
+			continue // already here (a refill raced a fast-path hand-off)
+		}
+		if m.dropped[t.ID] {
+			delete(m.dropped, t.ID)
+			fx.Credit[t.Class]++
+			continue
+		}
+		g := m.groups[t.Digest]
+		if g != nil && g.done && ts-g.finished > int64(m.cfg.Window) {
+			g = nil // expired: forget it below
+		}
+		switch {
+		case g == nil:
+			m.groups[t.Digest] = &group{orig: t.ID, origClass: t.Class}
+			m.live[t.ID] = t.Digest
+			fx.Dispatch = append(fx.Dispatch, t)
+			m.Originals++
+		case g.done:
+			fx.Credit[t.Class]++
+			fx.Persist = append(fx.Persist, store.ResultRecord{
+				ID: t.ID, Class: t.Class, Digest: t.Digest, State: messages.StateDone,
+				Output: g.output, Attempts: g.attempts, AliasOf: g.orig, FinishedAt: ts,
+			})
+			m.Absorbed++
+		default:
+			fx.Credit[t.Class]++
+			g.members = append(g.members, member{t.ID, t.Class})
+			m.live[t.ID] = t.Digest
+			m.Absorbed++
+		}
+	}
+	return fx
+}
+
+// Finished takes the terminal result of an original from the dispatcher and
+// returns the records for it and every attached member.
+func (m *Machine) Finished(now time.Time, results []store.ResultRecord) Effects {
+	var fx Effects
+	for _, r := range results {
+		g := m.groups[r.Digest]
+		if g == nil || g.orig != r.ID || g.done {
+			fx.Persist = append(fx.Persist, r) // not tracked (cannot happen in one process): persist as is
+			continue
+		}
+		delete(m.live, r.ID)
+		if !g.origGone {
+			fx.Persist = append(fx.Persist, r)
+		}
+		for _, mb := range g.members {
+			delete(m.live, mb.id)
+			fx.Persist = append(fx.Persist, store.ResultRecord{
+				ID: mb.id, Class: mb.class, Digest: r.Digest, State: r.State, Output: r.Output,
+				Error: r.Error, Attempts: r.Attempts, AliasOf: r.ID, FinishedAt: r.FinishedAt,
+			})
+		}
+		g.members = nil
+		if r.State == messages.StateDone && m.cfg.Window > 0 {
+			g.done, g.output, g.attempts, g.finished = true, r.Output, r.Attempts, r.FinishedAt
+			m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
+		} else {
+			delete(m.groups, r.Digest) // failed or cancelled work: a new submission runs anew
+		}
+	}
+	m.evict(now)
+	return fx
+}
+
+// Cancel cancels live tasks this machine knows. It returns the ids it did
+// not know (the caller looks them up in the store) and the effects. A member
+// is detached and cancelled at once. An original without members is
+// cancelled through the dispatcher; one with members only loses its own
+// submission: the work goes on for the members.
+func (m *Machine) Cancel(now time.Time, ids []uint64) (unknown []uint64, fx Effects) {
+	ts := now.UnixNano()
+	for _, id := range ids {
+		d, ok := m.live[id]
+		if !ok {
+			unknown = append(unknown, id)
+			continue
+		}
+		g := m.groups[d]
+		if g.orig == id {
+			if g.origGone {
+				continue
+			}
+			if len(g.members) == 0 {
+				fx.Cancel = append(fx.Cancel, id)
+				continue
+			}
+			g.origGone = true
+			fx.Persist = append(fx.Persist, store.ResultRecord{ID: id, Class: g.origClass, Digest: d, State: messages.StateCancelled, FinishedAt: ts})
+			continue
+		}
+		for i, mb := range g.members {
+			if mb.id == id {
+				g.members = append(g.members[:i], g.members[i+1:]...)
+				delete(m.live, id)
+				fx.Persist = append(fx.Persist, store.ResultRecord{ID: id, Class: mb.class, Digest: d, State: messages.StateCancelled, FinishedAt: ts})
+				break
+			}
+		}
+		if g.origGone && len(g.members) == 0 {
+			fx.Cancel = append(fx.Cancel, g.orig) // nobody wants the work any more
+		}
+	}
+	return unknown, fx
+}
+
+// Drop marks a standby task (not yet delivered by the pump) as cancelled:
+// its cancelled result is already durable, so it must not be queued if a
+// refill read it before the result removed it from the pending index.
+func (m *Machine) Drop(id uint64) { m.dropped[id] = true }
+
+// State reports whether id is a live member (attached duplicate) or original.
+func (m *Machine) State(id uint64) (attached, live bool) {
+	d, ok := m.live[id]
+	if !ok {
+		return false, false
+	}
+	return m.groups[d].orig != id, true
+}
+
+// Tick forgets finished groups past the window.
+func (m *Machine) Tick(now time.Time) { m.evict(now) }
+
+func (m *Machine) evict(now time.Time) {
+	cutoff := now.UnixNano() - int64(m.cfg.Window)
+	for m.head < len(m.finished) {
+		f := m.finished[m.head]
+		if f.at >= cutoff && len(m.finished)-m.head <= m.cfg.MaxFinished {
+			break
+		}
+		if g := m.groups[f.digest]; g != nil && g.done && g.orig == f.orig {
+			delete(m.groups, f.digest)
+		}
+		m.finished[m.head] = finishedRef{}
+		m.head++
+	}
+	if m.head > 1024 && m.head*2 > len(m.finished) {
+		m.finished = append(m.finished[:0:0], m.finished[m.head:]...)
+		m.head = 0
+	}
+}
+
+// Len is the number of digests remembered (live and finished).
+func (m *Machine) Len() int { return len(m.groups) }

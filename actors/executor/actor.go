@@ -1,0 +1,244 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/messages"
+)
+
+// Handler runs one task. A returned error fails the attempt; wrap it with
+// Permanent when retrying cannot help. ctx is cancelled when the node
+// revokes the lease (the task was cancelled) or the executor stops.
+type Handler func(ctx context.Context, t messages.Task) ([]byte, error)
+
+// PermanentError marks a failure that must not be retried.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so the task is not retried.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// Deps are the executor actor's collaborators.
+type Deps struct {
+	Dispatch  *actor.PID // the node's dispatcher
+	Transport wire.Transport
+	Handlers  map[string]Handler
+	Logger    *slog.Logger
+	Sampler   *LoadSampler // nil: report zero load
+	// OnRegistered, when set, is called with the node's answer to Register.
+	OnRegistered func(*messages.Registered)
+}
+
+type flush struct{}
+type heartbeat struct{}
+type sample struct{}
+type register struct{}
+
+type shell struct {
+	cfg  Config
+	d    Deps
+	m    *Machine
+	work chan messages.Task
+
+	mu      sync.Mutex
+	done    []messages.Result
+	cancels map[uint64]context.CancelFunc
+
+	base     context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	hb, load wire.Timer
+	hbEvery  time.Duration
+	self     *actor.PID
+	system   *actor.ActorSystem
+}
+
+// Props returns an executor actor for cfg. Its Types are the handlers' keys.
+func Props(cfg Config, d Deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &shell{cfg: cfg, d: d, m: NewMachine(cfg), cancels: map[uint64]context.CancelFunc{}}
+	})
+}
+
+func (s *shell) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.started(ctx)
+	case register:
+		s.register(ctx)
+	case *messages.Registered:
+		if s.d.OnRegistered != nil {
+			s.d.OnRegistered(msg)
+		}
+		if msg.Err != nil {
+			s.d.Logger.Error("registration refused", "executor", s.cfg.ID, "err", msg.Err)
+			if msg.Err.Code != messages.CodeUnauthorized && msg.Err.Code != messages.CodeVersion {
+				s.retryRegister()
+			}
+			return
+		}
+		s.m.Registered(true)
+		s.hbEvery = max(time.Duration(msg.HeartbeatMillis)*time.Millisecond, 10*time.Millisecond)
+		s.hb.Arm(s.system, s.self, s.hbEvery, heartbeat{})
+		s.next(ctx, false)
+	case *messages.Grant:
+		if msg.Err != nil {
+			s.d.Logger.Warn("node refused pull", "executor", s.cfg.ID, "err", msg.Err)
+			s.m.Registered(false)
+			s.retryRegister()
+			return
+		}
+		s.revoke(msg.Cancel)
+		for _, t := range s.m.Granted(msg) {
+			s.work <- t
+		}
+		s.next(ctx, false)
+	case flush:
+		s.mu.Lock()
+		done := s.done
+		s.done = nil
+		s.mu.Unlock()
+		for _, r := range done {
+			s.m.Done(r)
+		}
+		s.next(ctx, false)
+	case heartbeat:
+		s.next(ctx, true)
+		s.hb.Arm(s.system, s.self, s.hbEvery, heartbeat{})
+	case sample:
+		if l, err := s.d.Sampler.Sample(); err == nil {
+			s.m.SetLoad(l)
+		} else {
+			s.d.Logger.Warn("load sample failed", "err", err)
+		}
+		s.load.Arm(s.system, s.self, s.cfg.LoadInterval, sample{})
+	case *actor.Stopping:
+		s.hb.Stop()
+		s.load.Stop()
+		s.stop()
+		close(s.work)
+		s.wg.Wait()
+	}
+}
+
+func (s *shell) started(ctx actor.Context) {
+	s.self, s.system = ctx.Self(), ctx.ActorSystem()
+	s.base, s.stop = context.WithCancel(context.Background())
+	// The node never lets an executor hold more than slots × (1 + prefetch)
+	// tasks, and one grant is bounded; this buffer only smooths hand-off.
+	s.work = make(chan messages.Task, 4*s.cfg.Slots+1024)
+	for range s.cfg.Slots {
+		s.wg.Add(1)
+		go s.slot()
+	}
+	if s.d.Sampler != nil {
+		s.load.Arm(s.system, s.self, time.Millisecond, sample{})
+	}
+	s.register(ctx)
+}
+
+func (s *shell) register(ctx actor.Context) {
+	types := make([]string, 0, len(s.d.Handlers))
+	for t := range s.d.Handlers {
+		types = append(types, t)
+	}
+	s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Register{
+		Version: messages.ProtocolVersion, ExecutorID: s.cfg.ID, Types: types,
+		Slots: int32(s.cfg.Slots), Capabilities: s.cfg.Capabilities, Token: s.cfg.Token,
+	})
+}
+
+func (s *shell) retryRegister() {
+	self, root := s.self, s.system.Root
+	time.AfterFunc(time.Second, func() { root.Send(self, register{}) })
+}
+
+func (s *shell) next(ctx actor.Context, hb bool) {
+	for {
+		msg := s.m.Next(hb)
+		if msg == nil {
+			return
+		}
+		s.d.Transport.Request(ctx, s.d.Dispatch, msg)
+		hb = false
+		if s.m.Pending() == 0 {
+			return
+		}
+	}
+}
+
+func (s *shell) revoke(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if c := s.cancels[id]; c != nil {
+			c()
+		}
+	}
+}
+
+func (s *shell) slot() {
+	defer s.wg.Done()
+	for t := range s.work {
+		s.report(s.run(t))
+	}
+}
+
+func (s *shell) run(t messages.Task) (r messages.Result) {
+	r = messages.Result{TaskID: t.ID, Attempt: t.Attempt}
+	h := s.d.Handlers[t.Type]
+	if h == nil {
+		r.Error, r.Permanent = fmt.Sprintf("executor %s has no handler for task type %q", s.cfg.ID, t.Type), true
+		return r
+	}
+	ctx, cancel := context.WithCancel(s.base)
+	s.mu.Lock()
+	s.cancels[t.ID] = cancel
+	s.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			r.OK, r.Output = false, nil
+			r.Error = fmt.Sprintf("handler panicked: %v\n%s", p, debug.Stack())
+		}
+		r.RunNanos = time.Since(start).Nanoseconds()
+		cancel()
+		s.mu.Lock()
+		delete(s.cancels, t.ID)
+		s.mu.Unlock()
+	}()
+	out, err := h(ctx, t)
+	if err != nil {
+		var perm *PermanentError
+		r.Error, r.Permanent = err.Error(), errors.As(err, &perm)
+		return r
+	}
+	r.OK, r.Output = true, out
+	return r
+}
+
+// report hands a result to the actor; the first result of a batch wakes it,
+// later ones ride along, so reports batch themselves under load.
+func (s *shell) report(r messages.Result) {
+	s.mu.Lock()
+	wake := len(s.done) == 0
+	s.done = append(s.done, r)
+	s.mu.Unlock()
+	if wake {
+		s.system.Root.Send(s.self, flush{})
+	}
+}

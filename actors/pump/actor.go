@@ -1,0 +1,112 @@
+package pump
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalrt/shoal/actors/request"
+	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Credit returns queue places to the pump, per class.
+type Credit struct{ N [messages.NumClasses]int }
+
+// Forward carries tasks from the pump to dedupe.
+type Forward struct{ Tasks []store.TaskRecord }
+
+type tick struct{}
+
+type loaded struct {
+	class     messages.Class
+	tasks     []store.TaskRecord
+	exhausted bool
+	err       error
+}
+
+// Deps are the pump actor's collaborators.
+type Deps struct {
+	Store   store.Store
+	Dedupe  *actor.PID
+	Intake  *actor.PID
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Standby, when set, is told the standby count after each change.
+	Standby func(total int64, perClass [messages.NumClasses]int64)
+}
+
+type shell struct {
+	m      *Machine
+	d      Deps
+	timer  wire.Timer
+	last   int64
+	self   *actor.PID
+	system *actor.ActorSystem
+}
+
+// Props returns the pump actor.
+func Props(cfg Config, capacity [messages.NumClasses]int, maxID uint64, d Deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &shell{m: New(cfg, capacity, maxID), d: d, last: -1} })
+}
+
+func (s *shell) Receive(ctx actor.Context) {
+	now := s.d.Now()
+	var fx Effects
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.self, s.system = ctx.Self(), ctx.ActorSystem()
+		fx = s.m.Start(now)
+	case request.Persisted:
+		fx = s.m.Persisted(now, msg.Tasks)
+	case Credit:
+		for c, n := range msg.N {
+			if n > 0 {
+				s.apply(ctx, s.m.Credit(now, messages.Class(c), n))
+			}
+		}
+	case tick:
+		s.timer.Clear()
+		fx = s.m.Tick(now)
+	case loaded:
+		if msg.err != nil {
+			s.d.Logger.Error("standby refill failed", "class", msg.class.String(), "err", msg.err)
+			msg.tasks, msg.exhausted = nil, false // retried on the next tick
+		}
+		fx = s.m.Loaded(now, msg.class, msg.tasks, msg.exhausted)
+	case *actor.Stopping:
+		s.timer.Stop()
+	}
+	s.apply(ctx, fx)
+}
+
+func (s *shell) apply(ctx actor.Context, fx Effects) {
+	if len(fx.Forward) > 0 {
+		ctx.Send(s.d.Dedupe, Forward{Tasks: fx.Forward})
+	}
+	for _, l := range fx.Loads {
+		go s.load(l)
+	}
+	if fx.Tick > 0 {
+		s.timer.Arm(s.system, s.self, fx.Tick, tick{})
+	}
+	if n := s.m.Standby(); n != s.last {
+		s.last = n
+		ctx.Send(s.d.Intake, request.Standby{N: n})
+		if s.d.Standby != nil {
+			var per [messages.NumClasses]int64
+			for c := range per {
+				per[c] = s.m.ClassStandby(messages.Class(c))
+			}
+			s.d.Standby(n, per)
+		}
+	}
+}
+
+func (s *shell) load(l Load) {
+	tasks, err := s.d.Store.Pending(context.Background(), l.Class, l.After, l.Limit)
+	s.system.Root.Send(s.self, loaded{class: l.Class, tasks: tasks, exhausted: err == nil && len(tasks) < l.Limit, err: err})
+}

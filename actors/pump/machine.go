@@ -1,0 +1,249 @@
+// Package pump is the compensation pump (S0.2). Durable tasks take a fast
+// path straight to dedupe while their class's queue has room (credit). When
+// it has none, tasks stay in the store as standby and the pump refills the
+// queue from the store's pending index in batches, at an interval that
+// adapts to the arrival rate. Nothing is dropped: standby tasks are durable,
+// and intake refuses new work once the standby count passes its limit.
+//
+// The pump keeps, per class, a cursor: every pending task with an id at or
+// below it has been handed on (or has finished). Ids are assigned in order
+// and made durable in order, so the tasks above the cursor are exactly the
+// standby ones.
+package pump
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Config tunes the pump.
+type Config struct {
+	// BatchSize is how many standby tasks one refill reads (S0.2 suggests
+	// 50/100/200). Default 200.
+	BatchSize int
+	// MinInterval and MaxInterval bound the refill interval, which is
+	// BatchSize / arrival rate. Defaults 1 ms and 100 ms.
+	MinInterval, MaxInterval time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{BatchSize: 200, MinInterval: time.Millisecond, MaxInterval: 100 * time.Millisecond}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize <= 0:
+		return fmt.Errorf("pump: BatchSize must be > 0, got %d", c.BatchSize)
+	case c.MinInterval <= 0 || c.MaxInterval < c.MinInterval:
+		return fmt.Errorf("pump: need 0 < MinInterval <= MaxInterval, got %v and %v", c.MinInterval, c.MaxInterval)
+	}
+	return nil
+}
+
+// Load asks the shell to read up to Limit pending tasks of Class with id > After.
+type Load struct {
+	Class messages.Class
+	After uint64
+	Limit int
+}
+
+// Effects are what the shell must do after a step.
+type Effects struct {
+	Forward []store.TaskRecord // to dedupe, in order
+	Loads   []Load
+	// Tick, when > 0, asks for a Tick after this delay (replacing any pending one).
+	Tick time.Duration
+}
+
+type class struct {
+	credit     int    // free places in the dispatch queue
+	standby    bool   // tasks above cursor wait in the store
+	cursor     uint64 // every pending id <= cursor was handed on
+	maxStandby uint64 // highest id seen going to standby
+	count      int64  // standby tasks (estimate after a restart)
+	loading    bool   // a Load is out
+	mark       uint64 // maxStandby when the outstanding Load was issued
+	budget     int    // tasks this tick may still refill
+}
+
+// Machine is the pump's state. It does no I/O.
+type Machine struct {
+	cfg     Config
+	classes [messages.NumClasses]class
+	rate    float64 // arrivals per second, EWMA
+	last    time.Time
+	arrived int
+	ticking bool
+}
+
+// New returns a pump whose queues can take capacity[c] tasks. A pump that
+// starts over an existing store (maxID > 0) first reloads every pending task
+// with id <= maxID: that is how acknowledged, unfinished work is requeued
+// after a restart.
+func New(cfg Config, capacity [messages.NumClasses]int, maxID uint64) *Machine {
+	m := &Machine{cfg: cfg}
+	for c := range m.classes {
+		m.classes[c].credit = capacity[c]
+		if maxID > 0 {
+			m.classes[c].standby = true
+			m.classes[c].maxStandby = maxID
+		}
+	}
+	return m
+}
+
+// Start returns the first effects (a refill tick when recovering).
+func (m *Machine) Start(now time.Time) Effects {
+	m.last = now
+	return m.Tick(now)
+}
+
+// Standby is the number of tasks waiting in the store.
+func (m *Machine) Standby() int64 {
+	var n int64
+	for c := range m.classes {
+		n += m.classes[c].count
+	}
+	return n
+}
+
+// ClassStandby is one class's standby count.
+func (m *Machine) ClassStandby(c messages.Class) int64 { return m.classes[c].count }
+
+// Persisted takes tasks that intake has made durable.
+func (m *Machine) Persisted(now time.Time, tasks []store.TaskRecord) Effects {
+	var fx Effects
+	m.arrived += len(tasks)
+	for _, t := range tasks {
+		c := &m.classes[t.Class]
+		switch {
+		case t.ID <= c.cursor:
+			// already read from the store by a refill
+		case !c.standby && c.credit > 0:
+			fx.Forward = append(fx.Forward, t)
+			c.credit--
+			c.cursor = t.ID
+		default:
+			c.standby = true
+			c.count++
+			if t.ID > c.maxStandby {
+				c.maxStandby = t.ID
+			}
+		}
+	}
+	m.arm(now, &fx)
+	return fx
+}
+
+// Credit returns n places of class c's queue.
+func (m *Machine) Credit(now time.Time, c messages.Class, n int) Effects {
+	m.classes[c].credit += n
+	var fx Effects
+	m.arm(now, &fx)
+	return fx
+}
+
+// Tick starts a refill round: each standby class may refill up to its credit.
+func (m *Machine) Tick(now time.Time) Effects {
+	m.ticking = false
+	m.observe(now)
+	var fx Effects
+	for i := range m.classes {
+		c := &m.classes[i]
+		if !c.standby {
+			continue
+		}
+		c.budget = c.credit
+		m.load(messages.Class(i), &fx)
+	}
+	m.arm(now, &fx)
+	return fx
+}
+
+// Loaded takes the result of a Load: tasks read from the store.
+// exhausted is true when the store had fewer than the Limit asked for.
+func (m *Machine) Loaded(now time.Time, cl messages.Class, tasks []store.TaskRecord, exhausted bool) Effects {
+	var fx Effects
+	c := &m.classes[cl]
+	c.loading = false
+	for _, t := range tasks {
+		if t.ID <= c.cursor {
+			continue
+		}
+		fx.Forward = append(fx.Forward, t)
+		c.credit--
+		c.budget--
+		c.cursor = t.ID
+		if c.count > 0 {
+			c.count--
+		}
+	}
+	if exhausted && c.maxStandby == c.mark {
+		// Every standby task known when the read began was durable before
+		// it, so the read saw them all: back to the fast path.
+		c.standby = false
+		c.count = 0
+	} else if exhausted {
+		// Tasks went to standby while the read was out; the next tick reads them.
+		c.budget = 0
+	} else {
+		m.load(cl, &fx)
+	}
+	m.arm(now, &fx)
+	return fx
+}
+
+func (m *Machine) load(cl messages.Class, fx *Effects) {
+	c := &m.classes[cl]
+	if c.loading || c.budget <= 0 || c.credit <= 0 {
+		return
+	}
+	n := min(c.budget, c.credit, m.cfg.BatchSize)
+	c.loading = true
+	c.mark = c.maxStandby
+	fx.Loads = append(fx.Loads, Load{Class: cl, After: c.cursor, Limit: n})
+}
+
+// arm asks for a tick while some class waits in standby with credit.
+func (m *Machine) arm(now time.Time, fx *Effects) {
+	if m.ticking {
+		return
+	}
+	for i := range m.classes {
+		c := &m.classes[i]
+		if c.standby && c.credit > 0 && !c.loading {
+			m.ticking = true
+			fx.Tick = m.Interval()
+			return
+		}
+	}
+}
+
+// observe folds the arrivals since the last observation into the rate.
+func (m *Machine) observe(now time.Time) {
+	dt := now.Sub(m.last).Seconds()
+	if dt <= 0 {
+		return
+	}
+	r := float64(m.arrived) / dt
+	const alpha = 0.3
+	m.rate = alpha*r + (1-alpha)*m.rate
+	m.arrived = 0
+	m.last = now
+}
+
+// Interval is the current refill interval: one batch's worth of arrivals,
+// clamped to [MinInterval, MaxInterval]. A fast stream refills often; a
+// trickle refills rarely but in the same batch size.
+func (m *Machine) Interval() time.Duration {
+	if m.rate <= 0 {
+		return m.cfg.MaxInterval
+	}
+	d := time.Duration(float64(m.cfg.BatchSize) / m.rate * float64(time.Second))
+	return max(m.cfg.MinInterval, min(m.cfg.MaxInterval, d))
+}

@@ -1,0 +1,87 @@
+package request
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Standby tells intake the pump's standby count (admission control).
+type Standby struct{ N int64 }
+
+// Persisted is what intake hands the pump once a batch is durable.
+type Persisted struct{ Tasks []store.TaskRecord }
+
+// Deps are the intake actor's collaborators.
+type Deps struct {
+	Store     store.Store
+	Pump      *actor.PID
+	Transport wire.Transport
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// Accepted, when set, is told how many tasks became durable.
+	Accepted func(n int)
+}
+
+type shell struct {
+	m      *Machine
+	d      Deps
+	acks   *store.Ordered
+	system *actor.ActorSystem
+}
+
+// Props returns the intake actor. maxID is the store's id high-water mark.
+func Props(cfg Config, maxID uint64, d Deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &shell{m: New(cfg, maxID), d: d} })
+}
+
+func (s *shell) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.system = ctx.ActorSystem()
+		s.acks = store.NewOrdered(1024)
+	case *actor.Stopping:
+		s.acks.Close() // every queued submission is answered
+	case *messages.Submit:
+		s.submit(ctx, msg)
+	case Standby:
+		s.m.SetStandby(msg.N)
+	}
+}
+
+func (s *shell) submit(ctx actor.Context, msg *messages.Submit) {
+	sender := ctx.Sender()
+	recs, err := s.m.Accept(s.d.Now(), msg)
+	if err != nil {
+		s.reply(sender, &messages.SubmitAck{Err: err})
+		return
+	}
+	root := s.system.Root
+	s.acks.Commit(s.d.Store, &store.Batch{Tasks: recs}, func(cerr error) {
+		if cerr != nil {
+			s.d.Logger.Error("intake commit failed", "tasks", len(recs), "err", cerr)
+			s.reply(sender, &messages.SubmitAck{Err: messages.Errorf(messages.CodeUnavailable, "task store write failed: %v", cerr)})
+			return
+		}
+		root.Send(s.d.Pump, Persisted{Tasks: recs})
+		if s.d.Accepted != nil {
+			s.d.Accepted(len(recs))
+		}
+		ids := make([]uint64, len(recs))
+		for i := range recs {
+			ids[i] = recs[i].ID
+		}
+		s.reply(sender, &messages.SubmitAck{IDs: ids})
+	})
+}
+
+func (s *shell) reply(to *actor.PID, msg any) {
+	if to != nil {
+		s.d.Transport.Send(s.system.Root, to, msg)
+	}
+}

@@ -1,0 +1,216 @@
+// Package request is the intake actor (S0.1): it validates submissions,
+// assigns ids, computes each task's dedupe digest, and hands the batch to the
+// store. Only after the batch is durable is the client acknowledged.
+package request
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-version"
+	"github.com/zeebo/blake3"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Config is the intake's validation policy.
+type Config struct {
+	// MaxPayloadBytes bounds one task's payload. Default 1 MiB.
+	MaxPayloadBytes int
+	// MaxBatch bounds the tasks of one Submit. Default 10,000.
+	MaxBatch int
+	// MaxTypeLen bounds a task type's length in bytes. Default 128.
+	MaxTypeLen int
+	// HighMin is the lowest priority of the high class; LowMax the highest
+	// priority of the low class. Defaults 70 and 29: [70,100] high,
+	// [30,69] normal, [0,29] low.
+	HighMin, LowMax int32
+	// DefaultMaxAttempts is used when a task asks for 0. Default 3.
+	DefaultMaxAttempts int32
+	// MaxAttempts caps what a task may ask for. Default 100.
+	MaxAttempts int32
+	// DigestFields names, per task type, the top-level JSON fields of the
+	// payload that identify a duplicate (in this order). A type without an
+	// entry, or a payload that is not a JSON object, is digested whole.
+	DigestFields map[string][]string
+	// StandbyLimit is how many tasks may wait in standby before intake
+	// refuses new work with CodeOverloaded. Default 1,000,000.
+	StandbyLimit int64
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxPayloadBytes:    1 << 20,
+		MaxBatch:           10_000,
+		MaxTypeLen:         128,
+		HighMin:            70,
+		LowMax:             29,
+		DefaultMaxAttempts: 3,
+		MaxAttempts:        100,
+		StandbyLimit:       1_000_000,
+	}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxPayloadBytes <= 0:
+		return fmt.Errorf("request: MaxPayloadBytes must be > 0, got %d", c.MaxPayloadBytes)
+	case c.MaxBatch <= 0:
+		return fmt.Errorf("request: MaxBatch must be > 0, got %d", c.MaxBatch)
+	case c.MaxTypeLen <= 0:
+		return fmt.Errorf("request: MaxTypeLen must be > 0, got %d", c.MaxTypeLen)
+	case c.LowMax < messages.MinPriority || c.HighMin > messages.MaxPriority || c.LowMax >= c.HighMin:
+		return fmt.Errorf("request: need %d <= LowMax < HighMin <= %d, got LowMax=%d HighMin=%d",
+			messages.MinPriority, messages.MaxPriority, c.LowMax, c.HighMin)
+	case c.DefaultMaxAttempts <= 0 || c.DefaultMaxAttempts > c.MaxAttempts:
+		return fmt.Errorf("request: need 0 < DefaultMaxAttempts <= MaxAttempts, got %d and %d", c.DefaultMaxAttempts, c.MaxAttempts)
+	case c.StandbyLimit <= 0:
+		return fmt.Errorf("request: StandbyLimit must be > 0, got %d", c.StandbyLimit)
+	}
+	return nil
+}
+
+// ClassOf maps a priority onto its class.
+func (c Config) ClassOf(priority int32) messages.Class {
+	switch {
+	case priority >= c.HighMin:
+		return messages.ClassHigh
+	case priority <= c.LowMax:
+		return messages.ClassLow
+	}
+	return messages.ClassNormal
+}
+
+// Machine validates and numbers submissions. It does no I/O.
+type Machine struct {
+	cfg     Config
+	nextID  uint64
+	standby int64
+}
+
+// New returns a machine whose next id follows maxID (the store's high-water mark).
+func New(cfg Config, maxID uint64) *Machine {
+	return &Machine{cfg: cfg, nextID: maxID + 1}
+}
+
+// SetStandby records the pump's latest standby count (admission control).
+func (m *Machine) SetStandby(n int64) { m.standby = n }
+
+// Accept validates s and returns the records to persist, or a typed error.
+// On error no id is consumed and nothing is to be written.
+func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord, *messages.Error) {
+	if s.Version != messages.ProtocolVersion {
+		return nil, messages.Errorf(messages.CodeVersion, "protocol version %d, this node speaks %d", s.Version, messages.ProtocolVersion)
+	}
+	n := len(s.Tasks)
+	if n == 0 {
+		return nil, messages.Errorf(messages.CodeInvalid, "submit carries no task")
+	}
+	if n > m.cfg.MaxBatch {
+		return nil, messages.Errorf(messages.CodeInvalid, "batch of %d tasks exceeds the limit of %d; split it", n, m.cfg.MaxBatch)
+	}
+	if m.standby+int64(n) > m.cfg.StandbyLimit {
+		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks already wait in standby (limit %d); retry later", m.standby, m.cfg.StandbyLimit)
+	}
+	for i := range s.Tasks {
+		if err := m.check(i, &s.Tasks[i]); err != nil {
+			return nil, err
+		}
+	}
+	recs := make([]store.TaskRecord, n)
+	ts := now.UnixNano()
+	for i := range s.Tasks {
+		t := &s.Tasks[i]
+		max := t.MaxAttempts
+		if max == 0 {
+			max = m.cfg.DefaultMaxAttempts
+		}
+		recs[i] = store.TaskRecord{
+			ID:           m.nextID,
+			Type:         t.Type,
+			Payload:      t.Payload,
+			Priority:     t.Priority,
+			Class:        m.cfg.ClassOf(t.Priority),
+			Digest:       m.Digest(t.Type, t.Payload),
+			Requirements: t.Requirements,
+			MaxAttempts:  max,
+			SubmittedAt:  ts,
+		}
+		m.nextID++
+	}
+	m.standby += int64(n) // pessimistic until the pump reports again
+	return recs, nil
+}
+
+func (m *Machine) check(i int, t *messages.TaskSpec) *messages.Error {
+	switch {
+	case t.Type == "":
+		return messages.TaskErrorf(messages.CodeInvalid, i, "task type is empty")
+	case len(t.Type) > m.cfg.MaxTypeLen:
+		return messages.TaskErrorf(messages.CodeInvalid, i, "task type is %d bytes, the limit is %d", len(t.Type), m.cfg.MaxTypeLen)
+	case !utf8.ValidString(t.Type):
+		return messages.TaskErrorf(messages.CodeInvalid, i, "task type is not valid UTF-8")
+	case len(t.Payload) > m.cfg.MaxPayloadBytes:
+		return messages.TaskErrorf(messages.CodePayloadTooLarge, i, "payload is %d bytes, the limit is %d", len(t.Payload), m.cfg.MaxPayloadBytes)
+	case t.Priority < messages.MinPriority || t.Priority > messages.MaxPriority:
+		return messages.TaskErrorf(messages.CodeBadPriority, i, "priority %d is outside [%d, %d]", t.Priority, messages.MinPriority, messages.MaxPriority)
+	case t.MaxAttempts < 0 || t.MaxAttempts > m.cfg.MaxAttempts:
+		return messages.TaskErrorf(messages.CodeInvalid, i, "max attempts %d is outside [0, %d]", t.MaxAttempts, m.cfg.MaxAttempts)
+	}
+	for k, v := range t.Requirements {
+		if err := ParseRequirement(k, v); err != nil {
+			return messages.TaskErrorf(messages.CodeBadRequirement, i, "%v", err)
+		}
+	}
+	return nil
+}
+
+// ParseRequirement checks one requirement: a label equality ("=value") or a
+// version constraint (">= 15.0, < 16").
+func ParseRequirement(key, value string) error {
+	if key == "" || len(key) > 64 {
+		return fmt.Errorf("requirement key %q must be 1 to 64 bytes", key)
+	}
+	if len(value) > 1 && value[0] == '=' && value[1] != '=' && value[1] != ' ' {
+		return nil // label equality
+	}
+	if _, err := version.NewConstraint(value); err != nil {
+		return fmt.Errorf("requirement %s: %q is neither \"=label\" nor a version constraint: %v", key, value, err)
+	}
+	return nil
+}
+
+// Digest is blake3 over the task type and its digest fields (or the whole
+// payload). Field values are compacted JSON so that formatting does not
+// change the digest.
+func (m *Machine) Digest(typ string, payload []byte) store.Digest {
+	h := blake3.New()
+	h.WriteString(typ)
+	h.Write([]byte{0})
+	fields := m.cfg.DigestFields[typ]
+	var obj map[string]json.RawMessage
+	if len(fields) > 0 && json.Unmarshal(payload, &obj) == nil && obj != nil {
+		var buf bytes.Buffer
+		for _, f := range fields {
+			buf.Reset()
+			if raw, ok := obj[f]; ok {
+				_ = json.Compact(&buf, raw)
+			}
+			h.WriteString(f)
+			h.Write([]byte{0})
+			h.Write(buf.Bytes())
+			h.Write([]byte{0})
+		}
+	} else {
+		h.Write(payload)
+	}
+	var d store.Digest
+	h.Sum(d[:0])
+	return d
+}

@@ -1,0 +1,117 @@
+package results
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalrt/shoal/actors/dedupe"
+	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Deps are the result hub's collaborators.
+type Deps struct {
+	Store     store.Store
+	Transport wire.Transport
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// Completed, when set, is told each batch of durable results (metrics).
+	Completed func([]store.ResultRecord)
+}
+
+// MaxWaitIDs bounds the tasks of one Wait.
+const MaxWaitIDs = 100_000
+
+type tick struct{}
+
+type shell struct {
+	m      *Machine
+	d      Deps
+	timer  wire.Timer
+	self   *actor.PID
+	system *actor.ActorSystem
+}
+
+// Props returns the result hub actor.
+func Props(d Deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &shell{m: New(), d: d} })
+}
+
+const expireEvery = 50 * time.Millisecond
+
+func (s *shell) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.self, s.system = ctx.Self(), ctx.ActorSystem()
+	case *messages.Wait:
+		s.wait(ctx, msg)
+	case dedupe.Completed:
+		if s.d.Completed != nil {
+			s.d.Completed(msg.Results)
+		}
+		for _, w := range s.m.Completed(msg.Results) {
+			s.answer(w, nil)
+		}
+	case tick:
+		s.timer.Clear()
+		for _, w := range s.m.Expire(s.d.Now().UnixNano()) {
+			s.answer(w, messages.Errorf(messages.CodeTimeout, "some tasks are not finished yet; wait again"))
+		}
+		s.arm()
+	case *actor.Stopping:
+		s.timer.Stop()
+	}
+}
+
+func (s *shell) arm() {
+	if s.m.Pending() > 0 && !s.timer.Armed() {
+		s.timer.Arm(s.system, s.self, expireEvery, tick{})
+	}
+}
+
+func (s *shell) wait(ctx actor.Context, msg *messages.Wait) {
+	sender := ctx.Sender()
+	if len(msg.IDs) == 0 || len(msg.IDs) > MaxWaitIDs {
+		s.send(sender, &messages.Outcomes{Err: messages.Errorf(messages.CodeInvalid, "wait needs 1 to %d task ids, got %d", MaxWaitIDs, len(msg.IDs))})
+		return
+	}
+	bg := context.Background()
+	out := make([]messages.Outcome, len(msg.IDs))
+	for i, id := range msg.IDs {
+		out[i] = messages.Outcome{TaskID: id, State: messages.StateUnknown}
+		r, ok, err := s.d.Store.Result(bg, id)
+		if err != nil {
+			s.send(sender, &messages.Outcomes{Err: messages.Errorf(messages.CodeUnavailable, "task store read failed: %v", err)})
+			return
+		}
+		if ok {
+			out[i] = Outcome(r)
+			continue
+		}
+		if _, ok, err := s.d.Store.Task(bg, id); err == nil && ok {
+			// Accepted and unfinished: where exactly it waits (standby, queued,
+			// leased) is the dispatcher's to say; Wait only needs "not yet".
+			out[i].State = messages.StateQueued
+		}
+	}
+	deadline := s.d.Now().Add(time.Duration(msg.TimeoutMillis) * time.Millisecond).UnixNano()
+	if w := s.m.Wait(sender, out, deadline); w != nil {
+		s.answer(w, nil)
+		return
+	}
+	s.arm()
+}
+
+func (s *shell) answer(w *Waiter, err *messages.Error) {
+	s.send(w.Token.(*actor.PID), &messages.Outcomes{Outcomes: w.Outcomes, Err: err})
+}
+
+func (s *shell) send(to *actor.PID, msg any) {
+	if to != nil {
+		s.d.Transport.Send(s.system.Root, to, msg)
+	}
+}

@@ -1,0 +1,302 @@
+// Package node wires one shoal node: the Pebble task store and the intake,
+// pump, dedupe, dispatch and result-hub actors, reachable in-process and,
+// when Listen is set, over protoactor remote.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalrt/shoal/actors/dedupe"
+	"github.com/shoalrt/shoal/actors/dispatch"
+	"github.com/shoalrt/shoal/actors/pump"
+	"github.com/shoalrt/shoal/actors/request"
+	"github.com/shoalrt/shoal/actors/results"
+	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// The node's actor names (see messages.Actor*).
+const (
+	NameIntake   = messages.ActorIntake
+	NameResults  = messages.ActorResults
+	NameDedupe   = messages.ActorDedupe
+	NameDispatch = messages.ActorDispatch
+	NameStatus   = messages.ActorStatus
+)
+
+// Config configures a node.
+type Config struct {
+	// Name identifies the node in status output. Default "node-1".
+	Name string
+	// DataDir is the Pebble store's directory. Required.
+	DataDir string
+	// Token, when set, is required from executors (Register.Token).
+	Token string
+	// ResultRetention is how long finished tasks and results are kept.
+	// Default 24 h. It must be at least the dedupe window.
+	ResultRetention time.Duration
+	// SweepEvery is how often expired results are deleted. Default 1 min.
+	SweepEvery time.Duration
+
+	Intake   request.Config
+	Pump     pump.Config
+	Dedupe   dedupe.Config
+	Dispatch dispatch.Config
+
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the documented defaults for a node storing in dir.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Name:            "node-1",
+		DataDir:         dir,
+		ResultRetention: 24 * time.Hour,
+		SweepEvery:      time.Minute,
+		Intake:          request.DefaultConfig(),
+		Pump:            pump.DefaultConfig(),
+		Dedupe:          dedupe.DefaultConfig(),
+		Dispatch:        dispatch.DefaultConfig(),
+	}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("node: DataDir must be set")
+	case c.ResultRetention < c.Dedupe.Window:
+		return fmt.Errorf("node: ResultRetention (%v) must be >= the dedupe window (%v)", c.ResultRetention, c.Dedupe.Window)
+	case c.SweepEvery <= 0:
+		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
+	}
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate())
+}
+
+// PIDs are the node's addressable actors.
+type PIDs struct {
+	Intake, Results, Dedupe, Dispatch, Status *actor.PID
+}
+
+// Counters are the node's cumulative counts.
+type Counters struct {
+	Accepted, Done, Dead, Cancelled, Deduplicated atomic.Int64
+	Standby                                      atomic.Int64
+}
+
+// Node is a running shoal node.
+type Node struct {
+	cfg      Config
+	system   *actor.ActorSystem
+	store    store.Store
+	pids     PIDs
+	Counters Counters
+	stopOnce sync.Once
+	stopped  chan struct{}
+	sweeper  sync.WaitGroup
+}
+
+// Start opens the store, recovers, and spawns the node's actors on system.
+// transport is how actors answer PIDs (wire.Local{} in one process; a
+// cluster codec when clients connect over remote).
+func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, transport wire.Transport) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pcfg := store.DefaultPebbleConfig(cfg.DataDir)
+	pcfg.Logger = cfg.Logger
+	st, err := store.OpenPebble(pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("node: open store: %w", err)
+	}
+	n := &Node{cfg: cfg, system: system, store: st, stopped: make(chan struct{})}
+	if err := n.spawn(ctx, transport); err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.sweeper.Add(1)
+	go n.sweep()
+	return n, nil
+}
+
+func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
+	cfg, log, now := n.cfg, n.cfg.Logger, n.cfg.Now
+	maxID, err := n.store.MaxID(ctx)
+	if err != nil {
+		return fmt.Errorf("node: read id high-water mark: %w", err)
+	}
+	var seed []store.ResultRecord
+	since := now().Add(-cfg.Dedupe.Window)
+	if err := n.store.Results(ctx, since, func(r store.ResultRecord) error {
+		seed = append(seed, r)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("node: read results for the dedupe window: %w", err)
+	}
+	log.Info("node recovering", "max_id", maxID, "dedupe_seed", len(seed))
+
+	addr := n.system.Address()
+	pid := func(name string) *actor.PID { return actor.NewPID(addr, name) }
+	n.pids = PIDs{Intake: pid(NameIntake), Results: pid(NameResults), Dedupe: pid(NameDedupe), Dispatch: pid(NameDispatch), Status: pid(NameStatus)}
+	p := n.pids
+	root := n.system.Root
+
+	spawn := func(props *actor.Props, name string) error {
+		_, err := root.SpawnNamed(props, name)
+		if err != nil {
+			return fmt.Errorf("node: spawn %s: %w", name, err)
+		}
+		return nil
+	}
+	var auth func(string) bool
+	if cfg.Token != "" {
+		auth = func(tok string) bool { return tok == cfg.Token }
+	}
+	return errors.Join(
+		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count}), NameResults),
+		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
+		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
+		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Intake: p.Intake, Logger: log, Now: now,
+			Standby: func(total int64, _ [messages.NumClasses]int64) { n.Counters.Standby.Store(total) }}), namePump),
+		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Pump: pid(namePump), Transport: tr, Logger: log, Now: now,
+			Accepted: func(k int) { n.Counters.Accepted.Add(int64(k)) }}), NameIntake),
+		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
+	)
+}
+
+const namePump = "shoal-pump"
+
+func (n *Node) count(rs []store.ResultRecord) {
+	for i := range rs {
+		r := &rs[i]
+		switch {
+		case r.AliasOf != 0 && r.State == messages.StateDone:
+			n.Counters.Deduplicated.Add(1)
+		case r.State == messages.StateDone:
+			n.Counters.Done.Add(1)
+		case r.State == messages.StateDead:
+			n.Counters.Dead.Add(1)
+		case r.State == messages.StateCancelled:
+			n.Counters.Cancelled.Add(1)
+		}
+	}
+}
+
+func (n *Node) sweep() {
+	defer n.sweeper.Done()
+	t := time.NewTicker(n.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopped:
+			return
+		case <-t.C:
+		}
+		cutoff := n.cfg.Now().Add(-n.cfg.ResultRetention)
+		for {
+			k, err := n.store.Sweep(context.Background(), cutoff, 10_000)
+			if err != nil {
+				n.cfg.Logger.Error("result sweep failed", "err", err)
+				break
+			}
+			if k < 10_000 {
+				break
+			}
+		}
+	}
+}
+
+// System is the node's actor system.
+func (n *Node) System() *actor.ActorSystem { return n.system }
+
+// PIDs returns the node's addressable actors.
+func (n *Node) PIDs() PIDs { return n.pids }
+
+// Store is the node's task store (read-only use: tests and tools).
+func (n *Node) Store() store.Store { return n.store }
+
+// Status gathers the node's queues, executors and counters.
+func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
+	res, err := n.system.Root.RequestFuture(n.pids.Dispatch, dispatch.SnapshotRequest{}, timeoutOf(ctx)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("node: status: %w", err)
+	}
+	snap := res.(dispatch.Snapshot)
+	st := &messages.Status{Node: n.cfg.Name, Executors: snap.Executors, Counters: map[string]int64{
+		"accepted":     n.Counters.Accepted.Load(),
+		"done":         n.Counters.Done.Load(),
+		"dead":         n.Counters.Dead.Load(),
+		"cancelled":    n.Counters.Cancelled.Load(),
+		"deduplicated": n.Counters.Deduplicated.Load(),
+		"standby":      n.Counters.Standby.Load(),
+		"leased":       int64(snap.Leases),
+		"granted":      snap.Counters.Granted,
+		"retried":      snap.Counters.Retried,
+		"expired":      snap.Counters.Expired,
+		"stale":        snap.Counters.Stale,
+	}}
+	for c := range snap.Queued {
+		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(), Queued: int64(snap.Queued[c])})
+	}
+	return st, nil
+}
+
+func timeoutOf(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return 5 * time.Second
+}
+
+// statusActor answers StatusRequest from remote clients.
+func (n *Node) statusActor(tr wire.Transport) actor.ReceiveFunc {
+	return func(c actor.Context) {
+		if _, ok := c.Message().(*messages.StatusRequest); !ok || c.Sender() == nil {
+			return
+		}
+		sender := c.Sender()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			st, err := n.Status(ctx)
+			if err != nil {
+				st = &messages.Status{Node: n.cfg.Name}
+			}
+			tr.Send(n.system.Root, sender, st)
+		}()
+	}
+}
+
+// Stop stops the node's actors and closes the store. Acknowledged work that
+// has not finished stays in the store and is requeued at the next start.
+func (n *Node) Stop() error {
+	var err error
+	n.stopOnce.Do(func() {
+		close(n.stopped)
+		n.sweeper.Wait()
+		root := n.system.Root
+		for _, p := range []*actor.PID{n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+			_ = root.StopFuture(p).Wait()
+		}
+		err = n.store.Close()
+	})
+	return err
+}

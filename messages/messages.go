@@ -1,0 +1,226 @@
+// Package messages is shoal's wire vocabulary: the msgpack structs that nodes,
+// executors and SDK clients exchange, the task states and priority classes, and
+// the typed error codes that cross the wire. It imports nothing of the project.
+package messages
+
+// ProtocolVersion is carried by every top-level request. A node refuses a
+// request whose version it does not speak with CodeVersion.
+const ProtocolVersion uint16 = 1
+
+// Priority bounds. A task's priority is an integer in [MinPriority, MaxPriority];
+// higher runs first. Priorities map onto classes by configurable ranges.
+const (
+	MinPriority     int32 = 0
+	MaxPriority     int32 = 100
+	DefaultPriority int32 = 50
+)
+
+// Class is a dispatch queue class (S2.1).
+type Class uint8
+
+const (
+	ClassHigh Class = iota
+	ClassNormal
+	ClassLow
+	NumClasses = 3
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassHigh:
+		return "high"
+	case ClassNormal:
+		return "normal"
+	case ClassLow:
+		return "low"
+	}
+	return "invalid"
+}
+
+// TaskState is the lifecycle state of a task as reported to clients.
+type TaskState uint8
+
+const (
+	StateUnknown   TaskState = iota // no such task (or its result has expired)
+	StateStandby                    // durable, waiting in the store for queue room
+	StateQueued                     // in a dispatch queue
+	StateLeased                     // granted to an executor, lease live
+	StateFailed                     // last attempt failed; waiting for its retry
+	StateDone                       // finished successfully; result retrievable
+	StateDead                       // failed permanently (attempts exhausted or not retryable)
+	StateCancelled                  // cancelled by a client before it finished
+	StateAttached                   // a duplicate waiting for its original's result
+)
+
+var stateNames = [...]string{"unknown", "standby", "queued", "leased", "failed", "done", "dead", "cancelled", "attached"}
+
+func (s TaskState) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "invalid"
+}
+
+// Terminal reports whether no further transition can happen.
+func (s TaskState) Terminal() bool {
+	return s == StateDone || s == StateDead || s == StateCancelled
+}
+
+// TaskSpec is one task as a client submits it.
+type TaskSpec struct {
+	Type     string `msgpack:"type"`
+	Payload  []byte `msgpack:"payload"`
+	Priority int32  `msgpack:"prio"`
+	// Requirements are capability constraints (label → "=value" or a version
+	// constraint such as ">= 15.0, < 16"). Validated at intake.
+	Requirements map[string]string `msgpack:"req,omitempty"`
+	// MaxAttempts caps executions of this task; 0 takes the node's default.
+	MaxAttempts int32 `msgpack:"max_attempts,omitempty"`
+}
+
+// Submit carries one task or a batch. A batch is all-or-nothing: if any task is
+// invalid the whole batch is refused and nothing is written.
+type Submit struct {
+	Version uint16     `msgpack:"v"`
+	Tasks   []TaskSpec `msgpack:"tasks"`
+}
+
+// SubmitAck answers Submit once every task is durable (fsync'd), or with Err.
+type SubmitAck struct {
+	IDs []uint64 `msgpack:"ids,omitempty"` // one per submitted task, in order
+	Err *Error   `msgpack:"err,omitempty"`
+}
+
+// Task is a leased unit of work as an executor sees it.
+type Task struct {
+	ID       uint64 `msgpack:"id"`
+	Type     string `msgpack:"type"`
+	Payload  []byte `msgpack:"payload"`
+	Priority int32  `msgpack:"prio"`
+	Attempt  int32  `msgpack:"attempt"` // 1 for the first execution
+}
+
+// LoadReport is an executor's live load (S0.4). CPU, Mem and IO are fractions
+// of capacity in [0,1]; InFlight counts tasks the executor holds.
+type LoadReport struct {
+	CPU      float64 `msgpack:"cpu"`
+	Mem      float64 `msgpack:"mem"`
+	IO       float64 `msgpack:"io"`
+	InFlight int32   `msgpack:"inflight"`
+}
+
+// Register announces an executor to a node (S2.9). The node answers Registered.
+type Register struct {
+	Version      uint16            `msgpack:"v"`
+	ExecutorID   string            `msgpack:"executor"`
+	Types        []string          `msgpack:"types"`
+	Slots        int32             `msgpack:"slots"`
+	Capabilities map[string]string `msgpack:"caps,omitempty"`
+	Token        string            `msgpack:"token,omitempty"`
+}
+
+// Registered answers Register.
+type Registered struct {
+	LeaseTTLMillis  int64  `msgpack:"lease_ttl_ms"`
+	HeartbeatMillis int64  `msgpack:"heartbeat_ms"`
+	Err             *Error `msgpack:"err,omitempty"`
+}
+
+// Result is the outcome of one execution of a leased task.
+type Result struct {
+	TaskID  uint64 `msgpack:"id"`
+	Attempt int32  `msgpack:"attempt"`
+	OK      bool   `msgpack:"ok"`
+	Output  []byte `msgpack:"out,omitempty"`
+	Error   string `msgpack:"error,omitempty"`
+	// Permanent marks a failure that retrying cannot fix.
+	Permanent bool  `msgpack:"permanent,omitempty"`
+	RunNanos  int64 `msgpack:"run_ns"`
+}
+
+// Pull is an executor's request for work. It also reports results, renews the
+// leases the executor still holds, and carries its load (one round trip per
+// batch). The node answers with Grant, possibly later (long poll) when no work
+// is queued.
+type Pull struct {
+	ExecutorID string     `msgpack:"executor"`
+	Load       LoadReport `msgpack:"load"`
+	Free       int32      `msgpack:"free"` // slots free for new work right now
+	Results    []Result   `msgpack:"results,omitempty"`
+	Held       []uint64   `msgpack:"held,omitempty"` // leases still running
+}
+
+// Grant hands tasks to an executor, each under a lease of LeaseTTLMillis.
+type Grant struct {
+	Tasks          []Task   `msgpack:"tasks,omitempty"`
+	Cancel         []uint64 `msgpack:"cancel,omitempty"` // leases the node revoked
+	LeaseTTLMillis int64    `msgpack:"lease_ttl_ms"`
+	Err            *Error   `msgpack:"err,omitempty"`
+}
+
+// Heartbeat renews an executor's leases without asking for work.
+type Heartbeat struct {
+	ExecutorID string     `msgpack:"executor"`
+	Load       LoadReport `msgpack:"load"`
+	Held       []uint64   `msgpack:"held,omitempty"`
+	Results    []Result   `msgpack:"results,omitempty"`
+}
+
+// Wait asks for the outcomes of tasks; the node answers Outcomes when every
+// listed task is terminal or when TimeoutMillis passes (then with the states
+// known so far).
+type Wait struct {
+	IDs           []uint64 `msgpack:"ids"`
+	TimeoutMillis int64    `msgpack:"timeout_ms"`
+}
+
+// Outcome is a task's state and, when terminal, its result.
+type Outcome struct {
+	TaskID   uint64    `msgpack:"id"`
+	State    TaskState `msgpack:"state"`
+	Output   []byte    `msgpack:"out,omitempty"`
+	Error    string    `msgpack:"error,omitempty"`
+	Attempts int32     `msgpack:"attempts"`
+	// AliasOf is set when this task was a duplicate: the id whose execution
+	// produced the result.
+	AliasOf uint64 `msgpack:"alias_of,omitempty"`
+}
+
+// Outcomes answers Wait and Lookup.
+type Outcomes struct {
+	Outcomes []Outcome `msgpack:"outcomes"`
+	Err      *Error    `msgpack:"err,omitempty"`
+}
+
+// Cancel asks the node to cancel tasks. Answered by Outcomes with each task's
+// state after the request.
+type Cancel struct {
+	IDs []uint64 `msgpack:"ids"`
+}
+
+// StatusRequest asks a node for its Status.
+type StatusRequest struct{}
+
+// ClassStatus is one dispatch class's view.
+type ClassStatus struct {
+	Class   string `msgpack:"class"`
+	Queued  int64  `msgpack:"queued"`
+	Standby int64  `msgpack:"standby"`
+}
+
+// ExecutorStatus is one attached executor as the dispatcher sees it.
+type ExecutorStatus struct {
+	ID       string     `msgpack:"id"`
+	Slots    int32      `msgpack:"slots"`
+	Leases   int32      `msgpack:"leases"`
+	Load     LoadReport `msgpack:"load"`
+	LastSeen int64      `msgpack:"last_seen_unix_ms"`
+}
+
+// Status is a node's counters and queues.
+type Status struct {
+	Node      string           `msgpack:"node"`
+	Classes   []ClassStatus    `msgpack:"classes"`
+	Executors []ExecutorStatus `msgpack:"executors"`
+	Counters  map[string]int64 `msgpack:"counters"`
+}

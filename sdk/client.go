@@ -1,0 +1,150 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// Client submits tasks and waits for their results.
+type Client struct {
+	conn *Conn
+	// Timeout bounds one request when ctx has no deadline. Default 30 s.
+	Timeout time.Duration
+}
+
+// NewClient returns a client over conn.
+func NewClient(conn *Conn) *Client { return &Client{conn: conn, Timeout: 30 * time.Second} }
+
+// Task is what a client submits (an alias of the wire type).
+type Task = messages.TaskSpec
+
+// Outcome is a task's state and result.
+type Outcome = messages.Outcome
+
+// Submit submits one task and returns its id once it is durable.
+func (c *Client) Submit(ctx context.Context, t Task) (uint64, error) {
+	ids, err := c.SubmitBatch(ctx, []Task{t})
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
+}
+
+// SubmitBatch submits tasks atomically (all or none) and returns their ids
+// once all are durable. Overload is reported as messages.ErrOverloaded.
+func (c *Client) SubmitBatch(ctx context.Context, tasks []Task) ([]uint64, error) {
+	res, err := c.ask(ctx, messages.ActorIntake, &messages.Submit{Version: messages.ProtocolVersion, Tasks: tasks})
+	if err != nil {
+		return nil, err
+	}
+	ack, ok := res.(*messages.SubmitAck)
+	if !ok {
+		return nil, fmt.Errorf("sdk: submit: unexpected answer %T", res)
+	}
+	if ack.Err != nil {
+		return nil, ack.Err
+	}
+	if len(ack.IDs) != len(tasks) {
+		return nil, fmt.Errorf("sdk: submit: node acknowledged %d of %d tasks", len(ack.IDs), len(tasks))
+	}
+	return ack.IDs, nil
+}
+
+// Wait blocks until every task is terminal (done, dead or cancelled) or ctx
+// ends, and returns their outcomes in the order asked. Unknown ids come back
+// with StateUnknown.
+func (c *Client) Wait(ctx context.Context, ids ...uint64) ([]Outcome, error) {
+	for {
+		step := 10 * time.Second
+		if d, ok := ctx.Deadline(); ok {
+			step = min(step, time.Until(d))
+		}
+		if step <= 0 {
+			return nil, ctx.Err()
+		}
+		res, err := c.ask(ctx, messages.ActorResults, &messages.Wait{IDs: ids, TimeoutMillis: step.Milliseconds()})
+		if err != nil {
+			return nil, err
+		}
+		out, ok := res.(*messages.Outcomes)
+		if !ok {
+			return nil, fmt.Errorf("sdk: wait: unexpected answer %T", res)
+		}
+		if out.Err == nil {
+			return out.Outcomes, nil
+		}
+		if !errors.Is(out.Err, messages.ErrTimeout) {
+			return nil, out.Err
+		}
+		if ctx.Err() != nil {
+			return out.Outcomes, ctx.Err()
+		}
+	}
+}
+
+// Result waits for one task.
+func (c *Client) Result(ctx context.Context, id uint64) (Outcome, error) {
+	out, err := c.Wait(ctx, id)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return out[0], nil
+}
+
+// Cancel cancels tasks. Queued and standby tasks are cancelled at once; a
+// running task's lease is revoked (its handler's context is cancelled) and
+// its result discarded. Wait shows the final state.
+func (c *Client) Cancel(ctx context.Context, ids ...uint64) ([]Outcome, error) {
+	res, err := c.ask(ctx, messages.ActorDedupe, &messages.Cancel{IDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	out, ok := res.(*messages.Outcomes)
+	if !ok {
+		return nil, fmt.Errorf("sdk: cancel: unexpected answer %T", res)
+	}
+	if out.Err != nil {
+		return out.Outcomes, out.Err
+	}
+	return out.Outcomes, nil
+}
+
+// Status returns the node's queues, executors and counters.
+func (c *Client) Status(ctx context.Context) (*messages.Status, error) {
+	res, err := c.ask(ctx, messages.ActorStatus, &messages.StatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	st, ok := res.(*messages.Status)
+	if !ok {
+		return nil, fmt.Errorf("sdk: status: unexpected answer %T", res)
+	}
+	return st, nil
+}
+
+func (c *Client) ask(ctx context.Context, name string, msg any) (any, error) {
+	timeout := c.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if timeout <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	wire, err := c.conn.Wrap(msg)
+	if err != nil {
+		return nil, err
+	}
+	f := c.conn.System.Root.RequestFuture(c.conn.PID(name), wire, timeout)
+	res, err := f.Result()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("sdk: %s did not answer within %v: %w", name, timeout, messages.ErrUnavailable)
+	}
+	return c.conn.Unwrap(res)
+}

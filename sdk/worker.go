@@ -1,0 +1,99 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/shoalrt/shoal/actors/executor"
+	"github.com/shoalrt/shoal/messages"
+)
+
+// Handler runs one task (see executor.Handler).
+type Handler = executor.Handler
+
+// Permanent marks an error as not worth retrying.
+func Permanent(err error) error { return executor.Permanent(err) }
+
+// WorkerConfig configures a worker.
+type WorkerConfig struct {
+	// ID names the executor. Default: hostname-pid-random.
+	ID string
+	// Slots is how many tasks run at once. Default 4 × GOMAXPROCS.
+	Slots int
+	// Capabilities are labels and tool versions offered to requirements.
+	Capabilities map[string]string
+	// Token authenticates the worker to the node.
+	Token string
+	// Logger receives the worker's logs. Default: discard.
+	Logger *slog.Logger
+	// NoLoad turns off /proc load sampling (reports zero load).
+	NoLoad bool
+}
+
+// Worker runs handlers for the task types it registers.
+type Worker struct {
+	conn     *Conn
+	cfg      WorkerConfig
+	handlers map[string]Handler
+}
+
+// NewWorker returns a worker over conn.
+func NewWorker(conn *Conn, cfg WorkerConfig) *Worker {
+	if cfg.Slots <= 0 {
+		cfg.Slots = 4 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), time.Now().UnixNano()&0xffffff)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{conn: conn, cfg: cfg, handlers: map[string]Handler{}}
+}
+
+// Handle registers the handler of a task type. Call before Run.
+func (w *Worker) Handle(taskType string, h Handler) { w.handlers[taskType] = h }
+
+// ID is the worker's executor id.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Run registers with the node and runs tasks until ctx ends. It returns an
+// error at once if the node refuses the registration (bad token, version).
+func (w *Worker) Run(ctx context.Context) error {
+	if len(w.handlers) == 0 {
+		return fmt.Errorf("sdk: worker %s has no handlers; call Handle first", w.cfg.ID)
+	}
+	ecfg := executor.Config{ID: w.cfg.ID, Slots: w.cfg.Slots, Capabilities: w.cfg.Capabilities, Token: w.cfg.Token,
+		LoadInterval: time.Second, MaxBatch: 1024}
+	if err := ecfg.Validate(); err != nil {
+		return err
+	}
+	refused := make(chan *messages.Error, 1)
+	deps := executor.Deps{
+		Dispatch: w.conn.PID(messages.ActorDispatch), Transport: w.conn.Transport, Handlers: w.handlers, Logger: w.cfg.Logger,
+		OnRegistered: func(r *messages.Registered) {
+			if r.Err != nil && (r.Err.Code == messages.CodeUnauthorized || r.Err.Code == messages.CodeVersion) {
+				select {
+				case refused <- r.Err:
+				default:
+				}
+			}
+		},
+	}
+	if !w.cfg.NoLoad {
+		deps.Sampler = executor.NewLoadSampler("/proc")
+	}
+	pid := w.conn.System.Root.Spawn(executor.Props(ecfg, deps))
+	defer func() { _ = w.conn.System.Root.StopFuture(pid).Wait() }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-refused:
+		return err
+	}
+}

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// PebbleConfig configures the embedded Pebble store.
+type PebbleConfig struct {
+	// Dir is the directory of the Pebble database; it is created if missing.
+	// Required, no default.
+	Dir string
+	// Logger receives the store's and Pebble's own messages (Pebble's
+	// informational chatter at debug level). Default: a logger that discards
+	// everything; nil means the same.
+	Logger *slog.Logger
+	// MaxGroupBytes bounds the encoded size of one group commit, in bytes: the
+	// committer takes queued Commits in order until the next would exceed it.
+	// A single Commit larger than this is written on its own. Default 8 MiB.
+	MaxGroupBytes int
+	// MemTableSize is the size of one Pebble memtable, in bytes. Larger
+	// memtables mean fewer flushes under the small-write-heavy intake load.
+	// Must be in [1 MiB, 4 GiB). Default 64 MiB.
+	MemTableSize uint64
+	// CacheSize is the Pebble block cache, in bytes (reads of task records by
+	// Pending, Results at start-up). Default 64 MiB; 0 means Pebble's default.
+	CacheSize int64
+}
+
+// DefaultPebbleConfig returns the default configuration of a store in dir.
+func DefaultPebbleConfig(dir string) PebbleConfig {
+	return PebbleConfig{
+		Dir:           dir,
+		Logger:        slog.New(slog.DiscardHandler),
+		MaxGroupBytes: 8 << 20,
+		MemTableSize:  64 << 20,
+		CacheSize:     64 << 20,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c PebbleConfig) Validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("store: PebbleConfig.Dir is empty; set the database directory")
+	case c.MaxGroupBytes <= 0:
+		return fmt.Errorf("store: PebbleConfig.MaxGroupBytes is %d; it must be > 0 (default 8 MiB)", c.MaxGroupBytes)
+	case c.MemTableSize < 1<<20 || c.MemTableSize >= 4<<30:
+		return fmt.Errorf("store: PebbleConfig.MemTableSize is %d; it must be in [1 MiB, 4 GiB) (default 64 MiB)", c.MemTableSize)
+	case c.CacheSize < 0:
+		return fmt.Errorf("store: PebbleConfig.CacheSize is %d; it must be >= 0 (default 64 MiB)", c.CacheSize)
+	}
+	return nil
+}
+
+// PebbleStats are the store's write counters since it was opened.
+type PebbleStats struct {
+	// Commits counts write requests (Commit, CommitAsync and the writes of
+	// Sweep) that were written to Pebble, successfully or not.
+	Commits uint64
+	// Syncs counts Pebble batch commits with fsync; each carries one group.
+	// Commits/Syncs is the mean group size.
+	Syncs uint64
+	// MaxGroup is the largest number of requests written by one sync.
+	MaxGroup uint64
+	// Bytes counts the encoded bytes of every group written.
+	Bytes uint64
+}
+
+// Pebble is the embedded Store on a Pebble database. All writes go through a
+// single committer goroutine that group-commits queued batches (see Commit).
+type Pebble struct {
+	db  *pebble.DB
+	log *slog.Logger
+	cfg PebbleConfig
+
+	mu       sync.Mutex
+	queue    []*commitReq // FIFO of batches waiting for the committer
+	closed   bool
+	inflight int           // public calls running; Close waits for them
+	idle     sync.Cond     // on mu: inflight dropped to 0
+	wake     chan struct{} // cap 1: something was queued, or closed
+
+	committerDone chan struct{}
+	maxID         uint64 // committer-owned: m/maxid as last committed
+
+	sweepMu   sync.Mutex
+	sweepFrom uint64 // id where the next Sweep scan starts
+
+	commits, syncs, maxGroup, bytes atomic.Uint64
+
+	// testHookBeforeGroup, when set (by tests, before the first write), runs
+	// on the committer just before it writes a group.
+	testHookBeforeGroup func()
+}
+
+var _ Store = (*Pebble)(nil)
+
+// OpenPebble opens (or creates) the store in cfg.Dir.
+func OpenPebble(cfg PebbleConfig) (*Pebble, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := &pebble.Options{
+		// Intake writes many small records and syncs each group: a large
+		// memtable keeps flushes (and L0 files) rare.
+		MemTableSize:                cfg.MemTableSize,
+		MemTableStopWritesThreshold: 4,
+		MaxConcurrentCompactions:    func() int { return 2 },
+		FormatMajorVersion:          pebble.FormatNewest,
+		Logger:                      pebbleLogger{logger},
+		EventListener:               eventListener(logger),
+	}
+	if cfg.CacheSize > 0 {
+		cache := pebble.NewCache(cfg.CacheSize)
+		defer cache.Unref() // the DB holds its own reference
+		opts.Cache = cache
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: open pebble in %s: %w", cfg.Dir, err)
+	}
+	maxID, err := readMaxID(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	p := &Pebble{
+		db:            db,
+		log:           logger,
+		cfg:           cfg,
+		wake:          make(chan struct{}, 1),
+		committerDone: make(chan struct{}),
+		maxID:         maxID,
+	}
+	p.idle.L = &p.mu
+	go p.commitLoop()
+	logger.Info("store opened", "dir", cfg.Dir, "max_id", maxID)
+	return p, nil
+}
+
+// Close stops accepting calls (they return ErrClosed), writes every batch
+// already queued, waits for running reads (including a Results whose callback
+// is still running) and closes the database. A second Close returns ErrClosed.
+func (p *Pebble) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.signal()
+	<-p.committerDone
+
+	p.mu.Lock()
+	for p.inflight > 0 {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
+	if err := p.db.Close(); err != nil {
+		return fmt.Errorf("store: close pebble in %s: %w", p.cfg.Dir, err)
+	}
+	p.log.Info("store closed", "dir", p.cfg.Dir)
+	return nil
+}
+
+// Stats returns the write counters. It is informational: group sizes depend
+// on scheduling and disk speed.
+func (p *Pebble) Stats() PebbleStats {
+	return PebbleStats{
+		Commits:  p.commits.Load(),
+		Syncs:    p.syncs.Load(),
+		MaxGroup: p.maxGroup.Load(),
+		Bytes:    p.bytes.Load(),
+	}
+}
+
+// acquire registers a running call; it fails once Close has begun.
+func (p *Pebble) acquire() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.inflight++
+	return nil
+}
+
+func (p *Pebble) release() {
+	p.mu.Lock()
+	p.inflight--
+	if p.inflight == 0 && p.closed {
+		p.idle.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// signal wakes the committer without blocking.
+func (p *Pebble) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pebbleLogger routes Pebble's log lines to slog: Infof at debug level, Fatalf
+// at error level followed by a panic (Pebble expects Fatalf not to return; a
+// panic, unlike os.Exit, lets the process log and unwind).
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	if p.l.Enabled(context.Background(), slog.LevelDebug) {
+		p.l.Debug("pebble", "text", fmt.Sprintf(format, args...))
+	}
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble error", "text", fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	p.l.Error("pebble fatal", "text", s)
+	panic("pebble: " + s)
+}
+
+// eventListener reports the Pebble events an operator acts on.
+func eventListener(l *slog.Logger) *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) {
+			l.Error("pebble background error", "err", err)
+		},
+		DiskSlow: func(info pebble.DiskSlowInfo) {
+			l.Warn("pebble disk slow", "path", info.Path, "op", info.OpType.String(), "duration", info.Duration)
+		},
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			l.Warn("pebble write stall", "reason", info.Reason)
+		},
+		WriteStallEnd: func() {
+			l.Info("pebble write stall ended")
+		},
+	}
+}

@@ -1,0 +1,91 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// BenchmarkCommit measures durable intake: one iteration commits one batch of
+// `batch` tasks (256-byte payloads), with up to `writers` Commits in flight at
+// once; concurrent Commits share syncs. tasks/s is the headline figure;
+// commits/sync is the mean group size.
+func BenchmarkCommit(b *testing.B) {
+	for _, batch := range []int{1, 100, 1000} {
+		for _, writers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("batch=%d/writers=%d", batch, writers), func(b *testing.B) {
+				benchCommit(b, batch, writers)
+			})
+		}
+	}
+}
+
+func benchCommit(b *testing.B, batch, writers int) {
+	cfg := DefaultPebbleConfig(b.TempDir())
+	p, err := OpenPebble(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	payload := make([]byte, 256)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	var nextID atomic.Uint64
+	mkBatch := func() *Batch {
+		first := nextID.Add(uint64(batch)) - uint64(batch) + 1
+		tasks := make([]TaskRecord, batch)
+		for i := range tasks {
+			id := first + uint64(i)
+			tasks[i] = TaskRecord{
+				ID:          id,
+				Type:        "bench",
+				Payload:     payload,
+				Priority:    messages.DefaultPriority,
+				Class:       messages.ClassNormal,
+				Digest:      Digest{byte(id), byte(id >> 8), byte(id >> 16)},
+				MaxAttempts: 3,
+				SubmittedAt: int64(id),
+			}
+		}
+		return &Batch{Tasks: tasks}
+	}
+
+	ctx := b.Context()
+	var failed atomic.Pointer[error]
+	// writers commits stay in flight: each iteration waits for a free slot
+	// and starts one Commit, so the committer sees a steady queue rather
+	// than lockstep rounds.
+	slots := make(chan struct{}, writers)
+	var wg sync.WaitGroup
+	before := p.Stats()
+	start := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		slots <- struct{}{}
+		bt := mkBatch()
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := p.Commit(ctx, bt); err != nil {
+				failed.Store(&err)
+			}
+		})
+	}
+	wg.Wait() // the last commits are counted, so time them too
+	elapsed := time.Since(start)
+	if errp := failed.Load(); errp != nil {
+		b.Fatalf("Commit: %v", *errp)
+	}
+	after := p.Stats()
+	b.ReportMetric(float64(nextID.Load())/elapsed.Seconds(), "tasks/s")
+	if syncs := after.Syncs - before.Syncs; syncs > 0 {
+		b.ReportMetric(float64(after.Commits-before.Commits)/float64(syncs), "commits/sync")
+	}
+}

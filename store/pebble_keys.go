@@ -1,0 +1,141 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// Key layout of the Pebble store. Ids are big-endian so that byte order is id
+// order and every prefix scan returns records in ascending id order.
+//
+//	t/<id be8>            → msgpack TaskRecord   (one per accepted task)
+//	p/<class 1B><id be8>  → empty                (pending index: task not finished)
+//	r/<id be8>            → msgpack ResultRecord (one per finished task)
+//	m/maxid               → be8                  (largest task id ever committed)
+//
+// A task's t/ and p/ entries are written in the same batch; its r/ entry is
+// written together with the deletion of its p/ entry. m/maxid only grows and is
+// never swept, so ids are not reused after Sweep removed every record.
+const (
+	taskKeyLen    = 2 + 8
+	pendingKeyLen = 2 + 1 + 8
+	resultKeyLen  = 2 + 8
+)
+
+var (
+	taskPrefix    = []byte("t/")
+	pendingPrefix = []byte("p/")
+	resultPrefix  = []byte("r/")
+	maxIDKey      = []byte("m/maxid")
+)
+
+func taskKey(id uint64) []byte {
+	k := make([]byte, taskKeyLen)
+	copy(k, taskPrefix)
+	binary.BigEndian.PutUint64(k[2:], id)
+	return k
+}
+
+func resultKey(id uint64) []byte {
+	k := make([]byte, resultKeyLen)
+	copy(k, resultPrefix)
+	binary.BigEndian.PutUint64(k[2:], id)
+	return k
+}
+
+func pendingKey(c messages.Class, id uint64) []byte {
+	k := make([]byte, pendingKeyLen)
+	copy(k, pendingPrefix)
+	k[2] = byte(c)
+	binary.BigEndian.PutUint64(k[3:], id)
+	return k
+}
+
+// pendingClassPrefix is p/<class>: every pending entry of one class.
+func pendingClassPrefix(c messages.Class) []byte {
+	return append(append([]byte(nil), pendingPrefix...), byte(c))
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p, for
+// use as an exclusive iterator upper bound.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil // p is all 0xff: no upper bound
+}
+
+// idOf extracts the trailing big-endian id of a t/, r/ or p/ key.
+func idOf(k []byte) (uint64, bool) {
+	if len(k) < 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[len(k)-8:]), true
+}
+
+func be8(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// keyString renders a key for error messages and logs: t/42, r/42,
+// p/normal/42, or the quoted bytes of anything else.
+func keyString(k []byte) string {
+	switch {
+	case len(k) == taskKeyLen && bytes.HasPrefix(k, taskPrefix),
+		len(k) == resultKeyLen && bytes.HasPrefix(k, resultPrefix):
+		id, _ := idOf(k)
+		return fmt.Sprintf("%s%d", k[:2], id)
+	case len(k) == pendingKeyLen && bytes.HasPrefix(k, pendingPrefix):
+		id, _ := idOf(k)
+		return fmt.Sprintf("p/%s/%d", messages.Class(k[2]), id)
+	}
+	return fmt.Sprintf("%q", k)
+}
+
+func decodeTask(key, val []byte) (TaskRecord, error) {
+	var rec TaskRecord
+	if err := msgpack.Unmarshal(val, &rec); err != nil {
+		return TaskRecord{}, fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
+	}
+	return rec, nil
+}
+
+func decodeResult(key, val []byte) (ResultRecord, error) {
+	var rec ResultRecord
+	if err := msgpack.Unmarshal(val, &rec); err != nil {
+		return ResultRecord{}, fmt.Errorf("store: corrupt result record %s: %w", keyString(key), err)
+	}
+	return rec, nil
+}
+
+// recordEncoder marshals records into one reused buffer. The bytes it returns
+// are valid until the next encode; pebble.Batch.Set copies them.
+type recordEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+func newRecordEncoder() *recordEncoder {
+	e := &recordEncoder{}
+	e.enc = msgpack.NewEncoder(&e.buf)
+	return e
+}
+
+func (e *recordEncoder) encode(v any) ([]byte, error) {
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return e.buf.Bytes(), nil
+}

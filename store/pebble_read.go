@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// ctxCheckEvery is how many records a scan reads between checks of its ctx.
+const ctxCheckEvery = 256
+
+// Task returns the record of task id.
+func (p *Pebble) Task(ctx context.Context, id uint64) (TaskRecord, bool, error) {
+	if err := p.acquire(); err != nil {
+		return TaskRecord{}, false, err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return TaskRecord{}, false, err
+	}
+	k := taskKey(id)
+	v, closer, err := p.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return TaskRecord{}, false, nil
+	}
+	if err != nil {
+		return TaskRecord{}, false, fmt.Errorf("store: read %s: %w", keyString(k), err)
+	}
+	defer closer.Close()
+	rec, err := decodeTask(k, v)
+	if err != nil {
+		return TaskRecord{}, false, err
+	}
+	return rec, true, nil
+}
+
+// Result returns the terminal result of task id.
+func (p *Pebble) Result(ctx context.Context, id uint64) (ResultRecord, bool, error) {
+	if err := p.acquire(); err != nil {
+		return ResultRecord{}, false, err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return ResultRecord{}, false, err
+	}
+	k := resultKey(id)
+	v, closer, err := p.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ResultRecord{}, false, nil
+	}
+	if err != nil {
+		return ResultRecord{}, false, fmt.Errorf("store: read %s: %w", keyString(k), err)
+	}
+	defer closer.Close()
+	rec, err := decodeResult(k, v)
+	if err != nil {
+		return ResultRecord{}, false, err
+	}
+	return rec, true, nil
+}
+
+// Pending returns up to limit unfinished tasks of class c with id > after, in
+// ascending id order, read from one consistent snapshot. A pending entry
+// whose task record is missing (which a correct store never has) is logged
+// and skipped.
+func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]TaskRecord, error) {
+	if err := p.acquire(); err != nil {
+		return nil, err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || after == math.MaxUint64 {
+		return nil, nil
+	}
+	snap := p.db.NewSnapshot()
+	defer snap.Close()
+	it, err := snap.NewIter(&pebble.IterOptions{
+		LowerBound: pendingKey(c, after+1),
+		UpperBound: prefixEnd(pendingClassPrefix(c)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: pending scan: %w", err)
+	}
+	defer it.Close()
+
+	out := make([]TaskRecord, 0, min(limit, 1024))
+	n := 0
+	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+		if n++; n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		id, _ := idOf(it.Key())
+		k := taskKey(id)
+		v, closer, err := snap.Get(k)
+		if errors.Is(err, pebble.ErrNotFound) {
+			p.log.Warn("pending entry without task record skipped", "task_id", id, "class", c.String())
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: read %s: %w", keyString(k), err)
+		}
+		rec, err := decodeTask(k, v)
+		_ = closer.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("store: pending scan: %w", err)
+	}
+	return out, nil
+}
+
+// Results calls fn, in ascending id order, for every result finished at or
+// after since. It decodes every stored result, so it costs a full scan of r/;
+// it is meant for start-up. An error from fn stops the scan and is returned
+// as is.
+func (p *Pebble) Results(ctx context.Context, since time.Time, fn func(ResultRecord) error) error {
+	if err := p.acquire(); err != nil {
+		return err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sinceNs := since.UnixNano()
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: resultPrefix, UpperBound: prefixEnd(resultPrefix)})
+	if err != nil {
+		return fmt.Errorf("store: results scan: %w", err)
+	}
+	defer it.Close()
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec, err := decodeResult(it.Key(), it.Value())
+		if err != nil {
+			return err
+		}
+		if rec.FinishedAt < sinceNs {
+			continue
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("store: results scan: %w", err)
+	}
+	return nil
+}
+
+// MaxID returns the largest task id ever committed, 0 if none. Sweep never
+// lowers it.
+func (p *Pebble) MaxID(ctx context.Context) (uint64, error) {
+	if err := p.acquire(); err != nil {
+		return 0, err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return readMaxID(p.db)
+}
+
+func readMaxID(db *pebble.DB) (uint64, error) {
+	v, closer, err := db.Get(maxIDKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: read %s: %w", maxIDKey, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("store: corrupt %s: %d bytes, want 8", maxIDKey, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Sweep deletes the task and result records of up to limit tasks that
+// finished before cutoff, and returns how many it deleted.
+//
+// Ids are handed out in submission order, so r/ is roughly ordered by finish
+// time and expired results sit at the front. Sweep scans r/ in id order and
+// stops after limit deletions or after reading limit*4 results, which keeps
+// one call cheap. A scan that stops early leaves a cursor where it stopped and
+// the next Sweep resumes there, wrapping to the start at the end of r/: a
+// run of late-finishing low ids (results not yet expired) at the front can
+// thus not starve the expired results behind it. The cursor lives in memory;
+// after a restart sweeping starts from the front again.
+func (p *Pebble) Sweep(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	if err := p.acquire(); err != nil {
+		return 0, err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return 0, nil
+	}
+	p.sweepMu.Lock()
+	defer p.sweepMu.Unlock()
+	ids, next, err := p.sweepScan(ctx, cutoff.UnixNano(), limit, p.sweepFrom)
+	if err != nil {
+		return 0, err
+	}
+	if len(ids) > 0 {
+		if err := p.writeSweep(ctx, ids); err != nil {
+			return 0, err
+		}
+		p.log.Debug("swept results", "count", len(ids), "cutoff", cutoff)
+	}
+	p.sweepFrom = next
+	return len(ids), nil
+}
+
+// sweepScan collects up to limit ids of results finished before cutoffNs,
+// reading at most limit*4 results: first from id `from` to the end of r/,
+// then from the start up to `from`. It returns the id where the next scan
+// should start (0 when it went all the way round).
+func (p *Pebble) sweepScan(ctx context.Context, cutoffNs int64, limit int, from uint64) ([]uint64, uint64, error) {
+	budget := limit * 4
+	if budget/4 != limit { // overflow
+		budget = math.MaxInt
+	}
+	var ids []uint64
+	scanned := 0
+	// scan reads [lo, hi) and reports whether it stopped early, and where.
+	scan := func(lo, hi []byte) (stopped bool, next uint64, err error) {
+		it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		if err != nil {
+			return false, 0, fmt.Errorf("store: sweep scan: %w", err)
+		}
+		defer it.Close()
+		for valid := it.First(); valid; valid = it.Next() {
+			if len(ids) >= limit || scanned >= budget {
+				id, _ := idOf(it.Key())
+				return true, id, nil
+			}
+			if scanned++; scanned%ctxCheckEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return false, 0, err
+				}
+			}
+			rec, err := decodeResult(it.Key(), it.Value())
+			if err != nil {
+				return false, 0, err
+			}
+			if rec.FinishedAt < cutoffNs {
+				id, _ := idOf(it.Key())
+				ids = append(ids, id)
+			}
+		}
+		return false, 0, it.Error()
+	}
+	end := prefixEnd(resultPrefix)
+	stopped, next, err := scan(resultKey(from), end)
+	if err != nil || stopped {
+		return ids, next, err
+	}
+	if from > 0 {
+		stopped, next, err = scan(resultPrefix, resultKey(from))
+		if err != nil || stopped {
+			return ids, next, err
+		}
+	}
+	return ids, 0, nil
+}

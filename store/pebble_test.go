@@ -1,0 +1,786 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// base is an arbitrary fixed instant; records carry times relative to it.
+var base = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func openAt(t *testing.T, cfg PebbleConfig) *Pebble {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	p, err := OpenPebble(cfg)
+	if err != nil {
+		t.Fatalf("OpenPebble: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func openTest(t *testing.T) (*Pebble, string) {
+	t.Helper()
+	dir := t.TempDir()
+	return openAt(t, DefaultPebbleConfig(dir)), dir
+}
+
+func mkTask(id uint64, c messages.Class) TaskRecord {
+	return TaskRecord{
+		ID:           id,
+		Type:         "resize",
+		Payload:      []byte(fmt.Sprintf("payload-%d", id)),
+		Priority:     50,
+		Class:        c,
+		Digest:       Digest{byte(id), 0xab},
+		Requirements: map[string]string{"gpu": "=1"},
+		MaxAttempts:  3,
+		SubmittedAt:  base.Add(time.Duration(id) * time.Second).UnixNano(),
+	}
+}
+
+func mkResult(id uint64, c messages.Class, finished time.Time) ResultRecord {
+	return ResultRecord{
+		ID:         id,
+		Class:      c,
+		Digest:     Digest{byte(id), 0xab},
+		State:      messages.StateDone,
+		Output:     []byte(fmt.Sprintf("out-%d", id)),
+		Attempts:   1,
+		FinishedAt: finished.UnixNano(),
+	}
+}
+
+func commit(t *testing.T, p *Pebble, b Batch) {
+	t.Helper()
+	if err := p.Commit(t.Context(), &b); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+}
+
+func mustTask(t *testing.T, p *Pebble, id uint64) (TaskRecord, bool) {
+	t.Helper()
+	rec, ok, err := p.Task(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Task(%d): %v", id, err)
+	}
+	return rec, ok
+}
+
+func pendingIDs(t *testing.T, p *Pebble, c messages.Class, after uint64, limit int) []uint64 {
+	t.Helper()
+	recs, err := p.Pending(t.Context(), c, after, limit)
+	if err != nil {
+		t.Fatalf("Pending(%v): %v", c, err)
+	}
+	ids := []uint64{}
+	for _, r := range recs {
+		if r.Class != c {
+			t.Errorf("Pending(%v) returned task %d of class %v", c, r.ID, r.Class)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// holdCommitter makes the committer stop before writing each group until
+// release is called. It must be called before the store's first write.
+// entered receives once the committer holds its first group.
+func holdCommitter(p *Pebble) (entered <-chan struct{}, release func()) {
+	in := make(chan struct{}, 1)
+	gate := make(chan struct{})
+	p.testHookBeforeGroup = func() {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
+	var once sync.Once
+	return in, func() { once.Do(func() { close(gate) }) }
+}
+
+// waitQueued waits until at least n requests wait in the commit queue.
+func waitQueued(p *Pebble, n int) {
+	for {
+		p.mu.Lock()
+		l := len(p.queue)
+		p.mu.Unlock()
+		if l >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPebbleCommitReadBack(t *testing.T) {
+	p, _ := openTest(t)
+	want := []TaskRecord{mkTask(1, messages.ClassHigh), mkTask(2, messages.ClassNormal), mkTask(3, messages.ClassLow)}
+	want[2].Requirements = nil
+	commit(t, p, Batch{Tasks: want})
+	for _, w := range want {
+		got, ok := mustTask(t, p, w.ID)
+		if !ok || !reflect.DeepEqual(got, w) {
+			t.Errorf("Task(%d) = %+v, %v; want %+v", w.ID, got, ok, w)
+		}
+	}
+	if _, ok := mustTask(t, p, 4); ok {
+		t.Errorf("Task(4) found, want missing")
+	}
+	if _, ok, err := p.Result(t.Context(), 1); ok || err != nil {
+		t.Errorf("Result(1) = %v, %v; want missing", ok, err)
+	}
+	if err := p.Commit(t.Context(), &Batch{}); err != nil {
+		t.Errorf("empty Commit: %v", err)
+	}
+	if err := p.Commit(t.Context(), nil); err != nil {
+		t.Errorf("nil Commit: %v", err)
+	}
+}
+
+func TestPebblePendingOrderPerClass(t *testing.T) {
+	p, _ := openTest(t)
+	// Out of order across and within batches.
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(9, messages.ClassNormal), mkTask(2, messages.ClassHigh), mkTask(5, messages.ClassNormal)}})
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(7, messages.ClassHigh), mkTask(300, messages.ClassNormal)}})
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(4, messages.ClassLow)}})
+
+	cases := []struct {
+		c     messages.Class
+		after uint64
+		limit int
+		want  []uint64
+	}{
+		{messages.ClassNormal, 0, 100, []uint64{1, 5, 9, 300}},
+		{messages.ClassNormal, 5, 100, []uint64{9, 300}},
+		{messages.ClassNormal, 0, 2, []uint64{1, 5}},
+		{messages.ClassNormal, 300, 100, []uint64{}},
+		{messages.ClassHigh, 0, 100, []uint64{2, 7}},
+		{messages.ClassLow, 0, 100, []uint64{4}},
+		{messages.ClassLow, 0, 0, []uint64{}},
+		{messages.Class(7), 0, 100, []uint64{}},
+		{messages.Class(255), 0, 100, []uint64{}},
+		{messages.ClassNormal, ^uint64(0), 100, []uint64{}},
+	}
+	for _, tc := range cases {
+		if got := pendingIDs(t, p, tc.c, tc.after, tc.limit); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Pending(%v, after=%d, limit=%d) = %v, want %v", tc.c, tc.after, tc.limit, got, tc.want)
+		}
+	}
+	recs, err := p.Pending(t.Context(), messages.ClassNormal, 4, 1)
+	if err != nil || len(recs) != 1 || !reflect.DeepEqual(recs[0], mkTask(5, messages.ClassNormal)) {
+		t.Errorf("Pending record = %+v, %v; want task 5", recs, err)
+	}
+}
+
+func TestPebbleResultsRemovePending(t *testing.T) {
+	p, _ := openTest(t)
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(2, messages.ClassNormal), mkTask(3, messages.ClassNormal)}})
+	r2 := mkResult(2, messages.ClassNormal, base)
+	commit(t, p, Batch{Results: []ResultRecord{r2}})
+	if got := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(got, []uint64{1, 3}) {
+		t.Errorf("pending after result = %v, want [1 3]", got)
+	}
+	got, ok, err := p.Result(t.Context(), 2)
+	if err != nil || !ok || !reflect.DeepEqual(got, r2) {
+		t.Errorf("Result(2) = %+v, %v, %v; want %+v", got, ok, err, r2)
+	}
+	if _, ok := mustTask(t, p, 2); !ok {
+		t.Errorf("task 2 record gone after its result; want kept until Sweep")
+	}
+
+	// A duplicate answered at intake: task and result in one batch.
+	dup := mkResult(4, messages.ClassNormal, base)
+	dup.AliasOf = 2
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(4, messages.ClassNormal)}, Results: []ResultRecord{dup}})
+	if got := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(got, []uint64{1, 3}) {
+		t.Errorf("pending after duplicate = %v, want [1 3]", got)
+	}
+	if got, ok, _ := p.Result(t.Context(), 4); !ok || got.AliasOf != 2 {
+		t.Errorf("Result(4) = %+v, %v; want alias of 2", got, ok)
+	}
+}
+
+func TestPebbleAttempts(t *testing.T) {
+	p, _ := openTest(t)
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(2, messages.ClassNormal)}})
+	commit(t, p, Batch{Attempts: []AttemptUpdate{{ID: 1, Attempts: 2}, {ID: 77, Attempts: 1}}})
+	got, _ := mustTask(t, p, 1)
+	want := mkTask(1, messages.ClassNormal)
+	want.Attempts = 2
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("task 1 after attempt = %+v, want %+v", got, want)
+	}
+	if _, ok := mustTask(t, p, 77); ok {
+		t.Errorf("attempt update of unknown task 77 created a record")
+	}
+	commit(t, p, Batch{Attempts: []AttemptUpdate{{ID: 78, Attempts: 1}}}) // writes nothing at all
+	if got, _ := mustTask(t, p, 2); got.Attempts != 0 {
+		t.Errorf("task 2 attempts = %d, want 0", got.Attempts)
+	}
+	// The task stays pending.
+	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1, 2}) {
+		t.Errorf("pending = %v, want [1 2]", ids)
+	}
+	// Task and its attempt count in one batch.
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassLow)}, Attempts: []AttemptUpdate{{ID: 3, Attempts: 1}}})
+	if got, ok := mustTask(t, p, 3); !ok || got.Attempts != 1 || got.Type != "resize" {
+		t.Errorf("task 3 = %+v, %v; want attempts 1", got, ok)
+	}
+}
+
+// TestPebbleFIFO queues writes behind a held committer so that they share a
+// group, and checks they are applied in queue order, including attempt
+// updates of a task written earlier in the same group.
+func TestPebbleFIFO(t *testing.T) {
+	p, _ := openTest(t)
+	entered, release := holdCommitter(p)
+	defer release()
+	ctx := t.Context()
+
+	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	<-entered // the committer holds the group of task 1 alone
+	var chans []<-chan error
+	chans = append(chans, p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}}))
+	for i := int32(1); i <= 10; i++ {
+		chans = append(chans, p.CommitAsync(ctx, &Batch{Attempts: []AttemptUpdate{{ID: 1, Attempts: i}, {ID: 2, Attempts: 10 * i}}}))
+	}
+	chans = append(chans, p.CommitAsync(ctx, &Batch{Results: []ResultRecord{mkResult(2, messages.ClassNormal, base)}}))
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("commit of task 1: %v", err)
+	}
+	for i, ch := range chans {
+		if err := <-ch; err != nil {
+			t.Fatalf("queued commit %d: %v", i, err)
+		}
+	}
+	if got, _ := mustTask(t, p, 1); got.Attempts != 10 || string(got.Payload) != "payload-1" {
+		t.Errorf("task 1 = %+v; want attempts 10 and its payload", got)
+	}
+	if got, _ := mustTask(t, p, 2); got.Attempts != 100 || string(got.Payload) != "payload-2" {
+		t.Errorf("task 2 = %+v; want attempts 100 and its payload", got)
+	}
+	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1}) {
+		t.Errorf("pending = %v, want [1]", ids)
+	}
+	if s := p.Stats(); s.Syncs != 2 || s.Commits != 13 {
+		t.Errorf("stats = %+v; want 2 syncs of 13 commits", s)
+	}
+}
+
+// TestPebbleGroupFailureIsolated checks that an attempt update that cannot be
+// applied (corrupt record) fails its own Commit only.
+func TestPebbleGroupFailureIsolated(t *testing.T) {
+	p, _ := openTest(t)
+	entered, release := holdCommitter(p)
+	defer release()
+	if err := p.db.Set(taskKey(99), []byte{0xc1}, nil); err != nil { // 0xc1: never used in msgpack
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	<-entered
+	a := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
+	bad := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassNormal)}, Attempts: []AttemptUpdate{{ID: 99, Attempts: 1}}})
+	c := p.CommitAsync(ctx, &Batch{Attempts: []AttemptUpdate{{ID: 2, Attempts: 5}}})
+	release()
+	for _, ch := range []<-chan error{first, a, c} {
+		if err := <-ch; err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	err := <-bad
+	if err == nil || !strings.Contains(err.Error(), "t/99") {
+		t.Fatalf("commit with corrupt attempt target = %v; want an error naming t/99", err)
+	}
+	if _, ok := mustTask(t, p, 3); ok {
+		t.Errorf("task 3 of the failed commit was written")
+	}
+	if got, ok := mustTask(t, p, 2); !ok || got.Attempts != 5 {
+		t.Errorf("task 2 = %+v, %v; want attempts 5", got, ok)
+	}
+}
+
+func TestPebbleCorruptRecordNamesKey(t *testing.T) {
+	p, _ := openTest(t)
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassHigh)}})
+	if err := p.db.Set(taskKey(1), []byte("\xc1garbage"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.db.Set(resultKey(5), []byte("\xc1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error, key string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: err = %v; want one naming %s", what, err, key)
+		}
+	}
+	_, _, err := p.Task(t.Context(), 1)
+	check("Task", err, "t/1")
+	_, err = p.Pending(t.Context(), messages.ClassHigh, 0, 10)
+	check("Pending", err, "t/1")
+	_, _, err = p.Result(t.Context(), 5)
+	check("Result", err, "r/5")
+	err = p.Results(t.Context(), time.Time{}, func(ResultRecord) error { return nil })
+	check("Results", err, "r/5")
+	_, err = p.Sweep(t.Context(), base, 10)
+	check("Sweep", err, "r/5")
+}
+
+func TestPebbleReopen(t *testing.T) {
+	dir := t.TempDir()
+	p := openAt(t, DefaultPebbleConfig(dir))
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(2, messages.ClassHigh), mkTask(3, messages.ClassNormal)}})
+	commit(t, p, Batch{Results: []ResultRecord{mkResult(3, messages.ClassNormal, base)}, Attempts: []AttemptUpdate{{ID: 1, Attempts: 2}}})
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	p = openAt(t, DefaultPebbleConfig(dir))
+	if got, ok := mustTask(t, p, 1); !ok || got.Attempts != 2 {
+		t.Errorf("task 1 after reopen = %+v, %v; want attempts 2", got, ok)
+	}
+	if got, ok := mustTask(t, p, 2); !ok || !reflect.DeepEqual(got, mkTask(2, messages.ClassHigh)) {
+		t.Errorf("task 2 after reopen = %+v, %v", got, ok)
+	}
+	if got, ok, err := p.Result(t.Context(), 3); err != nil || !ok || !reflect.DeepEqual(got, mkResult(3, messages.ClassNormal, base)) {
+		t.Errorf("result 3 after reopen = %+v, %v, %v", got, ok, err)
+	}
+	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1}) {
+		t.Errorf("pending normal after reopen = %v, want [1]", ids)
+	}
+	if ids := pendingIDs(t, p, messages.ClassHigh, 0, 10); !reflect.DeepEqual(ids, []uint64{2}) {
+		t.Errorf("pending high after reopen = %v, want [2]", ids)
+	}
+	if id, err := p.MaxID(t.Context()); err != nil || id != 3 {
+		t.Errorf("MaxID after reopen = %d, %v; want 3", id, err)
+	}
+}
+
+func TestPebbleMaxIDSurvivesSweep(t *testing.T) {
+	dir := t.TempDir()
+	p := openAt(t, DefaultPebbleConfig(dir))
+	if id, err := p.MaxID(t.Context()); err != nil || id != 0 {
+		t.Fatalf("MaxID of empty store = %d, %v; want 0", id, err)
+	}
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(10, messages.ClassNormal), mkTask(4, messages.ClassNormal)}})
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(7, messages.ClassNormal)}}) // lower than the max: no change
+	if id, _ := p.MaxID(t.Context()); id != 10 {
+		t.Fatalf("MaxID = %d, want 10", id)
+	}
+	commit(t, p, Batch{Results: []ResultRecord{
+		mkResult(4, messages.ClassNormal, base), mkResult(7, messages.ClassNormal, base), mkResult(10, messages.ClassNormal, base),
+	}})
+	n, err := p.Sweep(t.Context(), base.Add(time.Hour), 100)
+	if err != nil || n != 3 {
+		t.Fatalf("Sweep = %d, %v; want 3", n, err)
+	}
+	for _, id := range []uint64{4, 7, 10} {
+		if _, ok := mustTask(t, p, id); ok {
+			t.Errorf("task %d survived Sweep", id)
+		}
+	}
+	if id, _ := p.MaxID(t.Context()); id != 10 {
+		t.Errorf("MaxID after Sweep = %d, want 10", id)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p = openAt(t, DefaultPebbleConfig(dir))
+	if id, _ := p.MaxID(t.Context()); id != 10 {
+		t.Errorf("MaxID after Sweep and reopen = %d, want 10", id)
+	}
+}
+
+func TestPebbleSweep(t *testing.T) {
+	p, _ := openTest(t)
+	var tasks []TaskRecord
+	var results []ResultRecord
+	for id := uint64(1); id <= 20; id++ {
+		tasks = append(tasks, mkTask(id, messages.ClassNormal))
+		if id <= 15 {
+			// 1..10 finished long ago, 11..15 recently.
+			fin := base.Add(-time.Hour)
+			if id > 10 {
+				fin = base.Add(time.Hour)
+			}
+			results = append(results, mkResult(id, messages.ClassNormal, fin))
+		}
+	}
+	commit(t, p, Batch{Tasks: tasks})
+	commit(t, p, Batch{Results: results})
+
+	n, err := p.Sweep(t.Context(), base, 4)
+	if err != nil || n != 4 {
+		t.Fatalf("Sweep(limit 4) = %d, %v; want 4", n, err)
+	}
+	total := n
+	for range 10 {
+		n, err := p.Sweep(t.Context(), base, 4)
+		if err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+		total += n
+	}
+	if total != 10 {
+		t.Errorf("swept %d in all, want 10", total)
+	}
+	for id := uint64(1); id <= 20; id++ {
+		_, hasTask := mustTask(t, p, id)
+		_, hasResult, _ := p.Result(t.Context(), id)
+		wantTask, wantResult := id > 10, id > 10 && id <= 15
+		if hasTask != wantTask || hasResult != wantResult {
+			t.Errorf("task %d: record %v, result %v; want %v, %v", id, hasTask, hasResult, wantTask, wantResult)
+		}
+	}
+	// Unfinished tasks are never swept.
+	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 100); !reflect.DeepEqual(ids, []uint64{16, 17, 18, 19, 20}) {
+		t.Errorf("pending after Sweep = %v", ids)
+	}
+	if n, err := p.Sweep(t.Context(), base, 0); n != 0 || err != nil {
+		t.Errorf("Sweep(limit 0) = %d, %v", n, err)
+	}
+}
+
+// TestPebbleSweepResumes checks that results not yet expired at the front of
+// r/ do not starve expired ones behind them.
+func TestPebbleSweepResumes(t *testing.T) {
+	p, _ := openTest(t)
+	var b Batch
+	for id := uint64(1); id <= 12; id++ {
+		b.Tasks = append(b.Tasks, mkTask(id, messages.ClassNormal))
+		fin := base.Add(-time.Hour) // expired
+		if id <= 8 {
+			fin = base.Add(time.Hour) // low ids that finished late
+		}
+		b.Results = append(b.Results, mkResult(id, messages.ClassNormal, fin))
+	}
+	commit(t, p, b)
+	total := 0
+	// Limit 1, so a scan budget of 4 results per call: two calls cross the 8
+	// recent ones, four more sweep 9..12 one by one.
+	for range 6 {
+		n, err := p.Sweep(t.Context(), base, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != 4 {
+		t.Errorf("swept %d, want the 4 expired results 9..12", total)
+	}
+	for id := uint64(1); id <= 12; id++ {
+		if _, ok, _ := p.Result(t.Context(), id); ok != (id <= 8) {
+			t.Errorf("result %d present = %v, want %v", id, ok, id <= 8)
+		}
+	}
+}
+
+func TestPebbleResultsSince(t *testing.T) {
+	p, _ := openTest(t)
+	var b Batch
+	for id := uint64(1); id <= 6; id++ {
+		b.Tasks = append(b.Tasks, mkTask(id, messages.ClassNormal))
+		// Finish times not in id order.
+		b.Results = append(b.Results, mkResult(id, messages.ClassNormal, base.Add(time.Duration(7-id)*time.Minute)))
+	}
+	commit(t, p, b)
+	var got []uint64
+	err := p.Results(t.Context(), base.Add(3*time.Minute), func(r ResultRecord) error {
+		got = append(got, r.ID)
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(got, []uint64{1, 2, 3, 4}) {
+		t.Errorf("Results since +3m = %v, %v; want [1 2 3 4]", got, err)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err = p.Results(t.Context(), time.Time{}, func(ResultRecord) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("Results with failing fn = %v after %d calls; want stop after 1", err, calls)
+	}
+}
+
+func TestPebbleGroupCommitConcurrent(t *testing.T) {
+	p, _ := openTest(t)
+	const writers, perWriter = 64, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				id := uint64(w*perWriter + i + 1)
+				b := Batch{Tasks: []TaskRecord{mkTask(id, messages.Class(id%messages.NumClasses))}}
+				if err := p.Commit(t.Context(), &b); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Commit: %v", err)
+	}
+	total := 0
+	for c := range messages.Class(messages.NumClasses) {
+		ids := pendingIDs(t, p, c, 0, 10*writers*perWriter)
+		for i := 1; i < len(ids); i++ {
+			if ids[i] <= ids[i-1] {
+				t.Fatalf("pending %v not ascending: %v", c, ids)
+			}
+		}
+		total += len(ids)
+	}
+	if total != writers*perWriter {
+		t.Errorf("pending tasks = %d, want %d", total, writers*perWriter)
+	}
+	if id, _ := p.MaxID(t.Context()); id != writers*perWriter {
+		t.Errorf("MaxID = %d, want %d", id, writers*perWriter)
+	}
+	s := p.Stats()
+	if s.Commits != writers*perWriter || s.Syncs < 1 || s.Syncs > s.Commits {
+		t.Errorf("stats = %+v; want %d commits in 1..%d syncs", s, writers*perWriter, writers*perWriter)
+	}
+	t.Logf("%d commits in %d syncs (%.1f per sync, largest group %d)", s.Commits, s.Syncs, float64(s.Commits)/float64(s.Syncs), s.MaxGroup)
+}
+
+// TestPebbleGroupCommitHeld makes grouping certain: 63 commits queue while the
+// committer holds the first one, then share one sync.
+func TestPebbleGroupCommitHeld(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		maxGroupBytes int
+		wantSyncs     uint64
+	}{
+		{"grouped", 8 << 20, 2},
+		{"bounded", 1, 64}, // every batch exceeds the bound: one sync each
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultPebbleConfig(t.TempDir())
+			cfg.MaxGroupBytes = tc.maxGroupBytes
+			p := openAt(t, cfg)
+			entered, release := holdCommitter(p)
+			defer release()
+			first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+			<-entered
+			var wg sync.WaitGroup
+			errs := make(chan error, 63)
+			for i := range 63 {
+				wg.Go(func() {
+					b := Batch{Tasks: []TaskRecord{mkTask(uint64(i+2), messages.ClassNormal)}}
+					if err := p.Commit(t.Context(), &b); err != nil {
+						errs <- err
+					}
+				})
+			}
+			waitQueued(p, 63)
+			release()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatalf("Commit: %v", err)
+			}
+			if err := <-first; err != nil {
+				t.Fatalf("first Commit: %v", err)
+			}
+			if ids := pendingIDs(t, p, messages.ClassNormal, 0, 100); len(ids) != 64 {
+				t.Errorf("pending = %d tasks, want 64", len(ids))
+			}
+			if s := p.Stats(); s.Commits != 64 || s.Syncs != tc.wantSyncs {
+				t.Errorf("stats = %+v; want 64 commits in %d syncs", s, tc.wantSyncs)
+			}
+		})
+	}
+}
+
+func TestPebbleContextCancelled(t *testing.T) {
+	p, _ := openTest(t)
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := p.Commit(done, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit with cancelled ctx = %v, want context.Canceled", err)
+	}
+	if _, _, err := p.Task(done, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("Task with cancelled ctx = %v", err)
+	}
+	if _, err := p.Pending(done, messages.ClassNormal, 0, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("Pending with cancelled ctx = %v", err)
+	}
+
+	entered, release := holdCommitter(p)
+	defer release()
+	first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
+	<-entered
+
+	// A waiting caller gives up while its batch is queued.
+	ctx, cancelWait := context.WithCancel(t.Context())
+	res := make(chan error, 1)
+	go func() { res <- p.Commit(ctx, &Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassNormal)}}) }()
+	waitQueued(p, 1)
+	cancelWait()
+	if err := <-res; !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit cancelled while queued = %v, want context.Canceled", err)
+	}
+	// An async batch whose ctx ends before the committer takes it.
+	ctx2, cancelAsync := context.WithCancel(t.Context())
+	async := p.CommitAsync(ctx2, &Batch{Tasks: []TaskRecord{mkTask(4, messages.ClassNormal)}})
+	cancelAsync()
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("held commit: %v", err)
+	}
+	if err := <-async; !errors.Is(err, context.Canceled) {
+		t.Errorf("CommitAsync cancelled while queued = %v, want context.Canceled", err)
+	}
+	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{2}) {
+		t.Errorf("pending = %v; want [2] (cancelled batches not written)", ids)
+	}
+	if id, _ := p.MaxID(t.Context()); id != 2 {
+		t.Errorf("MaxID = %d, want 2", id)
+	}
+}
+
+func TestPebbleClosed(t *testing.T) {
+	p, _ := openTest(t)
+	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := t.Context()
+	b := &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}}
+	_, _, errTask := p.Task(ctx, 1)
+	_, _, errResult := p.Result(ctx, 1)
+	_, errPending := p.Pending(ctx, messages.ClassNormal, 0, 1)
+	_, errMax := p.MaxID(ctx)
+	_, errSweep := p.Sweep(ctx, base, 1)
+	for name, err := range map[string]error{
+		"Commit":       p.Commit(ctx, b),
+		"Commit empty": p.Commit(ctx, &Batch{}),
+		"CommitAsync":  <-p.CommitAsync(ctx, b),
+		"Task":         errTask,
+		"Result":       errResult,
+		"Pending":      errPending,
+		"Results":      p.Results(ctx, time.Time{}, func(ResultRecord) error { return nil }),
+		"MaxID":        errMax,
+		"Sweep":        errSweep,
+		"Close":        p.Close(),
+	} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+func TestPebbleCloseDrainsQueue(t *testing.T) {
+	dir := t.TempDir()
+	p := openAt(t, DefaultPebbleConfig(dir))
+	entered, release := holdCommitter(p)
+	defer release()
+	first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	<-entered
+	queued := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	for {
+		p.mu.Lock()
+		c := p.closed
+		p.mu.Unlock()
+		if c {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.Commit(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassNormal)}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Commit during Close = %v, want ErrClosed", err)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Errorf("held commit: %v", err)
+	}
+	if err := <-queued; err != nil {
+		t.Errorf("queued commit: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	p = openAt(t, DefaultPebbleConfig(dir))
+	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1, 2}) {
+		t.Errorf("pending after reopen = %v, want [1 2]", ids)
+	}
+}
+
+func TestPebbleConfigValidate(t *testing.T) {
+	ok := DefaultPebbleConfig("/tmp/x")
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	for _, tc := range []struct {
+		field string
+		edit  func(*PebbleConfig)
+	}{
+		{"Dir", func(c *PebbleConfig) { c.Dir = "" }},
+		{"MaxGroupBytes", func(c *PebbleConfig) { c.MaxGroupBytes = 0 }},
+		{"MemTableSize", func(c *PebbleConfig) { c.MemTableSize = 1 }},
+		{"MemTableSize", func(c *PebbleConfig) { c.MemTableSize = 4 << 30 }},
+		{"CacheSize", func(c *PebbleConfig) { c.CacheSize = -1 }},
+	} {
+		c := ok
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("Validate with bad %s = %v; want an error naming it", tc.field, err)
+		}
+		if _, err := OpenPebble(c); err == nil {
+			t.Errorf("OpenPebble with bad %s succeeded", tc.field)
+		}
+	}
+	// A nil Logger is allowed.
+	c := DefaultPebbleConfig(t.TempDir())
+	c.Logger = nil
+	p, err := OpenPebble(c)
+	if err != nil {
+		t.Fatalf("OpenPebble with nil Logger: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzDecodeRecords feeds arbitrary bytes to the record decoders: they must
+// return an error, never panic.
+func FuzzDecodeRecords(f *testing.F) {
+	enc := newRecordEncoder()
+	tv, _ := enc.encode(ptr(mkTask(1, messages.ClassHigh)))
+	f.Add(append([]byte(nil), tv...))
+	rv, _ := enc.encode(ptr(mkResult(1, messages.ClassHigh, base)))
+	f.Add(append([]byte(nil), rv...))
+	f.Add([]byte{})
+	f.Add([]byte{0xc1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if rec, err := decodeTask(taskKey(7), b); err == nil {
+			_ = rec.ID
+		} else if !strings.Contains(err.Error(), "t/7") {
+			t.Errorf("task decode error %q does not name the key", err)
+		}
+		if _, err := decodeResult(resultKey(7), b); err != nil && !strings.Contains(err.Error(), "r/7") {
+			t.Errorf("result decode error %q does not name the key", err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,99 @@
+// Package store is shoal's durable task store: the Store interface and its
+// implementations (Pebble, embedded; PostgreSQL comes with the cluster).
+//
+// The store holds three kinds of record:
+//   - a TaskRecord per accepted task, written at intake, rewritten only when
+//     its attempt count changes;
+//   - a pending-index entry per unfinished task, keyed by class and id, which
+//     the pump reads in id order to refill the queues (standby) and which
+//     recovery reads to requeue every acknowledged, unfinished task;
+//   - a ResultRecord per finished task (done, dead, cancelled), which removes
+//     the pending entry in the same atomic batch.
+//
+// Leases are deliberately not durable: after a restart every unfinished task
+// is queued again, which is what a lost lease means anyway.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// Digest is the blake3-256 digest that identifies duplicate tasks.
+type Digest [32]byte
+
+// TaskRecord is an accepted task.
+type TaskRecord struct {
+	ID           uint64            `msgpack:"id"`
+	Type         string            `msgpack:"type"`
+	Payload      []byte            `msgpack:"payload"`
+	Priority     int32             `msgpack:"prio"`
+	Class        messages.Class    `msgpack:"class"`
+	Digest       Digest            `msgpack:"digest"`
+	Requirements map[string]string `msgpack:"req,omitempty"`
+	MaxAttempts  int32             `msgpack:"max_attempts"`
+	Attempts     int32             `msgpack:"attempts"`     // executions started that ended in failure
+	SubmittedAt  int64             `msgpack:"submitted_ns"` // unix nanoseconds
+}
+
+// ResultRecord is the terminal outcome of a task.
+type ResultRecord struct {
+	ID         uint64             `msgpack:"id"`
+	Class      messages.Class     `msgpack:"class"` // to drop the pending entry
+	Digest     Digest             `msgpack:"digest"`
+	State      messages.TaskState `msgpack:"state"` // StateDone, StateDead or StateCancelled
+	Output     []byte             `msgpack:"out,omitempty"`
+	Error      string             `msgpack:"error,omitempty"`
+	Attempts   int32              `msgpack:"attempts"`
+	AliasOf    uint64             `msgpack:"alias_of,omitempty"` // duplicate: the original's id
+	FinishedAt int64              `msgpack:"finished_ns"`        // unix nanoseconds
+}
+
+// AttemptUpdate records a failed attempt of a task that will be retried.
+type AttemptUpdate struct {
+	ID       uint64 `msgpack:"id"`
+	Attempts int32  `msgpack:"attempts"`
+}
+
+// Batch is one atomic write. All of it is durable when Commit returns nil.
+type Batch struct {
+	Tasks    []TaskRecord    // new tasks: record + pending entry
+	Results  []ResultRecord  // terminal results: result record, pending entry removed
+	Attempts []AttemptUpdate // attempt counts of tasks that stay pending
+}
+
+// Empty reports whether the batch writes nothing.
+func (b *Batch) Empty() bool { return len(b.Tasks) == 0 && len(b.Results) == 0 && len(b.Attempts) == 0 }
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Store is the durable task store. Implementations are safe for concurrent use.
+type Store interface {
+	// Commit writes b atomically and durably (fsync). Concurrent Commits are
+	// group-committed: they share one sync.
+	Commit(ctx context.Context, b *Batch) error
+	// CommitAsync queues b like Commit and returns at once; the channel
+	// receives nil once b is durable, or the error. Queue order is call order.
+	CommitAsync(ctx context.Context, b *Batch) <-chan error
+	// Pending returns up to limit unfinished tasks of class c with id > after,
+	// in ascending id order.
+	Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]TaskRecord, error)
+	// Task returns a task record.
+	Task(ctx context.Context, id uint64) (TaskRecord, bool, error)
+	// Result returns a task's terminal result.
+	Result(ctx context.Context, id uint64) (ResultRecord, bool, error)
+	// Results calls fn for every result finished at or after since
+	// (rebuilds the dedupe window at start-up), in ascending id order.
+	Results(ctx context.Context, since time.Time, fn func(ResultRecord) error) error
+	// MaxID returns the largest task id ever stored (0 if none).
+	MaxID(ctx context.Context) (uint64, error)
+	// Sweep deletes task and result records of tasks that finished before
+	// cutoff, at most limit of them, and returns how many it deleted.
+	Sweep(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// Close flushes and releases the store.
+	Close() error
+}
