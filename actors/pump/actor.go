@@ -30,11 +30,11 @@ type loaded struct {
 
 // Deps are the pump actor's collaborators.
 type Deps struct {
-	Store   store.Store
-	Dedupe  *actor.PID
-	Intake  *actor.PID
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Store  store.Store
+	Dedupe *actor.PID
+	Intake *actor.PID
+	Logger *slog.Logger
+	Now    func() time.Time
 	// Standby, when set, is told the standby count after each change.
 	Standby func(total int64, perClass [messages.NumClasses]int64)
 }

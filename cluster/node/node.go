@@ -93,7 +93,7 @@ type PIDs struct {
 // Counters are the node's cumulative counts.
 type Counters struct {
 	Accepted, Done, Dead, Cancelled, Deduplicated atomic.Int64
-	Standby                                      atomic.Int64
+	Standby                                       atomic.Int64
 }
 
 // Node is a running shoal node.
