@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,10 +28,17 @@ const MaxRecvBytes = 2*messages.MaxMessageBytes + 1<<20
 // the address peers must dial (host:port, to put in a PID or in memberlist
 // metadata) is system.Address() afterwards, and is logged on logger.
 //
-// The server accepts gRPC messages up to MaxRecvBytes. opts are remote's own
-// options (remote.WithEndpointWriterBatchSize, remote.WithAdvertisedHost,
-// ...), applied after that default: remote.WithServerOptions replaces it, so
-// repeat grpc.MaxRecvMsgSize there. Caveats of this protoactor version:
+// Two gRPC server options are added to those opts give (opts are remote's
+// own: remote.WithEndpointWriterBatchSize, remote.WithAdvertisedHost,
+// remote.WithServerOptions, ...):
+//   - messages up to MaxRecvBytes (a grpc.MaxRecvMsgSize in opts wins);
+//   - interceptors that turn a panic in remote's handlers into an error for
+//     that one stream or call, logged on logger. Without them any process
+//     that reaches the port can crash the node: remote dereferences nil on a
+//     batch naming an unknown message type, and its ListProcesses and
+//     GetProcessDiagnostics handlers panic("implement me").
+//
+// Caveats of this protoactor version:
 //   - start one remote per process: a second Remote.Start in the same process
 //     races with the first one's goroutines (and with -race, fails tests);
 //   - Remote.Start replaces grpc's global logger with a discarding one.
@@ -46,7 +54,13 @@ func StartRemote(system *actor.ActorSystem, host string, port int, logger *slog.
 	if logger == nil {
 		logger = system.Logger()
 	}
-	opts = append([]remote.ConfigOption{remote.WithServerOptions(grpc.MaxRecvMsgSize(MaxRecvBytes))}, opts...)
+	ours := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRecvBytes),
+		grpc.ChainStreamInterceptor(recoverStream(logger)),
+		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
+	}
+	// Ahead of the caller's server options, so that theirs override ours.
+	opts = append(opts, func(c *remote.Config) { c.ServerOptions = append(ours, c.ServerOptions...) })
 	r = remote.NewRemote(system, remote.Configure(host, port, opts...))
 	// Remote.Start panics when it cannot listen (address in use, bad host).
 	defer func() {
@@ -57,6 +71,34 @@ func StartRemote(system *actor.ActorSystem, host string, port int, logger *slog.
 	r.Start()
 	logger.Info("remote started", "address", system.Address(), "listen", netAddr(host, port))
 	return r, nil
+}
+
+// errHandlerPanic is what a peer gets back when remote's handler panicked on
+// its stream or call.
+var errHandlerPanic = errors.New("shoal: the node could not handle this remote message")
+
+func recoverStream(logger *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				logger.Error("remote handler panicked", "method", info.FullMethod, "panic", p)
+				err = errHandlerPanic
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+func recoverUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				logger.Error("remote handler panicked", "method", info.FullMethod, "panic", p)
+				resp, err = nil, errHandlerPanic
+			}
+		}()
+		return handler(ctx, req)
+	}
 }
 
 func netAddr(host string, port int) string { return fmt.Sprintf("%s:%d", host, port) }

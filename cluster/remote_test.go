@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/shoalrt/shoal/messages"
@@ -311,6 +315,49 @@ func TestRemote(t *testing.T) {
 			msg, err := c.Result(f)
 			wantAck(t, fmt.Sprintf("request %d", i), msg, err, 1+i%4)
 		}
+	})
+
+	// A peer that speaks remote's gRPC protocol badly must not crash the
+	// node (see StartRemote's interceptors): a batch naming an unknown
+	// message type, and a call of an unimplemented method.
+	t.Run("hostile-peer", func(t *testing.T) {
+		conn, err := grpc.Dial(peer, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		client := remote.NewRemotingClient(conn)
+		stream, err := client.Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		connect := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{
+			ConnectionType: &remote.ConnectRequest_ServerConnection{ServerConnection: &remote.ServerConnection{SystemId: "hostile", Address: "127.0.0.1:1"}}}}}
+		if err := stream.Send(connect); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		batch := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_MessageBatch{MessageBatch: &remote.MessageBatch{
+			TypeNames: []string{"no.such.Type"},
+			Targets:   []*actor.PID{actor.NewPID(peer, helperActor)},
+			Envelopes: []*remote.MessageEnvelope{{Target: 0, TypeId: 0}},
+		}}}
+		if err := stream.Send(batch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err == nil {
+			t.Error("the peer kept a stream that sent an unknown type")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		if _, err := client.ListProcesses(ctx, &remote.ListProcessesRequest{}); err == nil {
+			t.Error("ListProcesses answered")
+		}
+		// Still alive and serving.
+		msg, err := c.Result(mustFuture(t, c, system, pid, submitOf(2)))
+		wantAck(t, "a request after the hostile peer", msg, err, 2)
 	})
 
 	// The reason for the codec: a plain struct sent to a remote PID is

@@ -244,3 +244,30 @@ func allocatedBytes() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// BenchmarkDecode shows what checkShape adds to a decode.
+func BenchmarkDecode(b *testing.B) {
+	tasks := make([]TaskSpec, 1000)
+	for i := range tasks {
+		tasks[i] = TaskSpec{Type: "t", Payload: make([]byte, 64), Priority: DefaultPriority}
+	}
+	r := Default()
+	name, enc, err := r.Encode(&Submit{Version: ProtocolVersion, Tasks: tasks})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("step=check-shape/tasks=1000", func(b *testing.B) {
+		for b.Loop() {
+			if err := checkShape(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("step=decode/tasks=1000", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := r.Decode(name, enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -88,7 +88,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !w.cfg.NoLoad {
 		deps.Sampler = executor.NewLoadSampler("/proc")
 	}
-	pid := w.conn.System.Root.Spawn(executor.Props(ecfg, deps))
+	pid := w.conn.System.Root.Spawn(executor.Props(ecfg, deps).Configure(w.conn.Props...))
 	defer func() { _ = w.conn.System.Root.StopFuture(pid).Wait() }()
 	select {
 	case <-ctx.Done():

@@ -20,6 +20,7 @@ import (
 	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/actors/results"
 	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -106,12 +107,14 @@ type Node struct {
 	stopOnce sync.Once
 	stopped  chan struct{}
 	sweeper  sync.WaitGroup
+	opts     []actor.PropsOption // codec middlewares when remote
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
-// transport is how actors answer PIDs (wire.Local{} in one process; a
-// cluster codec when clients connect over remote).
-func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, transport wire.Transport) (*Node, error) {
+// With a codec (system already started with cluster.StartRemote) the actors
+// accept and answer clients and executors in other processes; with nil they
+// serve this process only.
+func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cluster.Codec) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -128,6 +131,11 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, transport
 		return nil, fmt.Errorf("node: open store: %w", err)
 	}
 	n := &Node{cfg: cfg, system: system, store: st, stopped: make(chan struct{})}
+	var transport wire.Transport = wire.Local{}
+	if codec != nil {
+		transport = codec
+		n.opts = codec.PropsOptions(cfg.Logger)
+	}
 	if err := n.spawn(ctx, transport); err != nil {
 		st.Close()
 		return nil, err
@@ -160,7 +168,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 	root := n.system.Root
 
 	spawn := func(props *actor.Props, name string) error {
-		_, err := root.SpawnNamed(props, name)
+		_, err := root.SpawnNamed(props.Configure(n.opts...), name)
 		if err != nil {
 			return fmt.Errorf("node: spawn %s: %w", name, err)
 		}

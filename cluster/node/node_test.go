@@ -12,7 +12,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
@@ -26,7 +25,7 @@ func startNode(t *testing.T, dir string, mut func(*node.Config)) (*node.Node, *s
 	if mut != nil {
 		mut(&cfg)
 	}
-	n, err := node.Start(context.Background(), cfg, system, wire.Local{})
+	n, err := node.Start(context.Background(), cfg, system, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/spf13/cobra"
+
+	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/messages"
+)
+
+func nodeCmd() *cobra.Command {
+	var (
+		dir, listen, name, token string
+		capacity                 int
+		standby                  int64
+		window, lease, retention time.Duration
+		attempts                 int32
+		maxLoad                  float64
+	)
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a shoal node (task store, queues, dispatcher) until interrupted",
+		Long: `Run a shoal node. It keeps its tasks in a Pebble store in --data, accepts
+clients and workers on --listen (protoactor remote), and runs until SIGINT or
+SIGTERM. Acknowledged tasks survive a crash: on restart every unfinished task
+is queued again.
+
+Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
+		Example: `  shoal node --data /var/lib/shoal --listen 127.0.0.1:7070
+  shoal worker --node 127.0.0.1:7070 --types noop,hash`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := logger()
+			cfg := node.DefaultConfig(dir)
+			cfg.Name, cfg.Token, cfg.Logger = name, token, log
+			cfg.Dispatch.Capacity = [messages.NumClasses]int{capacity, capacity, capacity}
+			cfg.Dispatch.LeaseTTL, cfg.Dispatch.MaxLoad = lease, maxLoad
+			cfg.Intake.StandbyLimit, cfg.Intake.DefaultMaxAttempts = standby, attempts
+			cfg.Dedupe.Window, cfg.ResultRetention = window, retention
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			system, codec, shutdown, err := listenSystem(listen, log)
+			if err != nil {
+				return err
+			}
+			defer shutdown()
+			n, err := node.Start(cmd.Context(), cfg, system, codec)
+			if err != nil {
+				return err
+			}
+			// The line scripts and tests wait for: the address to dial.
+			fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s listening on %s (data %s)\n", name, system.Address(), dir)
+			<-cmd.Context().Done()
+			log.Info("node stopping")
+			return n.Stop()
+		},
+	}
+	d := node.DefaultConfig("")
+	f := cmd.Flags()
+	f.StringVar(&dir, "data", "shoal-data", "directory of the node's Pebble task store")
+	f.StringVar(&listen, "listen", "127.0.0.1:7070", "host:port for clients and workers (port 0: any free port)")
+	f.StringVar(&name, "name", d.Name, "node name shown in status")
+	f.StringVar(&token, "token", "", "token workers must present (empty: none)")
+	f.IntVar(&capacity, "queue-capacity", d.Dispatch.Capacity[0], "places in each priority class's queue; past it tasks wait in standby in the store")
+	f.Int64Var(&standby, "standby-limit", d.Intake.StandbyLimit, "standby tasks past which submissions are refused as overloaded")
+	f.DurationVar(&window, "dedupe-window", d.Dedupe.Window, "how long a finished task absorbs duplicates")
+	f.DurationVar(&lease, "lease-ttl", d.Dispatch.LeaseTTL, "how long a silent executor keeps its leases")
+	f.DurationVar(&retention, "retention", d.ResultRetention, "how long results are kept")
+	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
+	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
+	return cmd
+}
+
+// listenSystem starts an actor system with remote on listen (host:port).
+func listenSystem(listen string, log *slog.Logger) (*actor.ActorSystem, *cluster.Codec, func(), error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--listen %q: want host:port: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--listen %q: bad port: %w", listen, err)
+	}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
+	r, err := cluster.StartRemote(system, host, port, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return system, cluster.NewCodec(messages.Default()), func() { r.Shutdown(true) }, nil
+}

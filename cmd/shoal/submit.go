@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/sdk"
+)
+
+func submitCmd() *cobra.Command {
+	var (
+		addr, typ, payload string
+		priority           int32
+		count, batch       int
+		stdin, wait        bool
+		timeout            time.Duration
+		attempts           int32
+		reqList            []string
+	)
+	cmd := &cobra.Command{
+		Use:   "submit",
+		Short: "Submit tasks to a node and print their ids (and outcomes with --wait)",
+		Long: `Submit tasks. Each is acknowledged only once it is durable on the node.
+The payload is --payload (or @file), repeated --count times, or one task per
+line of standard input with --stdin. Batches are atomic: a bad task refuses
+its whole batch with a typed error and nothing of it is written.`,
+		Example: `  shoal submit --type echo --payload hello --wait
+  seq 1 1000 | shoal submit --type hash --stdin --priority 80`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reqs := map[string]string{}
+			for _, r := range reqList {
+				k, v, ok := strings.Cut(r, "=")
+				if !ok {
+					return fmt.Errorf("--require %q: want key=constraint, e.g. os==linux or 'xcode=>= 15.0, < 16'", r)
+				}
+				reqs[k] = v
+			}
+			if batch <= 0 || count <= 0 {
+				return fmt.Errorf("--batch and --count must be > 0")
+			}
+			body := []byte(payload)
+			if strings.HasPrefix(payload, "@") {
+				b, err := os.ReadFile(payload[1:])
+				if err != nil {
+					return fmt.Errorf("--payload: %w", err)
+				}
+				body = b
+			}
+			var tasks []sdk.Task
+			mk := func(p []byte) sdk.Task {
+				return sdk.Task{Type: typ, Payload: p, Priority: priority, MaxAttempts: attempts, Requirements: reqs}
+			}
+			if stdin {
+				sc := bufio.NewScanner(cmd.InOrStdin())
+				sc.Buffer(make([]byte, 0, 1<<20), messages.MaxMessageBytes)
+				for sc.Scan() {
+					tasks = append(tasks, mk([]byte(sc.Text())))
+				}
+				if err := sc.Err(); err != nil {
+					return fmt.Errorf("reading standard input: %w", err)
+				}
+			} else {
+				for range count {
+					tasks = append(tasks, mk(body))
+				}
+			}
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: logger()})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			c := sdk.NewClient(conn)
+			ctx := cmd.Context()
+			var ids []uint64
+			for i := 0; i < len(tasks); i += batch {
+				got, err := c.SubmitBatch(ctx, tasks[i:min(i+batch, len(tasks))])
+				if err != nil {
+					return fmt.Errorf("after %d acknowledged tasks: %w", len(ids), err)
+				}
+				ids = append(ids, got...)
+			}
+			out := cmd.OutOrStdout()
+			if !wait {
+				for _, id := range ids {
+					fmt.Fprintln(out, id)
+				}
+				return nil
+			}
+			wctx := ctx
+			if timeout > 0 {
+				var cancel func()
+				wctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			outcomes, err := c.Wait(wctx, ids...)
+			printOutcomes(out, outcomes)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	f.StringVar(&typ, "type", "echo", "task type")
+	f.StringVar(&payload, "payload", "", "payload, or @file to read it from a file")
+	f.Int32Var(&priority, "priority", messages.DefaultPriority, fmt.Sprintf("priority %d..%d (higher runs first)", messages.MinPriority, messages.MaxPriority))
+	f.IntVar(&count, "count", 1, "how many copies of the task to submit (copies are duplicates and run once)")
+	f.IntVar(&batch, "batch", 1000, "tasks per submit request")
+	f.BoolVar(&stdin, "stdin", false, "one task per line of standard input (the line is the payload)")
+	f.BoolVar(&wait, "wait", false, "wait for the outcomes and print them")
+	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: no limit)")
+	f.Int32Var(&attempts, "max-attempts", 0, "attempts before the task is dead (0: node default)")
+	f.StringArrayVar(&reqList, "require", nil, "requirement key=constraint: label equality (os==linux) or a version constraint ('xcode=>= 15.0, < 16')")
+	return cmd
+}
+
+func printOutcomes(w io.Writer, outcomes []messages.Outcome) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tATTEMPTS\tALIAS OF\tOUTPUT / ERROR")
+	for _, o := range outcomes {
+		res := string(o.Output)
+		if o.Error != "" {
+			res = "error: " + o.Error
+		}
+		if len(res) > 80 {
+			res = res[:77] + "..."
+		}
+		alias := "-"
+		if o.AliasOf != 0 {
+			alias = fmt.Sprint(o.AliasOf)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", o.TaskID, o.State, o.Attempts, alias, res)
+	}
+	tw.Flush()
+}
+
+func statusCmd() *cobra.Command {
+	var (
+		addr   string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a node's queues, executors and counters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: logger()})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			st, err := sdk.NewClient(conn).Status(ctx)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(out, st)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, st *messages.Status) {
+	fmt.Fprintf(w, "node %s\n\n", st.Node)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLASS\tQUEUED")
+	for _, c := range st.Classes {
+		fmt.Fprintf(tw, "%s\t%d\n", c.Class, c.Queued)
+	}
+	fmt.Fprintf(tw, "(standby)\t%d\n\n", st.Counters["standby"])
+	fmt.Fprintln(tw, "EXECUTOR\tSLOTS\tLEASES\tCPU\tMEM\tIO\tLAST SEEN")
+	for _, e := range st.Executors {
+		seen := time.Since(time.UnixMilli(e.LastSeen)).Round(time.Millisecond)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%.0f%%\t%.0f%%\t%v ago\n", e.ID, e.Slots, e.Leases, e.Load.CPU*100, e.Load.Mem*100, e.Load.IO*100, seen)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "COUNTER\tVALUE")
+	for _, k := range []string{"accepted", "done", "deduplicated", "retried", "dead", "cancelled", "expired", "stale", "granted", "leased"} {
+		fmt.Fprintf(tw, "%s\t%d\n", k, st.Counters[k])
+	}
+	tw.Flush()
+}

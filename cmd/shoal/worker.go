@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalrt/shoal/sdk"
+)
+
+func workerCmd() *cobra.Command {
+	var (
+		addr, id, token, types string
+		slots                  int
+		caps                   map[string]string
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run an executor that pulls tasks from a node and runs built-in handlers",
+		Long: `Run an executor in its own process. It registers with the node, pulls work
+with its live load (/proc), runs it in --slots at once and reports results.
+Built-in task types:
+` + builtinHelp(),
+		Example: `  shoal worker --node 127.0.0.1:7070 --types noop,hash,sleep --slots 8`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := logger()
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log})
+			for _, t := range strings.Split(types, ",") {
+				b, ok := builtin[strings.TrimSpace(t)]
+				if !ok {
+					return fmt.Errorf("--types: unknown task type %q; built-in types are %s", t, builtinNames())
+				}
+				w.Handle(strings.TrimSpace(t), b.h)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "shoal worker %s: %d slots, types %s, node %s\n", w.ID(), slots, types, addr)
+			return w.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	f.StringVar(&id, "id", "", "executor id (default: host-pid-random)")
+	f.StringVar(&token, "token", "", "token the node requires")
+	f.StringVar(&types, "types", builtinNames(), "comma-separated built-in task types to run")
+	f.IntVar(&slots, "slots", 8, "tasks run at once")
+	f.StringToStringVar(&caps, "cap", nil, "capability label or tool version, e.g. --cap os=linux --cap xcode=15.2.0")
+	return cmd
+}
