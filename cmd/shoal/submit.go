@@ -82,6 +82,10 @@ its whole batch with a typed error and nothing of it is written.`,
 			defer conn.Close()
 			c := sdk.NewClient(conn)
 			ctx := cmd.Context()
+			// Without --wait each batch's ids are printed as soon as it is
+			// acknowledged: a caller that loses the node mid-way knows exactly
+			// which tasks are durable (the first len(ids) lines of input).
+			out := cmd.OutOrStdout()
 			var ids []uint64
 			for i := 0; i < len(tasks); i += batch {
 				got, err := c.SubmitBatch(ctx, tasks[i:min(i+batch, len(tasks))])
@@ -89,12 +93,13 @@ its whole batch with a typed error and nothing of it is written.`,
 					return fmt.Errorf("after %d acknowledged tasks: %w", len(ids), err)
 				}
 				ids = append(ids, got...)
-			}
-			out := cmd.OutOrStdout()
-			if !wait {
-				for _, id := range ids {
-					fmt.Fprintln(out, id)
+				if !wait {
+					for _, id := range got {
+						fmt.Fprintln(out, id)
+					}
 				}
+			}
+			if !wait {
 				return nil
 			}
 			wctx := ctx
@@ -120,6 +125,67 @@ its whole batch with a typed error and nothing of it is written.`,
 	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: no limit)")
 	f.Int32Var(&attempts, "max-attempts", 0, "attempts before the task is dead (0: node default)")
 	f.StringArrayVar(&reqList, "require", nil, "requirement key=constraint: label equality (os==linux) or a version constraint ('xcode=>= 15.0, < 16')")
+	return cmd
+}
+
+func waitCmd() *cobra.Command {
+	var (
+		addr    string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:     "wait [ID...]",
+		Short:   "Wait for tasks (ids as arguments or one per line on standard input) and print their outcomes",
+		Example: `  shoal submit --type hash --count 3 | shoal wait`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ids []uint64
+			parse := func(s string) error {
+				var id uint64
+				if _, err := fmt.Sscan(s, &id); err != nil || id == 0 {
+					return fmt.Errorf("%q is not a task id", s)
+				}
+				ids = append(ids, id)
+				return nil
+			}
+			for _, a := range args {
+				if err := parse(a); err != nil {
+					return err
+				}
+			}
+			if len(args) == 0 {
+				sc := bufio.NewScanner(cmd.InOrStdin())
+				for sc.Scan() {
+					if t := strings.TrimSpace(sc.Text()); t != "" {
+						if err := parse(t); err != nil {
+							return err
+						}
+					}
+				}
+				if err := sc.Err(); err != nil {
+					return err
+				}
+			}
+			if len(ids) == 0 {
+				return fmt.Errorf("no task ids given")
+			}
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: logger()})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel func()
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			outcomes, err := sdk.NewClient(conn).Wait(ctx, ids...)
+			printOutcomes(cmd.OutOrStdout(), outcomes)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	return cmd
 }
 

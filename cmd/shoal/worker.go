@@ -12,6 +12,7 @@ import (
 func workerCmd() *cobra.Command {
 	var (
 		addr, id, token, types string
+		journal                string
 		slots                  int
 		caps                   map[string]string
 	)
@@ -32,12 +33,20 @@ Built-in task types:
 			}
 			defer conn.Close()
 			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log})
+			var jw *journalWriter
+			if journal != "" {
+				if jw, err = openJournal(journal); err != nil {
+					return err
+				}
+				defer jw.Close()
+			}
 			for _, t := range strings.Split(types, ",") {
-				b, ok := builtin[strings.TrimSpace(t)]
+				t = strings.TrimSpace(t)
+				b, ok := builtin[t]
 				if !ok {
 					return fmt.Errorf("--types: unknown task type %q; built-in types are %s", t, builtinNames())
 				}
-				w.Handle(strings.TrimSpace(t), b.h)
+				w.Handle(t, jw.wrap(b.h))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "shoal worker %s: %d slots, types %s, node %s\n", w.ID(), slots, types, addr)
 			return w.Run(cmd.Context())
@@ -49,6 +58,7 @@ Built-in task types:
 	f.StringVar(&token, "token", "", "token the node requires")
 	f.StringVar(&types, "types", builtinNames(), "comma-separated built-in task types to run")
 	f.IntVar(&slots, "slots", 8, "tasks run at once")
+	f.StringVar(&journal, "journal", "", "append one line per finished execution (id, attempt, type, payload) to this file (for tests and audits)")
 	f.StringToStringVar(&caps, "cap", nil, "capability label or tool version, e.g. --cap os=linux --cap xcode=15.2.0")
 	return cmd
 }

@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/sdk"
+)
+
+// runW1 is throughput: opt.Tasks no-op tasks with unique payloads, batch
+// submitted by opt.Producers, run by opt.Workers in-process workers.
+//
+// drain: submit everything (most of it goes to standby: the dispatch queues
+// hold 20,000 per class), then start the executors. concurrent: executors
+// first, then the producers. A task counts as done when the node's counters
+// show its durable result (fsync'd), which comes after its handler ran.
+func runW1(ctx context.Context, opt Options, res *Result) error {
+	n := int64(opt.Tasks)
+	res.Params = map[string]any{"mode": opt.Mode, "tasks": opt.Tasks, "producers": opt.Producers, "batch": opt.Batch,
+		"workers": opt.Workers, "slots": opt.Slots, "payload_bytes": opt.PayloadBytes, "durable": "fsync"}
+	if opt.StandbyLimit > 0 {
+		res.Params["standby_limit"] = opt.StandbyLimit
+	}
+	if !resetPeakRSS() {
+		res.notef("peak RSS could not be reset: it may be an earlier workload's in this process")
+	}
+	e, err := startEnv(ctx, opt, "w1", nil)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	pl := newPayloads(opt.PayloadBytes)
+	build := func(i int) sdk.Task {
+		return sdk.Task{Type: typeNoop, Payload: pl.make(uint64(i)), Priority: messages.DefaultPriority}
+	}
+	var execs, acked atomic.Int64
+	startWorkers := func() error {
+		_, err := e.startWorkers(ctx, opt.Workers, opt.Slots, typeNoop, false, noopHandler(&execs))
+		return err
+	}
+
+	var t0, tSubmitted, tWorkers, tDone time.Time
+	switch opt.Mode {
+	case "drain":
+		stop := startProgress(opt.Progress, "W1 drain: submitted", n, acked.Load)
+		t0 = time.Now()
+		err = submitBatches(ctx, e.client, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+		tSubmitted = time.Now()
+		stop()
+		if err != nil {
+			return err
+		}
+		res.Metrics["standby_after_submit"] = float64(e.node.Counters.Standby.Load())
+		stop = startProgress(opt.Progress, "W1 drain: done", n, e.finished)
+		defer stop()
+		tWorkers = time.Now()
+		if err := startWorkers(); err != nil {
+			return err
+		}
+		if err := e.waitFinished(ctx, n); err != nil {
+			return err
+		}
+		tDone = time.Now()
+		stop()
+		res.Metrics["drain_tasks_per_s"] = rate(n, tDone.Sub(tWorkers))
+		res.Metrics["drain_s"] = secs(tDone.Sub(tWorkers))
+	case "concurrent":
+		if err := startWorkers(); err != nil {
+			return err
+		}
+		stop := startProgress(opt.Progress, "W1 concurrent: done", n, e.finished)
+		defer stop()
+		t0 = time.Now()
+		err = submitBatches(ctx, e.client, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+		tSubmitted = time.Now()
+		if err != nil {
+			return err
+		}
+		if err := e.waitFinished(ctx, n); err != nil {
+			return err
+		}
+		tDone = time.Now()
+		stop()
+	}
+	res.Metrics["submit_tasks_per_s"] = rate(n, tSubmitted.Sub(t0))
+	res.Metrics["submit_s"] = secs(tSubmitted.Sub(t0))
+	res.Metrics["tasks_per_s"] = rate(n, tDone.Sub(t0))
+	res.Metrics["end_to_end_s"] = secs(tDone.Sub(t0))
+	res.Metrics["executions"] = float64(execs.Load())
+	res.Metrics["peak_rss_mb"] = round(peakRSSMB(), 1)
+	e.counters(res)
+	e.storeStats(res)
+	if x := execs.Load(); x != n {
+		res.notef("%d handler executions for %d tasks (retries after lease loss count twice)", x, n)
+	}
+	if d := e.node.Counters.Dead.Load(); d > 0 {
+		return fmt.Errorf("%d tasks ended dead", d)
+	}
+	return nil
+}
