@@ -76,6 +76,10 @@ type Options struct {
 	// DupFraction is W2's share of submissions that repeat an earlier
 	// payload exactly. Default 0.2.
 	DupFraction float64
+	// LoadSampling is "on" or "off": whether workers sample /proc load and
+	// report it (the dispatcher prefetches beyond free slots only within load
+	// headroom). Default "on" for W4, "off" for the no-op workloads.
+	LoadSampling string
 	// Spin is W4's CPU time per task (a calibrated busy loop). Default 1 ms.
 	Spin time.Duration
 	// StandbyLimit overrides the node's intake StandbyLimit (tasks waiting in
@@ -129,6 +133,11 @@ func (o Options) withDefaults(w string) Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	defer func() {
+		if o.LoadSampling == "" {
+			o.LoadSampling = "off"
+		}
+	}()
 	switch w {
 	case "W1":
 		def(&o.Tasks, 200_000)
@@ -161,6 +170,9 @@ func (o Options) withDefaults(w string) Options {
 		if o.Spin == 0 {
 			o.Spin = time.Millisecond
 		}
+		if o.LoadSampling == "" {
+			o.LoadSampling = "on"
+		}
 	case "W6":
 		def(&o.Tasks, 50_000)
 		def(&o.Workers, 4)
@@ -191,6 +203,8 @@ func (o Options) validate(w string) error {
 		return fmt.Errorf("bench: %s: PayloadBytes must be >= %d (the payload carries a task index and a run nonce), got %d", w, minPayload, o.PayloadBytes)
 	case w == "W1" && o.Mode != "drain" && o.Mode != "concurrent":
 		return fmt.Errorf("bench: W1: Mode must be \"drain\" or \"concurrent\", got %q", o.Mode)
+	case o.LoadSampling != "on" && o.LoadSampling != "off":
+		return fmt.Errorf("bench: %s: LoadSampling must be \"on\" or \"off\", got %q", w, o.LoadSampling)
 	case w == "W2" && (o.DupFraction < 0 || o.DupFraction >= 1):
 		return fmt.Errorf("bench: W2: DupFraction must be in [0, 1), got %v", o.DupFraction)
 	case w == "W6" && o.Overload <= 0:

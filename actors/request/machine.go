@@ -144,7 +144,10 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 		}
 		m.nextID++
 	}
-	m.standby += int64(n) // pessimistic until the pump reports again
+	// m.standby is not raised here: the pump reports its count only when it
+	// changes, so while tasks take the fast path no report would ever undo
+	// the increase, and intake would refuse all work after StandbyLimit
+	// accepted tasks. The limit is checked against the pump's last report.
 	return recs, nil
 }
 
