@@ -57,6 +57,10 @@ type group struct {
 	output    []byte
 	attempts  int32
 	finished  int64
+
+	// cancelling: the dispatcher was asked to cancel the work (nobody wants
+	// it any more); a duplicate arriving now starts a new group.
+	cancelling bool
 }
 
 type finishedRef struct {
@@ -80,14 +84,15 @@ type Machine struct {
 	live     map[uint64]store.Digest // id of a live original or member → digest
 	finished []finishedRef           // FIFO by finish time, for eviction
 	head     int
-	dropped  map[uint64]bool // cancelled while in standby: discard when the pump delivers them
+	dropped  map[uint64]bool   // cancelled while in standby: discard when the pump delivers them
+	closing  map[uint64]*group // by original id: cancelling groups a new group replaced
 	// Counters.
 	Absorbed, Originals int64
 }
 
 // New returns an empty machine.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, groups: map[store.Digest]*group{}, live: map[uint64]store.Digest{}, dropped: map[uint64]bool{}}
+	return &Machine{cfg: cfg, groups: map[store.Digest]*group{}, live: map[uint64]store.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
 }
 
 // Seed remembers a result found in the store at start-up (within the window).
@@ -119,6 +124,12 @@ func (m *Machine) Tasks(now time.Time, tasks []store.TaskRecord) Effects {
 		if g != nil && g.done && ts-g.finished > int64(m.cfg.Window) {
 			g = nil // expired: forget it below
 		}
+		if g != nil && g.cancelling && !g.done {
+			// Its work is being cancelled: this submission must not share
+			// that fate. Keep the old group for its result; start anew.
+			m.closing[g.orig] = g
+			g = nil
+		}
 		switch {
 		case g == nil:
 			m.groups[t.Digest] = &group{orig: t.ID, origClass: t.Class}
@@ -148,6 +159,11 @@ func (m *Machine) Finished(now time.Time, results []store.ResultRecord) Effects 
 	var fx Effects
 	for _, r := range results {
 		g := m.groups[r.Digest]
+		closing := m.closing[r.ID]
+		if closing != nil {
+			g = closing // a newer group holds the digest: leave it alone
+			delete(m.closing, r.ID)
+		}
 		if g == nil || g.orig != r.ID || g.done {
 			fx.Persist = append(fx.Persist, r) // not tracked (cannot happen in one process): persist as is
 			continue
@@ -164,6 +180,9 @@ func (m *Machine) Finished(now time.Time, results []store.ResultRecord) Effects 
 			})
 		}
 		g.members = nil
+		if closing != nil {
+			continue
+		}
 		if r.State == messages.StateDone && m.cfg.Window > 0 {
 			g.done, g.output, g.attempts, g.finished = true, r.Output, r.Attempts, r.FinishedAt
 			m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
@@ -188,12 +207,16 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) (unknown []uint64, fx Effe
 			unknown = append(unknown, id)
 			continue
 		}
+		if m.closing[id] != nil {
+			continue // its cancel is already out
+		}
 		g := m.groups[d]
 		if g.orig == id {
-			if g.origGone {
+			if g.origGone || g.cancelling {
 				continue
 			}
 			if len(g.members) == 0 {
+				g.cancelling = true
 				fx.Cancel = append(fx.Cancel, id)
 				continue
 			}
@@ -209,7 +232,8 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) (unknown []uint64, fx Effe
 				break
 			}
 		}
-		if g.origGone && len(g.members) == 0 {
+		if g.origGone && len(g.members) == 0 && !g.cancelling {
+			g.cancelling = true
 			fx.Cancel = append(fx.Cancel, g.orig) // nobody wants the work any more
 		}
 	}
@@ -226,6 +250,9 @@ func (m *Machine) State(id uint64) (attached, live bool) {
 	d, ok := m.live[id]
 	if !ok {
 		return false, false
+	}
+	if m.closing[id] != nil {
+		return false, true
 	}
 	return m.groups[d].orig != id, true
 }

@@ -22,6 +22,7 @@ package dispatch
 import (
 	"container/heap"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -203,6 +204,16 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		ex = &executor{id: r.ExecutorID, leases: map[uint64]*lease{}}
 		m.execs[r.ExecutorID] = ex
 	}
+	// A known executor registers again only after it restarted: the tasks
+	// it held died with it. Left leased, its new heartbeats would renew
+	// them forever with nobody running them.
+	for _, id := range slices.Sorted(maps.Keys(ex.leases)) {
+		le := ex.leases[id]
+		delete(m.leases, id)
+		delete(ex.leases, id)
+		m.fail(now, le.e, le.attempt, fmt.Sprintf("executor %s registered again: its running tasks were lost", ex.id), false, &fx)
+	}
+	ex.revoked = nil
 	ex.slots = max(r.Slots, 1)
 	ex.caps = r.Capabilities
 	ex.types = nil
@@ -234,6 +245,7 @@ func (m *Machine) Pull(now time.Time, p *messages.Pull) Effects {
 			m.parked = append(m.parked, ex)
 		}
 	} else {
+		ex.parked = false // answered: serveParked drops it from the list
 		fx.Grants = append(fx.Grants, GrantTo{ex.id, g})
 	}
 	m.serveParked(now, &fx) // results may have freed retries for others
@@ -447,8 +459,8 @@ func (m *Machine) serveParked(now time.Time, fx *Effects) {
 	}
 	keep := m.parked[:0]
 	for _, ex := range m.parked {
-		if m.execs[ex.id] != ex {
-			continue // expired
+		if m.execs[ex.id] != ex || !ex.parked {
+			continue // expired, or its pull was answered directly
 		}
 		g := m.grant(now, ex, fx)
 		if len(g.Tasks) == 0 && len(g.Cancel) == 0 {
@@ -476,12 +488,14 @@ func (m *Machine) revokedPending() []*executor {
 func (m *Machine) Tick(now time.Time) Effects {
 	var fx Effects
 	ts := now.UnixNano()
-	for id, ex := range m.execs {
+	for _, id := range slices.Sorted(maps.Keys(m.execs)) { // sorted: deterministic effects
+		ex := m.execs[id]
 		if ts-ex.lastSeen <= int64(m.cfg.LeaseTTL) {
 			continue
 		}
 		delete(m.execs, id)
-		for tid, le := range ex.leases {
+		for _, tid := range slices.Sorted(maps.Keys(ex.leases)) {
+			le := ex.leases[tid]
 			delete(m.leases, tid)
 			m.Counters.Expired++
 			m.fail(now, le.e, le.attempt, fmt.Sprintf("lease expired: executor %s silent for %v", id, m.cfg.LeaseTTL), false, &fx)

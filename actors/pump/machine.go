@@ -188,8 +188,10 @@ func (m *Machine) Loaded(now time.Time, cl messages.Class, tasks []store.TaskRec
 		// it, so the read saw them all: back to the fast path.
 		c.standby = false
 		c.count = 0
-	} else if exhausted {
-		// Tasks went to standby while the read was out; the next tick reads them.
+	} else if exhausted || len(tasks) == 0 {
+		// Tasks went to standby while the read was out, or the read failed
+		// (the shell reports no tasks, not exhausted): the next tick reads
+		// again. Reading again at once would spin against a failing store.
 		c.budget = 0
 	} else {
 		m.load(cl, &fx)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -159,6 +160,9 @@ func (m *Machine) check(i int, t *messages.TaskSpec) *messages.Error {
 		return messages.TaskErrorf(messages.CodeInvalid, i, "task type is %d bytes, the limit is %d", len(t.Type), m.cfg.MaxTypeLen)
 	case !utf8.ValidString(t.Type):
 		return messages.TaskErrorf(messages.CodeInvalid, i, "task type is not valid UTF-8")
+	case strings.IndexByte(t.Type, 0) >= 0:
+		// Digest separates the type from the payload with a NUL byte.
+		return messages.TaskErrorf(messages.CodeInvalid, i, "task type contains a NUL byte")
 	case len(t.Payload) > m.cfg.MaxPayloadBytes:
 		return messages.TaskErrorf(messages.CodePayloadTooLarge, i, "payload is %d bytes, the limit is %d", len(t.Payload), m.cfg.MaxPayloadBytes)
 	case t.Priority < messages.MinPriority || t.Priority > messages.MaxPriority:

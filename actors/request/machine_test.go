@@ -83,6 +83,8 @@ func TestAcceptValidation(t *testing.T) {
 		{"empty type", submit(ok, spec("", "p", 50)), 0, messages.CodeInvalid, 1},
 		{"long type", submit(spec("123456789", "p", 50)), 0, messages.CodeInvalid, 0},
 		{"bad utf8 type", submit(ok, ok, spec("a\xffb", "p", 50)), 0, messages.CodeInvalid, 2},
+		// "a\x00b" + "c" would digest like "a" + "b\x00c": a different task.
+		{"NUL in type", submit(spec("a\x00b", "c", 50)), 0, messages.CodeInvalid, 0},
 		{"payload too large", submit(spec("t", strings.Repeat("x", 17), 50)), 0, messages.CodePayloadTooLarge, 0},
 		{"priority below range", submit(spec("t", "", messages.MinPriority-1)), 0, messages.CodeBadPriority, 0},
 		{"priority above range", submit(ok, spec("t", "", messages.MaxPriority+1)), 0, messages.CodeBadPriority, 1},

@@ -1,0 +1,306 @@
+package dispatch
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// simExec is what one executor holds, as the executor itself sees it.
+type simExec struct {
+	id    string
+	slots int32
+	types []string
+	caps  map[string]string
+	held  map[uint64]int32 // task → attempt
+	alive bool             // registered (as far as it knows)
+}
+
+// dispatchSim drives a Machine with random messages and checks, after every
+// step, the invariants of the queue and its credits.
+type dispatchSim struct {
+	t   *testing.T
+	rng *rand.Rand
+	m   *Machine
+	now time.Time
+
+	nextID   uint64
+	tasks    map[uint64]store.TaskRecord
+	execs    []*simExec
+	enqueued [messages.NumClasses]int // pumped tasks (each holds a place)
+	left     [messages.NumClasses]int // pumped tasks that left the queue (first grant or cancel)
+	leftIDs  map[uint64]bool          // ids counted in left
+	credits  [messages.NumClasses]int // credits returned so far
+	finished map[uint64]store.ResultRecord
+	leasedTo map[uint64]string // the dispatcher's live leases, per the grants seen
+	places   map[uint64]int    // scratch for check
+	steps    int
+}
+
+func newDispatchSim(t *testing.T, seed uint64) *dispatchSim {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	cfg := DefaultConfig()
+	cfg.Prefetch = float64(rng.IntN(3)) / 2
+	cfg.MaxGrant = 1 + rng.IntN(8)
+	cfg.ScanLimit = 1 + rng.IntN(8)
+	cfg.LeaseTTL = time.Second
+	cfg.AgingAfter = time.Duration(1+rng.IntN(3)) * 300 * time.Millisecond
+	cfg.RetryBase, cfg.RetryMax = 10*time.Millisecond, 200*time.Millisecond
+	s := &dispatchSim{t: t, rng: rng, m: New(cfg), now: t0, tasks: map[uint64]store.TaskRecord{},
+		leftIDs: map[uint64]bool{}, finished: map[uint64]store.ResultRecord{}, leasedTo: map[uint64]string{}, places: map[uint64]int{}}
+	for i := range 1 + rng.IntN(4) {
+		ex := &simExec{id: fmt.Sprint("e", i), slots: int32(1 + rng.IntN(4)), held: map[uint64]int32{}}
+		if rng.IntN(3) == 0 {
+			ex.types = []string{"a"}
+		}
+		if rng.IntN(2) == 0 {
+			ex.caps = map[string]string{"gpu": "a100", "cuda": fmt.Sprint(14+rng.IntN(3), ".1")}
+		}
+		s.execs = append(s.execs, ex)
+	}
+	// Someone can run everything, so the drain finishes.
+	s.execs[0].types, s.execs[0].caps = nil, map[string]string{"gpu": "a100", "cuda": "15.1"}
+	return s
+}
+
+func (s *dispatchSim) register(ex *simExec) {
+	ex.alive = true
+	s.apply(s.m.Register(s.now, &messages.Register{Version: messages.ProtocolVersion, ExecutorID: ex.id, Slots: ex.slots, Types: ex.types, Capabilities: ex.caps}))
+}
+
+func (s *dispatchSim) enqueue(n int) {
+	var batch []store.TaskRecord
+	for range n {
+		s.nextID++
+		r := store.TaskRecord{ID: s.nextID, Class: messages.Class(s.rng.IntN(messages.NumClasses)),
+			Priority: int32(s.rng.IntN(101)), Type: []string{"a", "b"}[s.rng.IntN(2)], MaxAttempts: int32(1 + s.rng.IntN(3))}
+		if s.rng.IntN(4) == 0 {
+			r.Requirements = map[string]string{"cuda": ">= 15.0, < 16"}
+		}
+		s.tasks[r.ID] = r
+		s.enqueued[r.Class]++
+		batch = append(batch, r)
+	}
+	s.apply(s.m.Enqueue(s.now, batch))
+}
+
+func (s *dispatchSim) results(ex *simExec) []messages.Result {
+	var out []messages.Result
+	for _, id := range slices.Sorted(maps.Keys(ex.held)) {
+		attempt := ex.held[id]
+		switch s.rng.IntN(6) {
+		case 0, 1:
+			out = append(out, messages.Result{TaskID: id, Attempt: attempt, OK: true})
+		case 2:
+			out = append(out, messages.Result{TaskID: id, Attempt: attempt, Error: "x", Permanent: s.rng.IntN(4) == 0})
+		case 3:
+			out = append(out, messages.Result{TaskID: id, Attempt: attempt + 1, OK: true}) // stale
+		default:
+			continue // still running
+		}
+		if out[len(out)-1].Attempt == attempt {
+			delete(ex.held, id)
+		}
+	}
+	return out
+}
+
+func (s *dispatchSim) exec(id string) *simExec {
+	for _, ex := range s.execs {
+		if ex.id == id {
+			return ex
+		}
+	}
+	s.t.Fatalf("grant to unknown executor %q", id)
+	return nil
+}
+
+func (s *dispatchSim) apply(fx Effects) {
+	t := s.t
+	t.Helper()
+	for c, n := range fx.Credit {
+		if n < 0 {
+			t.Fatalf("negative credit %d", n)
+		}
+		s.credits[c] += n
+	}
+	for _, gt := range fx.Grants {
+		ex := s.exec(gt.Executor)
+		if gt.Grant.Err != nil {
+			t.Fatalf("grant with error %v", gt.Grant.Err)
+		}
+		for _, id := range gt.Grant.Cancel {
+			delete(ex.held, id)
+		}
+		for _, task := range gt.Grant.Tasks {
+			if other, dup := s.leasedTo[task.ID]; dup {
+				t.Fatalf("task %d granted to %s while leased to %s", task.ID, ex.id, other)
+			}
+			if _, done := s.finished[task.ID]; done {
+				t.Fatalf("finished task %d granted again", task.ID)
+			}
+			r := s.tasks[task.ID]
+			if task.Attempt < 1 || task.Attempt > r.MaxAttempts {
+				t.Fatalf("task %d granted as attempt %d of %d", task.ID, task.Attempt, r.MaxAttempts)
+			}
+			if ex.types != nil && !slices.Contains(ex.types, r.Type) {
+				t.Fatalf("task of type %s granted to %s (types %v)", r.Type, ex.id, ex.types)
+			}
+			for k, v := range r.Requirements {
+				if !Satisfies(ex.caps[k], v) {
+					t.Fatalf("task %d needs %s %s, granted to %s with %v", task.ID, k, v, ex.id, ex.caps)
+				}
+			}
+			s.leasedTo[task.ID] = ex.id
+			ex.held[task.ID] = task.Attempt
+			if !s.leftIDs[task.ID] {
+				s.leftIDs[task.ID] = true
+				s.left[r.Class]++
+			}
+		}
+		limit := int(ex.slots) + int(s.m.cfg.Prefetch*float64(ex.slots))
+		if n := s.m.execs[ex.id]; n != nil && len(n.leases) > limit {
+			t.Fatalf("%s holds %d leases, more than slots × (1 + prefetch) = %d", ex.id, len(n.leases), limit)
+		}
+	}
+	for _, r := range fx.Finished {
+		if prev, dup := s.finished[r.ID]; dup {
+			t.Fatalf("task %d finished twice: %v then %v", r.ID, prev.State, r.State)
+		}
+		s.finished[r.ID] = r
+		if r.State == messages.StateCancelled && !s.leftIDs[r.ID] {
+			s.leftIDs[r.ID] = true
+			s.left[s.tasks[r.ID].Class]++
+		}
+	}
+	for _, r := range fx.Replies {
+		if g, isGrant := r.Msg.(*messages.Grant); isGrant && g.Err != nil {
+			ex := s.exec(r.Executor)
+			ex.alive = false // told to register again
+			clear(ex.held)
+		}
+	}
+	s.syncLeases()
+	s.check()
+}
+
+// syncLeases rebuilds the lease view from the machine (expiry, results and
+// cancellation drop leases without a message to the executor).
+func (s *dispatchSim) syncLeases() {
+	clear(s.leasedTo)
+	for id, le := range s.m.leases {
+		s.leasedTo[id] = le.exec.id
+	}
+}
+
+func (s *dispatchSim) check() {
+	t := s.t
+	t.Helper()
+	// Credit conservation: one credit per pumped task that left the queue.
+	if s.credits != s.left {
+		t.Fatalf("credits returned %v, pumped tasks that left the queue %v", s.credits, s.left)
+	}
+	// Every task is in exactly one place: queued, waiting to retry, leased, or finished.
+	places := s.places
+	clear(places)
+	for c := range s.m.queues {
+		for _, e := range s.m.queues[c] {
+			places[e.rec.ID]++
+		}
+	}
+	for _, r := range s.m.delayed {
+		places[r.e.rec.ID]++
+	}
+	for id := range s.m.leases {
+		places[id]++
+	}
+	for id := range s.finished {
+		places[id]++
+	}
+	for id := range s.tasks {
+		if places[id] != 1 {
+			t.Fatalf("task %d is in %d places (state %v)", id, places[id], s.m.State(id))
+		}
+	}
+	var queued [messages.NumClasses]int
+	for c := range s.m.queues {
+		for _, e := range s.m.queues[c] {
+			if e.holdsPlace {
+				queued[c]++
+			}
+		}
+	}
+	for c := range queued {
+		if queued[c] != s.enqueued[c]-s.left[c] {
+			t.Fatalf("class %v: %d queued with a place, %d enqueued − %d left", messages.Class(c), queued[c], s.enqueued[c], s.left[c])
+		}
+	}
+}
+
+func (s *dispatchSim) step(arrivals bool) {
+	s.steps++
+	s.now = s.now.Add(time.Duration(s.rng.IntN(150)) * time.Millisecond)
+	ex := s.execs[s.rng.IntN(len(s.execs))]
+	switch k := s.rng.IntN(10); {
+	case k == 0 && arrivals:
+		s.enqueue(1 + s.rng.IntN(6))
+	case k <= 3:
+		if !ex.alive {
+			s.register(ex)
+			return
+		}
+		load := messages.LoadReport{CPU: s.rng.Float64(), InFlight: int32(len(ex.held))}
+		s.apply(s.m.Pull(s.now, &messages.Pull{ExecutorID: ex.id, Load: load, Results: s.results(ex)}))
+	case k <= 5:
+		if ex.alive {
+			s.apply(s.m.Heartbeat(s.now, &messages.Heartbeat{ExecutorID: ex.id, Results: s.results(ex)}))
+		}
+	case k == 6 && arrivals && s.nextID > 0:
+		var ids []uint64
+		for range 1 + s.rng.IntN(3) {
+			ids = append(ids, 1+uint64(s.rng.IntN(int(s.nextID))))
+		}
+		s.apply(s.m.Cancel(s.now, ids))
+	case k == 7 && arrivals:
+		s.now = s.now.Add(time.Second) // long silences: leases expire
+		s.apply(s.m.Tick(s.now))
+	case k == 8 && arrivals && s.rng.IntN(4) == 0:
+		clear(ex.held) // the executor restarts and registers again
+		s.register(ex)
+	default:
+		s.apply(s.m.Tick(s.now))
+	}
+}
+
+func TestDispatchSimulation(t *testing.T) {
+	for seed := range uint64(150) {
+		s := newDispatchSim(t, seed)
+		for range 400 {
+			s.step(true)
+		}
+		// Drain: executors keep pulling and reporting until all is finished.
+		for i := 0; len(s.finished) < len(s.tasks); i++ {
+			if i > 20_000 {
+				t.Fatalf("seed %d: %d of %d tasks finished; queued %d, leases %d, retries %d",
+					seed, len(s.finished), len(s.tasks), s.m.Queued(), s.m.Leases(), s.m.delayed.Len())
+			}
+			s.step(false)
+		}
+		if testing.Verbose() && seed%50 == 0 {
+			t.Logf("seed %d: %d tasks, %d steps, counters %+v", seed, len(s.tasks), s.steps, s.m.Counters)
+		}
+		var all [messages.NumClasses]int
+		for c := range all {
+			all[c] = s.enqueued[c]
+		}
+		if s.credits != all {
+			t.Fatalf("seed %d: credits %v after draining, want one per pumped task %v", seed, s.credits, all)
+		}
+	}
+}

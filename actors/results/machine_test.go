@@ -1,0 +1,212 @@
+package results
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+func out(id uint64, s messages.TaskState) messages.Outcome {
+	return messages.Outcome{TaskID: id, State: s}
+}
+
+func res(id uint64, s messages.TaskState, output string) store.ResultRecord {
+	return store.ResultRecord{ID: id, State: s, Output: []byte(output), Attempts: 1}
+}
+
+func TestOutcome(t *testing.T) {
+	r := store.ResultRecord{ID: 3, Class: messages.ClassLow, State: messages.StateDone, Output: []byte("o"), Error: "e", Attempts: 2, AliasOf: 1, FinishedAt: 5}
+	got := Outcome(r)
+	if got.TaskID != 3 || got.State != messages.StateDone || string(got.Output) != "o" || got.Error != "e" || got.Attempts != 2 || got.AliasOf != 1 {
+		t.Fatalf("Outcome = %+v", got)
+	}
+}
+
+func TestWaitImmediate(t *testing.T) {
+	m := New()
+	cases := map[string][]messages.Outcome{
+		"all terminal": {out(1, messages.StateDone), out(2, messages.StateDead), out(3, messages.StateCancelled)},
+		"unknown ids":  {out(4, messages.StateUnknown), out(1, messages.StateDone)},
+		"only unknown": {out(5, messages.StateUnknown)},
+	}
+	for name, outcomes := range cases {
+		w := m.Wait("tok", outcomes, 100)
+		if w == nil {
+			t.Fatalf("%s: wait did not complete at once", name)
+		}
+		if w.Token != "tok" || len(w.Outcomes) != len(outcomes) || &w.Outcomes[0] != &outcomes[0] {
+			t.Fatalf("%s: waiter %+v", name, w)
+		}
+	}
+	if m.Pending() != 0 || len(m.byTask) != 0 {
+		t.Fatalf("immediate waits left state: %d pending, %d tasks", m.Pending(), len(m.byTask))
+	}
+}
+
+func TestWaitCompletes(t *testing.T) {
+	m := New()
+	w := m.Wait("a", []messages.Outcome{out(1, messages.StateQueued), out(2, messages.StateDone), out(3, messages.StateAttached), out(9, messages.StateUnknown)}, 100)
+	if w != nil {
+		t.Fatal("completed with live tasks")
+	}
+	if m.Pending() != 1 {
+		t.Fatalf("pending %d", m.Pending())
+	}
+	if done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "one"), res(7, messages.StateDone, "")}); len(done) != 0 {
+		t.Fatalf("completed with task 3 still attached: %v", done)
+	}
+	done := m.Completed([]store.ResultRecord{res(3, messages.StateDead, "")})
+	if len(done) != 1 || done[0].Token != "a" {
+		t.Fatalf("done %v", done)
+	}
+	got := done[0].Outcomes
+	if got[0].State != messages.StateDone || string(got[0].Output) != "one" || got[1].State != messages.StateDone ||
+		got[2].State != messages.StateDead || got[3].State != messages.StateUnknown {
+		t.Fatalf("outcomes %+v", got)
+	}
+	if m.Pending() != 0 || len(m.byTask) != 0 {
+		t.Fatalf("state left: %d pending, %v", m.Pending(), m.byTask)
+	}
+	// A later result of the same task completes nothing.
+	if done := m.Completed([]store.ResultRecord{res(3, messages.StateDead, "")}); len(done) != 0 {
+		t.Fatalf("completed twice: %v", done)
+	}
+}
+
+func TestManyWaitersOneTask(t *testing.T) {
+	m := New()
+	m.Wait("a", []messages.Outcome{out(1, messages.StateQueued)}, 100)
+	m.Wait("b", []messages.Outcome{out(1, messages.StateLeased), out(2, messages.StateQueued)}, 100)
+	done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "x")})
+	if len(done) != 1 || done[0].Token != "a" {
+		t.Fatalf("done %v", done)
+	}
+	done = m.Completed([]store.ResultRecord{res(2, messages.StateDone, "y")})
+	if len(done) != 1 || done[0].Token != "b" || string(done[0].Outcomes[0].Output) != "x" {
+		t.Fatalf("done %+v", done)
+	}
+}
+
+func TestDuplicateIDsInOneWait(t *testing.T) {
+	m := New()
+	m.Wait("a", []messages.Outcome{out(1, messages.StateQueued), out(1, messages.StateQueued)}, 100)
+	done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "x")})
+	if len(done) != 1 || done[0].Outcomes[0].State != messages.StateDone || done[0].Outcomes[1].State != messages.StateDone {
+		t.Fatalf("done %+v", done)
+	}
+}
+
+func TestExpireReturnsPartial(t *testing.T) {
+	m := New()
+	m.Wait("early", []messages.Outcome{out(1, messages.StateQueued), out(2, messages.StateQueued)}, 100)
+	m.Wait("late", []messages.Outcome{out(1, messages.StateQueued)}, 200)
+	m.Completed([]store.ResultRecord{res(2, messages.StateDone, "two")})
+	if got := m.Expire(99); len(got) != 0 {
+		t.Fatalf("expired before the deadline: %v", got)
+	}
+	got := m.Expire(100)
+	if len(got) != 1 || got[0].Token != "early" {
+		t.Fatalf("expired %v", got)
+	}
+	o := got[0].Outcomes
+	if o[0].State != messages.StateQueued || o[1].State != messages.StateDone || string(o[1].Output) != "two" {
+		t.Fatalf("partial outcomes %+v", o)
+	}
+	if m.Pending() != 1 {
+		t.Fatalf("pending %d", m.Pending())
+	}
+	// The expired waiter is unlinked: task 1's result completes only "late".
+	done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "one")})
+	if len(done) != 1 || done[0].Token != "late" {
+		t.Fatalf("done %v", done)
+	}
+	if len(m.byTask) != 0 || m.Pending() != 0 {
+		t.Fatalf("state left: %v", m.byTask)
+	}
+	if got := m.Expire(1 << 62); len(got) != 0 {
+		t.Fatalf("completed waiter expired: %v", got)
+	}
+}
+
+// Property: over random waits, results and expiries, every waiter is
+// answered exactly once, answered complete only when all its known tasks are
+// terminal, and the hub keeps nothing afterwards.
+func TestWaitProperty(t *testing.T) {
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		m := New()
+		terminal := map[uint64]bool{}
+		answered := map[*Waiter]int{}
+		var all []*Waiter
+		now := int64(0)
+		answer := func(ws []*Waiter, complete bool) {
+			for _, w := range ws {
+				answered[w]++
+				if answered[w] > 1 {
+					t.Fatalf("seed %d: waiter answered twice", seed)
+				}
+				if complete {
+					for _, o := range w.Outcomes {
+						if o.State != messages.StateUnknown && !o.State.Terminal() {
+							t.Fatalf("seed %d: answered complete with %+v", seed, o)
+						}
+					}
+				}
+			}
+		}
+		for range 300 {
+			now += int64(rng.IntN(10))
+			switch rng.IntN(3) {
+			case 0:
+				var os []messages.Outcome
+				for range 1 + rng.IntN(4) {
+					id := uint64(1 + rng.IntN(30))
+					st := messages.StateQueued
+					switch {
+					case terminal[id]:
+						st = messages.StateDone
+					case id > 25:
+						st = messages.StateUnknown
+					}
+					os = append(os, out(id, st))
+				}
+				w := m.Wait(nil, os, now+int64(rng.IntN(50)))
+				if w != nil {
+					answer([]*Waiter{w}, true)
+				} else {
+					all = append(all, m.waitersFor(os)...)
+				}
+			case 1:
+				id := uint64(1 + rng.IntN(25))
+				if !terminal[id] {
+					terminal[id] = true
+					answer(m.Completed([]store.ResultRecord{res(id, messages.StateDone, "")}), true)
+				}
+			default:
+				answer(m.Expire(now), false)
+			}
+		}
+		answer(m.Expire(1<<62), false)
+		for _, w := range all {
+			if answered[w] != 1 {
+				t.Fatalf("seed %d: waiter answered %d times", seed, answered[w])
+			}
+		}
+		if m.Pending() != 0 || len(m.byTask) != 0 {
+			t.Fatalf("seed %d: %d pending, %d task links left", seed, m.Pending(), len(m.byTask))
+		}
+	}
+}
+
+// waitersFor finds the pending waiters registered over os (test helper).
+func (m *Machine) waitersFor(os []messages.Outcome) []*Waiter {
+	var out []*Waiter
+	for w := range m.waiters {
+		if len(w.Outcomes) == len(os) && &w.Outcomes[0] == &os[0] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
