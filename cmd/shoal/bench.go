@@ -1,17 +1,73 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoalrt/shoal/bench"
 )
 
 func benchCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "bench",
-		Short: "Run a benchmark workload (W1 …) against a real node",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("bench: not wired yet")
+	var (
+		o        bench.Options
+		jsonPath string
+		quiet    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench WORKLOAD...",
+		Short: "Run benchmark workloads (W1 … W7 of BENCH.md) against a real node and print a table",
+		Long: `Run one or more workloads against a real node (embedded Pebble store, fsync
+on, executors in-process unless a workload says otherwise) and print a table
+with the machine it ran on. Zero-valued flags take each workload's default.
+
+Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
+  W1 throughput (--mode drain|concurrent)   W2 dedupe   W3 latency (--rate)
+  W4 CPU efficiency   W5 flows (not built yet)   W6 overload   W7 messaging`,
+		Example: `  shoal bench W1 --mode concurrent
+  shoal bench W3 --rate 2000 --duration 10s --json w3.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !quiet {
+				o.Progress = cmd.ErrOrStderr()
+			}
+			o.Logger = logger()
+			var results []*bench.Result
+			for _, w := range args {
+				r, err := bench.Run(cmd.Context(), w, o)
+				if err != nil {
+					return fmt.Errorf("%s: %w", w, err)
+				}
+				results = append(results, r)
+			}
+			bench.Table(cmd.OutOrStdout(), results...)
+			if jsonPath == "" {
+				return nil
+			}
+			f, err := os.Create(jsonPath)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return bench.WriteJSON(f, results...)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
+	f.BoolVar(&quiet, "quiet", false, "no progress lines")
+	f.StringVar(&o.Dir, "data", "", "parent directory of the run's store (default: the temp dir)")
+	f.IntVar(&o.Tasks, "tasks", 0, "task count (W1 200000, W2 100000, W4 20000)")
+	f.IntVar(&o.Rate, "rate", 0, "W3 submissions/s (5000); W6 offered tasks/s (10× drain)")
+	f.DurationVar(&o.Duration, "duration", 0, "W3 (20s) and W6 (30s) submission time")
+	f.IntVar(&o.Producers, "producers", 0, "concurrent submitters (4)")
+	f.IntVar(&o.Batch, "batch", 0, "tasks per submit (1000)")
+	f.IntVar(&o.Workers, "workers", 0, "in-process workers")
+	f.IntVar(&o.Slots, "slots", 0, "slots per worker")
+	f.StringVar(&o.Mode, "mode", "", "W1 mode: drain or concurrent")
+	f.Float64Var(&o.Overload, "overload", 0, "W6 offered rate as a multiple of the drain rate (10)")
+	f.Int64Var(&o.StandbyLimit, "standby-limit", 0, "node standby limit (W6: 20000)")
+	f.IntVar(&o.Nodes, "cluster", 0, "cluster size (1; more needs the cluster issue)")
+	return cmd
 }
