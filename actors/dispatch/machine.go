@@ -11,7 +11,10 @@
 // (MaxLoad − current load) / load per task, the per-task load learned per
 // task type as an EWMA of load / in-flight. A loaded host therefore holds no
 // queue of its own: its extra work stays here, where an idle executor can
-// take it. Prefetch never exceeds Prefetch × slots.
+// take it. Prefetch never exceeds Prefetch × slots. MinPrefetch × slots
+// tasks are prefetched whatever the load: waiting tasks add no load, and one
+// waiting task per slot hides the grant round trip, so a slot never idles
+// between tasks on a busy host.
 //
 // Leases: a granted task is leased to its executor. Any message from the
 // executor renews all its leases; an executor silent for LeaseTTL loses them
@@ -47,6 +50,9 @@ type Config struct {
 	// Prefetch caps what an executor may hold beyond its slots, in multiples
 	// of its slots. Default 1.
 	Prefetch float64
+	// MinPrefetch is prefetched beyond free slots regardless of load, in
+	// multiples of slots (at most Prefetch). Default 1.
+	MinPrefetch float64
 	// MaxGrant bounds one grant. Default 512.
 	MaxGrant int
 	// RetryBase and RetryMax bound the retry backoff (base × 2^(attempt−1)).
@@ -60,16 +66,17 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Capacity:   [messages.NumClasses]int{20_000, 20_000, 20_000},
-		Weights:    [messages.NumClasses]int{6, 3, 1},
-		AgingAfter: 2 * time.Second,
-		LeaseTTL:   15 * time.Second,
-		MaxLoad:    0.9,
-		Prefetch:   1,
-		MaxGrant:   512,
-		RetryBase:  200 * time.Millisecond,
-		RetryMax:   30 * time.Second,
-		ScanLimit:  256,
+		Capacity:    [messages.NumClasses]int{20_000, 20_000, 20_000},
+		Weights:     [messages.NumClasses]int{6, 3, 1},
+		AgingAfter:  2 * time.Second,
+		LeaseTTL:    15 * time.Second,
+		MaxLoad:     0.9,
+		Prefetch:    1,
+		MinPrefetch: 1,
+		MaxGrant:    512,
+		RetryBase:   200 * time.Millisecond,
+		RetryMax:    30 * time.Second,
+		ScanLimit:   256,
 	}
 }
 
@@ -92,6 +99,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dispatch: MaxLoad must be in (0, 1], got %v", c.MaxLoad)
 	case c.Prefetch < 0:
 		return fmt.Errorf("dispatch: Prefetch must be >= 0, got %v", c.Prefetch)
+	case c.MinPrefetch < 0 || c.MinPrefetch > c.Prefetch:
+		return fmt.Errorf("dispatch: MinPrefetch must be in [0, Prefetch=%v], got %v", c.Prefetch, c.MinPrefetch)
 	case c.MaxGrant <= 0:
 		return fmt.Errorf("dispatch: MaxGrant must be > 0, got %d", c.MaxGrant)
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
@@ -349,7 +358,7 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 	g := messages.Grant{LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), Cancel: ex.revoked}
 	ex.revoked = nil
 	held := len(ex.leases)
-	free := int(ex.slots) - held
+	free := int(ex.slots) + int(m.cfg.MinPrefetch*float64(ex.slots)) - held // granted whatever the load
 	limit := min(int(ex.slots)+int(m.cfg.Prefetch*float64(ex.slots))-held, m.cfg.MaxGrant)
 	budget := m.cfg.MaxLoad - hostLoad(ex.load)
 	ts := now.UnixNano()

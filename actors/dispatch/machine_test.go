@@ -3,6 +3,7 @@ package dispatch
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func recs(c messages.Class, from, to uint64) []store.TaskRecord {
 // aging see it.
 func testConfig() Config {
 	cfg := DefaultConfig()
-	cfg.Prefetch = 0
+	cfg.Prefetch, cfg.MinPrefetch = 0, 0
 	cfg.AgingAfter = time.Hour
 	return cfg
 }
@@ -235,6 +236,22 @@ func TestQuotaFreeSlotsAlwaysGranted(t *testing.T) {
 	g = grantTo(pull(m, t0, "e", messages.LoadReport{CPU: 1}, ok(1, 1)), "e") // one finished
 	if got := taskIDs(g); len(got) != 1 {
 		t.Fatalf("after one result: %v, want one task", got)
+	}
+}
+
+func TestQuotaMinPrefetchIgnoresLoad(t *testing.T) {
+	cfg := testConfig()
+	cfg.Prefetch, cfg.MinPrefetch = 2, 1
+	m := New(cfg)
+	m.Enqueue(t0, recs(normal, 1, 50))
+	register(m, t0, "e", 4, nil, nil)
+	if g := grantTo(pull(m, t0, "e", messages.LoadReport{CPU: 1}), "e"); len(g.Tasks) != 8 {
+		t.Fatalf("fully loaded executor got %d tasks, want 4 slots + 4 minimum prefetch", len(g.Tasks))
+	}
+	bad := DefaultConfig()
+	bad.Prefetch, bad.MinPrefetch = 1, 2
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "MinPrefetch") {
+		t.Fatalf("MinPrefetch above Prefetch: %v", err)
 	}
 }
 

@@ -47,6 +47,7 @@ func newDispatchSim(t *testing.T, seed uint64) *dispatchSim {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	cfg := DefaultConfig()
 	cfg.Prefetch = float64(rng.IntN(3)) / 2
+	cfg.MinPrefetch = cfg.Prefetch * float64(rng.IntN(2))
 	cfg.MaxGrant = 1 + rng.IntN(8)
 	cfg.ScanLimit = 1 + rng.IntN(8)
 	cfg.LeaseTTL = time.Second

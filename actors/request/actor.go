@@ -17,6 +17,9 @@ type Standby struct{ N int64 }
 // Persisted is what intake hands the pump once a batch is durable.
 type Persisted struct{ Tasks []store.TaskRecord }
 
+// committed tells intake a batch left the commit queue.
+type committed struct{ n int }
+
 // Deps are the intake actor's collaborators.
 type Deps struct {
 	Store     store.Store
@@ -29,6 +32,7 @@ type Deps struct {
 }
 
 type shell struct {
+	cfg    Config
 	m      *Machine
 	d      Deps
 	acks   *store.Ordered
@@ -37,20 +41,22 @@ type shell struct {
 
 // Props returns the intake actor. maxID is the store's id high-water mark.
 func Props(cfg Config, maxID uint64, d Deps) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &shell{m: New(cfg, maxID), d: d} })
+	return actor.PropsFromProducer(func() actor.Actor { return &shell{cfg: cfg, m: New(cfg, maxID), d: d} })
 }
 
 func (s *shell) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		s.system = ctx.ActorSystem()
-		s.acks = store.NewOrdered(1024)
+		s.acks = store.NewOrdered(int(s.cfg.MaxInflight)) // never blocks: intake refuses past MaxInflight
 	case *actor.Stopping:
 		s.acks.Close() // every queued submission is answered
 	case *messages.Submit:
 		s.submit(ctx, msg)
 	case Standby:
 		s.m.SetStandby(msg.N)
+	case committed:
+		s.m.Committed(msg.n)
 	}
 }
 
@@ -61,8 +67,9 @@ func (s *shell) submit(ctx actor.Context, msg *messages.Submit) {
 		s.reply(sender, &messages.SubmitAck{Err: err})
 		return
 	}
-	root := s.system.Root
+	root, self := s.system.Root, ctx.Self()
 	s.acks.Commit(s.d.Store, &store.Batch{Tasks: recs}, func(cerr error) {
+		root.Send(self, committed{len(recs)})
 		if cerr != nil {
 			s.d.Logger.Error("intake commit failed", "tasks", len(recs), "err", cerr)
 			s.reply(sender, &messages.SubmitAck{Err: messages.Errorf(messages.CodeUnavailable, "task store write failed: %v", cerr)})

@@ -41,6 +41,11 @@ type Config struct {
 	// StandbyLimit is how many tasks may wait in standby before intake
 	// refuses new work with CodeOverloaded. Default 1,000,000.
 	StandbyLimit int64
+	// MaxInflight bounds the tasks accepted but not yet durable (queued for
+	// the store's group commit). Past it intake refuses with CodeOverloaded
+	// instead of blocking: a slow disk never turns into an unbounded mailbox.
+	// Default 100,000.
+	MaxInflight int64
 }
 
 // DefaultConfig returns the documented defaults.
@@ -54,6 +59,7 @@ func DefaultConfig() Config {
 		DefaultMaxAttempts: 3,
 		MaxAttempts:        100,
 		StandbyLimit:       1_000_000,
+		MaxInflight:        100_000,
 	}
 }
 
@@ -73,6 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("request: need 0 < DefaultMaxAttempts <= MaxAttempts, got %d and %d", c.DefaultMaxAttempts, c.MaxAttempts)
 	case c.StandbyLimit <= 0:
 		return fmt.Errorf("request: StandbyLimit must be > 0, got %d", c.StandbyLimit)
+	case c.MaxInflight <= 0:
+		return fmt.Errorf("request: MaxInflight must be > 0, got %d", c.MaxInflight)
 	}
 	return nil
 }
@@ -90,9 +98,10 @@ func (c Config) ClassOf(priority int32) messages.Class {
 
 // Machine validates and numbers submissions. It does no I/O.
 type Machine struct {
-	cfg     Config
-	nextID  uint64
-	standby int64
+	cfg      Config
+	nextID   uint64
+	standby  int64
+	inflight int64 // accepted, not yet durable
 }
 
 // New returns a machine whose next id follows maxID (the store's high-water mark).
@@ -102,6 +111,12 @@ func New(cfg Config, maxID uint64) *Machine {
 
 // SetStandby records the pump's latest standby count (admission control).
 func (m *Machine) SetStandby(n int64) { m.standby = n }
+
+// Committed records that n accepted tasks are durable (or failed to be).
+func (m *Machine) Committed(n int) { m.inflight -= int64(n) }
+
+// Inflight is the number of accepted tasks not yet durable.
+func (m *Machine) Inflight() int64 { return m.inflight }
 
 // Accept validates s and returns the records to persist, or a typed error.
 // On error no id is consumed and nothing is to be written.
@@ -118,6 +133,9 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 	}
 	if m.standby+int64(n) > m.cfg.StandbyLimit {
 		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks already wait in standby (limit %d); retry later", m.standby, m.cfg.StandbyLimit)
+	}
+	if m.inflight > 0 && m.inflight+int64(n) > m.cfg.MaxInflight {
+		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks are waiting for the disk (limit %d); retry later", m.inflight, m.cfg.MaxInflight)
 	}
 	for i := range s.Tasks {
 		if err := m.check(i, &s.Tasks[i]); err != nil {
@@ -145,6 +163,7 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 		}
 		m.nextID++
 	}
+	m.inflight += int64(n)
 	// m.standby is not raised here: the pump reports its count only when it
 	// changes, so while tasks take the fast path no report would ever undo
 	// the increase, and intake would refuse all work after StandbyLimit
