@@ -5,13 +5,16 @@ GO        ?= go
 FUZZTIME  ?= 30s
 FUZZ_PKGS ?= ./messages ./cluster
 
-.PHONY: help build test bench lint demo fuzz clean
+.PHONY: help build image test bench lint demo fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the static binary bin/shoal
 	CGO_ENABLED=0 $(GO) build -o bin/shoal ./cmd/shoal
+
+image: build ## build the FROM-scratch image shoal:dev around bin/shoal
+	docker build -f deploy/Dockerfile -t shoal:dev bin/
 
 test: ## vet, then run every test with the race detector
 	$(GO) vet ./...

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ func benchCmd() *cobra.Command {
 		o        bench.Options
 		jsonPath string
 		quiet    bool
+		cpuProf  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD...",
@@ -34,6 +36,17 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 				o.Progress = cmd.ErrOrStderr()
 			}
 			o.Logger = logger()
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			var results []*bench.Result
 			for _, w := range args {
 				r, err := bench.Run(cmd.Context(), w, o)
@@ -57,6 +70,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f := cmd.Flags()
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	f.StringVar(&o.Dir, "data", "", "parent directory of the run's store (default: the temp dir)")
 	f.IntVar(&o.Tasks, "tasks", 0, "task count (W1 200000, W2 100000, W4 20000)")
 	f.IntVar(&o.Rate, "rate", 0, "W3 submissions/s (5000); W6 offered tasks/s (10× drain)")
