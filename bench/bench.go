@@ -27,6 +27,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shoalrt/shoal/cluster/node"
 )
 
 // Workloads are the ids Run accepts, in order.
@@ -97,6 +99,10 @@ type Options struct {
 	// Nodes is the cluster size. Default 1; more needs the cluster (not built
 	// yet): Run returns ErrNotBuilt.
 	Nodes int
+	// Tune, when set, adjusts the node's configuration after the workload's
+	// own settings (experiments: dispatch prefetch, pump batch, store...).
+	// Its effect is not recorded in Result.Params: say what it did in Notes.
+	Tune func(*node.Config)
 	// Logger receives the node's and the benchmark's logs. Default: discard.
 	Logger *slog.Logger
 	// Progress, when set, receives a progress line about every second.
@@ -129,15 +135,9 @@ func (o Options) withDefaults(w string) Options {
 	def(&o.Producers, 4)
 	def(&o.Batch, 1000)
 	def(&o.Nodes, 1)
-	def(&o.PayloadBytes, 256)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	defer func() {
-		if o.LoadSampling == "" {
-			o.LoadSampling = "off"
-		}
-	}()
 	switch w {
 	case "W1":
 		def(&o.Tasks, 200_000)
@@ -164,9 +164,7 @@ func (o Options) withDefaults(w string) Options {
 		def(&o.Tasks, 20_000)
 		def(&o.Workers, 1)
 		def(&o.Slots, 2)
-		if o.PayloadBytes == 256 {
-			o.PayloadBytes = 64
-		}
+		def(&o.PayloadBytes, 64)
 		if o.Spin == 0 {
 			o.Spin = time.Millisecond
 		}
@@ -190,13 +188,17 @@ func (o Options) withDefaults(w string) Options {
 		def(&o.Messages, 5_000_000)
 		def(&o.RemoteMessages, 1_000_000)
 	}
+	def(&o.PayloadBytes, 256)
+	if o.LoadSampling == "" {
+		o.LoadSampling = "off"
+	}
 	return o
 }
 
 func (o Options) validate(w string) error {
 	switch {
 	case o.Nodes > 1:
-		return fmt.Errorf("bench: %s on a %d-node cluster needs the cluster (issue 5): %w", w, o.Nodes, ErrNotBuilt)
+		return fmt.Errorf("bench: %s on a %d-node cluster needs the multi-node cluster, not built yet: %w", w, o.Nodes, ErrNotBuilt)
 	case o.Tasks < 0 || o.Rate < 0 || o.Duration < 0 || o.Producers < 0 || o.Batch < 0 || o.Workers < 0 || o.Slots < 0:
 		return fmt.Errorf("bench: %s: counts, rates and durations must be >= 0", w)
 	case o.PayloadBytes < minPayload:
@@ -207,6 +209,8 @@ func (o Options) validate(w string) error {
 		return fmt.Errorf("bench: %s: LoadSampling must be \"on\" or \"off\", got %q", w, o.LoadSampling)
 	case w == "W2" && (o.DupFraction < 0 || o.DupFraction >= 1):
 		return fmt.Errorf("bench: W2: DupFraction must be in [0, 1), got %v", o.DupFraction)
+	case w == "W6" && int64(o.Batch) > o.StandbyLimit:
+		return fmt.Errorf("bench: W6: Batch (%d) must not exceed StandbyLimit (%d), or intake refuses every batch", o.Batch, o.StandbyLimit)
 	case w == "W6" && o.Overload <= 0:
 		return fmt.Errorf("bench: W6: Overload must be > 0, got %v", o.Overload)
 	}
@@ -229,11 +233,13 @@ type Result struct {
 	WallSeconds float64 `json:"wall_s"`
 }
 
-func newResult(w string, opt Options) *Result {
+func newResult(w string) *Result {
 	return &Result{Workload: w, Params: map[string]any{}, Metrics: map[string]float64{}, Machine: ThisMachine(), Started: time.Now()}
 }
 
-func (r *Result) notef(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Result) notef(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
 // MetricNames returns the result's metric names, sorted.
 func (r *Result) MetricNames() []string { return slices.Sorted(maps.Keys(r.Metrics)) }
@@ -253,9 +259,10 @@ func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
 	if err := opt.validate(w); err != nil {
 		return nil, err
 	}
-	res := newResult(w, opt)
+	res := newResult(w)
 	res.notef("load average at start: %s", loadAvg())
 	start := time.Now()
+	meter := readCPUMeter()
 	switch w {
 	case "W1":
 		err = runW1(ctx, opt, res)
@@ -271,6 +278,7 @@ func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
 		err = runW7(ctx, opt, res)
 	}
 	res.WallSeconds = time.Since(start).Seconds()
+	meter.record(res)
 	sanitize(res.Metrics)
 	if err != nil {
 		return res, fmt.Errorf("bench: %s: %w", w, err)

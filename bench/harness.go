@@ -14,7 +14,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
@@ -37,11 +36,17 @@ type env struct {
 	conn    *sdk.Conn
 	client  *sdk.Client
 	stopWks []func()
+	closed  sync.Once
+	err     error
+	// maxStandby is the largest standby count seen (sampled every ms).
+	maxStandby atomic.Int64
+	samplerEnd chan struct{}
+	samplerWG  sync.WaitGroup
 }
 
-// startEnv starts a node in a fresh directory under opt.Dir. mutate, when
-// set, adjusts the node's configuration.
-func startEnv(ctx context.Context, opt Options, label string, mutate func(*node.Config)) (*env, error) {
+// startEnv starts a node in a fresh directory under opt.Dir, with
+// opt.StandbyLimit and opt.Tune applied to its configuration.
+func startEnv(ctx context.Context, opt Options, label string) (*env, error) {
 	dir, err := os.MkdirTemp(opt.Dir, "shoal-bench-"+label+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create the store directory: %w", err)
@@ -53,31 +58,56 @@ func startEnv(ctx context.Context, opt Options, label string, mutate func(*node.
 	if opt.StandbyLimit > 0 {
 		cfg.Intake.StandbyLimit = opt.StandbyLimit
 	}
-	if mutate != nil {
-		mutate(&cfg)
+	if opt.Tune != nil {
+		opt.Tune(&cfg)
 	}
-	n, err := node.Start(ctx, cfg, system, wire.Local{})
+	n, err := node.Start(ctx, cfg, system, nil)
 	if err != nil {
 		system.Shutdown()
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	conn := sdk.Local(system)
-	return &env{opt: opt, dir: dir, system: system, node: n, conn: conn, client: sdk.NewClient(conn)}, nil
+	e := &env{opt: opt, dir: dir, system: system, node: n, conn: conn, client: sdk.NewClient(conn), samplerEnd: make(chan struct{})}
+	e.samplerWG.Add(1)
+	go e.sampleStandby()
+	return e, nil
 }
 
-// close stops the workers, then the node, and removes the store.
+// sampleStandby keeps the largest standby count: tasks that found the
+// dispatch queue full and wait in the store for the pump's refill.
+func (e *env) sampleStandby() {
+	defer e.samplerWG.Done()
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.samplerEnd:
+			return
+		case <-t.C:
+			if s := e.node.Counters.Standby.Load(); s > e.maxStandby.Load() {
+				e.maxStandby.Store(s)
+			}
+		}
+	}
+}
+
+// close stops the workers, then the node, and removes the store. Later
+// calls return the first call's error.
 func (e *env) close() error {
-	for _, stop := range e.stopWks {
-		stop()
-	}
-	e.stopWks = nil
-	err := e.node.Stop()
-	e.system.Shutdown()
-	if !e.opt.KeepData {
-		err = errors.Join(err, os.RemoveAll(e.dir))
-	}
-	return err
+	e.closed.Do(func() {
+		close(e.samplerEnd)
+		e.samplerWG.Wait()
+		for _, stop := range e.stopWks {
+			stop()
+		}
+		e.err = e.node.Stop()
+		e.system.Shutdown()
+		if !e.opt.KeepData {
+			e.err = errors.Join(e.err, os.RemoveAll(e.dir))
+		}
+	})
+	return e.err
 }
 
 // startWorkers starts n workers of slots slots running h for typ and waits
@@ -161,6 +191,7 @@ func (e *env) counters(res *Result) {
 	if d := c.Dead.Load(); d > 0 {
 		res.Metrics["node_dead"] = float64(d)
 	}
+	res.Metrics["standby_max"] = float64(e.maxStandby.Load())
 }
 
 // submitBatches submits tasks 0..n-1 in batches of batch from producers

@@ -9,10 +9,12 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Machine describes where a result was measured.
@@ -56,15 +58,33 @@ func Table(w io.Writer, results ...*Result) {
 		if r == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t(%s)\t\t\n", r.Workload, paramString(r.Params))
+		fmt.Fprintf(tw, "%s\t\t\t\n", r.label())
 		for _, name := range r.MetricNames() {
 			fmt.Fprintf(tw, "\t%s\t%s\t\n", name, formatValue(r.Metrics[name]))
 		}
-		for _, n := range r.Notes {
-			fmt.Fprintf(tw, "\tnote: %s\t\t\n", n)
-		}
 	}
 	tw.Flush()
+	// Parameters and notes are long: below the table, not in its columns.
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		fmt.Fprintf(w, "%s params: %s\n", r.label(), paramString(r.Params))
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "%s note: %s\n", r.label(), n)
+		}
+	}
+}
+
+// label is the workload and the parameter that tells its runs apart.
+func (r *Result) label() string {
+	l := r.Workload
+	for _, k := range []string{"mode", "rate"} {
+		if v, ok := r.Params[k]; ok && !(r.Workload == "W2" || r.Workload == "W4") {
+			l += fmt.Sprintf(" %s=%v", k, v)
+		}
+	}
+	return l
 }
 
 func paramString(p map[string]any) string {
@@ -173,4 +193,73 @@ func percentile(sorted []float64, p float64) float64 {
 func round(v float64, digits int) float64 {
 	s := math.Pow(10, float64(digits))
 	return math.Round(v*s) / s
+}
+
+// cpuMeter measures the CPU the whole machine and this process used over an
+// interval, to tell how much other processes took (a shared machine).
+type cpuMeter struct {
+	at          time.Time
+	machineBusy float64 // seconds of busy CPU, all cores (/proc/stat)
+	self        time.Duration
+	gcCPU       float64 // seconds of GC CPU (runtime/metrics)
+	gcCycles    uint64
+}
+
+func readGC() (cpuSeconds float64, cycles uint64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindFloat64 {
+		cpuSeconds = s[0].Value.Float64()
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		cycles = s[1].Value.Uint64()
+	}
+	return cpuSeconds, cycles
+}
+
+func readCPUMeter() cpuMeter {
+	m := cpuMeter{at: time.Now(), self: processTreeCPU(), machineBusy: -1}
+	m.gcCPU, m.gcCycles = readGC()
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return m
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return m
+	}
+	// user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+	var busy float64
+	for i, s := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(s, 64)
+		busy += v
+	}
+	m.machineBusy = busy / 100 // USER_HZ is 100 on Linux
+	return m
+}
+
+// record adds, since m: this process's CPU use (with its reaped children)
+// and other processes' (in % of all cores).
+func (m cpuMeter) record(res *Result) {
+	now := readCPUMeter()
+	wall := now.at.Sub(m.at).Seconds()
+	if wall <= 0 {
+		return
+	}
+	cores := float64(runtime.NumCPU())
+	self := (now.self - m.self).Seconds()
+	res.Metrics["cpu_self_pct"] = round(100*self/wall/cores, 1)
+	// GC's share of this process's CPU (the runtime's estimate), and cycles.
+	if self > 0 {
+		res.Metrics["gc_cpu_pct_of_self"] = round(100*(now.gcCPU-m.gcCPU)/self, 1)
+	}
+	res.Metrics["gc_cycles"] = float64(now.gcCycles - m.gcCycles)
+	if m.machineBusy >= 0 && now.machineBusy >= 0 {
+		other := now.machineBusy - m.machineBusy - self
+		res.Metrics["cpu_other_procs_pct"] = round(max(0, 100*other/wall/cores), 1)
+	}
 }

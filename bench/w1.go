@@ -27,7 +27,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	if !resetPeakRSS() {
 		res.notef("peak RSS could not be reset: it may be an earlier workload's in this process")
 	}
-	e, err := startEnv(ctx, opt, "w1", nil)
+	e, err := startEnv(ctx, opt, "w1")
 	if err != nil {
 		return err
 	}

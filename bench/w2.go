@@ -77,7 +77,7 @@ func runW2(ctx context.Context, opt Options, res *Result) error {
 	if !resetPeakRSS() {
 		res.notef("peak RSS could not be reset: it may be an earlier workload's in this process")
 	}
-	e, err := startEnv(ctx, opt, "w2", nil)
+	e, err := startEnv(ctx, opt, "w2")
 	if err != nil {
 		return err
 	}

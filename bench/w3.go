@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,7 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 	}
 	res.Params = map[string]any{"rate": opt.Rate, "duration_s": opt.Duration.Seconds(), "tasks": total,
 		"workers": opt.Workers, "slots": opt.Slots, "payload_bytes": opt.PayloadBytes, "durable": "fsync", "submit": "one task per call"}
-	e, err := startEnv(ctx, opt, "w3", nil)
+	e, err := startEnv(ctx, opt, "w3")
 	if err != nil {
 		return err
 	}
@@ -106,13 +107,29 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 	lat := make([]float64, 0, total)
 	latSched := make([]float64, 0, total)
 	lag := make([]float64, 0, total)
+	perSecond := map[int][]float64{} // by second of the submission's schedule
+	var afterWarmup []float64        // submissions scheduled after the first second
 	for i := range total {
 		lag = append(lag, ms(time.Duration(submitted[i]-scheduled[i])))
 		if s := started[i].Load(); s != 0 {
-			lat = append(lat, ms(time.Duration(s-submitted[i])))
+			l := ms(time.Duration(s - submitted[i]))
+			lat = append(lat, l)
 			latSched = append(latSched, ms(time.Duration(s-scheduled[i])))
+			sec := int(time.Duration(scheduled[i] - t0).Seconds())
+			perSecond[sec] = append(perSecond[sec], l)
+			if sec >= 1 {
+				afterWarmup = append(afterWarmup, l)
+			}
 		}
 	}
+	var series []string
+	for sec := range int(opt.Duration.Seconds()) + 1 {
+		if v := perSecond[sec]; len(v) > 0 {
+			slices.Sort(v)
+			series = append(series, fmt.Sprintf("%d:%.1f/%.1f", sec, percentile(v, 0.99), percentile(v, 1)))
+		}
+	}
+	res.notef("latency p99/max ms per second of the run: %s", strings.Join(series, " "))
 	slices.Sort(lat)
 	slices.Sort(latSched)
 	slices.Sort(lag)
@@ -128,6 +145,8 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 	}{{"p50", 0.50}, {"p90", 0.90}, {"p99", 0.99}, {"p99.9", 0.999}, {"max", 1}} {
 		res.Metrics[q.name+"_ms"] = round(percentile(lat, q.p), 3)
 	}
+	slices.Sort(afterWarmup)
+	res.Metrics["p99_after_first_second_ms"] = round(percentile(afterWarmup, 0.99), 3)
 	res.Metrics["p99_sched_ms"] = round(percentile(latSched, 0.99), 3)
 	res.Metrics["max_sched_ms"] = round(percentile(latSched, 1), 3)
 	res.Metrics["lag_p99_ms"] = round(percentile(lag, 0.99), 3)
