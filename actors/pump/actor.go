@@ -35,7 +35,8 @@ type Deps struct {
 	Intake *actor.PID
 	Logger *slog.Logger
 	Now    func() time.Time
-	// Standby, when set, is told the standby count after each change.
+	// Standby is told the standby count after each change; intake reads it
+	// for admission control.
 	Standby func(total int64, perClass [messages.NumClasses]int64)
 }
 
@@ -95,7 +96,6 @@ func (s *shell) apply(ctx actor.Context, fx Effects) {
 	}
 	if n := s.m.Standby(); n != s.last {
 		s.last = n
-		ctx.Send(s.d.Intake, request.Standby{N: n})
 		if s.d.Standby != nil {
 			var per [messages.NumClasses]int64
 			for c := range per {

@@ -11,9 +11,6 @@ import (
 	"github.com/shoalrt/shoal/store"
 )
 
-// Standby tells intake the pump's standby count (admission control).
-type Standby struct{ N int64 }
-
 // Persisted is what intake hands the pump once a batch is durable.
 type Persisted struct{ Tasks []store.TaskRecord }
 
@@ -29,6 +26,8 @@ type Deps struct {
 	Now       func() time.Time
 	// Accepted, when set, is told how many tasks became durable.
 	Accepted func(n int)
+	// Standby reads the pump's current standby count (admission control).
+	Standby func() int64
 }
 
 type shell struct {
@@ -53,8 +52,6 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.acks.Close() // every queued submission is answered
 	case *messages.Submit:
 		s.submit(ctx, msg)
-	case Standby:
-		s.m.SetStandby(msg.N)
 	case committed:
 		s.m.Committed(msg.n)
 	}
@@ -62,6 +59,7 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) submit(ctx actor.Context, msg *messages.Submit) {
 	sender := ctx.Sender()
+	s.m.SetStandby(s.d.Standby())
 	recs, err := s.m.Accept(s.d.Now(), msg)
 	if err != nil {
 		s.reply(sender, &messages.SubmitAck{Err: err})

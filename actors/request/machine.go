@@ -101,7 +101,8 @@ type Machine struct {
 	cfg      Config
 	nextID   uint64
 	standby  int64
-	inflight int64 // accepted, not yet durable
+	inflight int64          // accepted, not yet durable
+	hash     *blake3.Hasher // reused: a fresh hasher per task costs more than hashing 256 bytes
 }
 
 // New returns a machine whose next id follows maxID (the store's high-water mark).
@@ -131,8 +132,10 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 	if n > m.cfg.MaxBatch {
 		return nil, messages.Errorf(messages.CodeInvalid, "batch of %d tasks exceeds the limit of %d; split it", n, m.cfg.MaxBatch)
 	}
-	if m.standby+int64(n) > m.cfg.StandbyLimit {
-		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks already wait in standby (limit %d); retry later", m.standby, m.cfg.StandbyLimit)
+	// Tasks not yet durable may all end in standby: count them too, so the
+	// limit holds however fast submissions arrive.
+	if waiting := m.standby + m.inflight; waiting+int64(n) > m.cfg.StandbyLimit {
+		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks already wait in standby or for the disk (limit %d); retry later", waiting, m.cfg.StandbyLimit)
 	}
 	if m.inflight > 0 && m.inflight+int64(n) > m.cfg.MaxInflight {
 		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks are waiting for the disk (limit %d); retry later", m.inflight, m.cfg.MaxInflight)
@@ -164,10 +167,8 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 		m.nextID++
 	}
 	m.inflight += int64(n)
-	// m.standby is not raised here: the pump reports its count only when it
-	// changes, so while tasks take the fast path no report would ever undo
-	// the increase, and intake would refuse all work after StandbyLimit
-	// accepted tasks. The limit is checked against the pump's last report.
+	// Once durable these leave inflight and, if they wait, show up in the
+	// pump's standby count, which the shell reads before every Accept.
 	return recs, nil
 }
 
@@ -216,7 +217,11 @@ func ParseRequirement(key, value string) error {
 // payload). Field values are compacted JSON so that formatting does not
 // change the digest.
 func (m *Machine) Digest(typ string, payload []byte) store.Digest {
-	h := blake3.New()
+	if m.hash == nil {
+		m.hash = blake3.New()
+	}
+	h := m.hash
+	h.Reset()
 	h.WriteString(typ)
 	h.Write([]byte{0})
 	fields := m.cfg.DigestFields[typ]

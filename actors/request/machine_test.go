@@ -263,10 +263,9 @@ func TestStandbyLimit(t *testing.T) {
 }
 
 // TestFastPathDoesNotExhaustStandbyLimit pins admission control to the
-// pump's reported standby count. While every task takes the fast path the
-// pump's count stays 0 and it has nothing new to report, so intake must not
-// accumulate accepted tasks into its standby count: that would refuse all
-// work once StandbyLimit tasks had ever been accepted.
+// pump's standby count plus the tasks not yet durable. Once tasks are
+// durable (Committed) and took the fast path they count against nothing, so
+// intake never refuses all work after StandbyLimit tasks were ever accepted.
 func TestFastPathDoesNotExhaustStandbyLimit(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.StandbyLimit = 10
@@ -276,6 +275,33 @@ func TestFastPathDoesNotExhaustStandbyLimit(t *testing.T) {
 		if _, err := m.Accept(t0, submit(spec("t", "", 1), spec("t", "", 1))); err != nil {
 			t.Fatalf("submit %d with an empty standby: %v", i, err)
 		}
+		m.Committed(2)
+	}
+}
+
+// TestInflightCountsTowardStandbyLimit: tasks accepted but not yet durable
+// may all end in standby, so they count, and MaxInflight bounds them alone.
+func TestInflightCountsTowardStandbyLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StandbyLimit, cfg.MaxInflight = 10, 4
+	m := New(cfg, 0)
+	m.SetStandby(5)
+	if _, err := m.Accept(t0, submit(spec("t", "", 1), spec("t", "", 1), spec("t", "", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Accept(t0, submit(spec("t", "", 1), spec("t", "", 1), spec("t", "", 1))); !errors.Is(err, messages.ErrOverloaded) {
+		t.Fatalf("5 standby + 3 in flight + 3 > 10: %v", err)
+	}
+	m.SetStandby(0)
+	if _, err := m.Accept(t0, submit(spec("t", "", 1), spec("t", "", 1))); !errors.Is(err, messages.ErrOverloaded) {
+		t.Fatalf("3 in flight + 2 > MaxInflight 4: %v", err)
+	}
+	m.Committed(3)
+	if m.Inflight() != 0 {
+		t.Fatalf("inflight %d after commit", m.Inflight())
+	}
+	if _, err := m.Accept(t0, submit(spec("t", "", 1), spec("t", "", 1))); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -49,6 +49,16 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
 	case *messages.Wait:
 		s.wait(ctx, msg)
+	case lookedUp:
+		if msg.err != nil {
+			if s.m.Cancel(msg.w) {
+				s.answer(msg.w, messages.Errorf(messages.CodeUnavailable, "task store read failed: %v", msg.err))
+			}
+			return
+		}
+		if s.m.Resolve(msg.w, msg.found) {
+			s.answer(msg.w, nil)
+		}
 	case dedupe.Completed:
 		if s.d.Completed != nil {
 			s.d.Completed(msg.Results)
@@ -73,37 +83,59 @@ func (s *shell) arm() {
 	}
 }
 
+// wait registers the wait at once, so no completion can slip by, and reads
+// the store off the actor: a Wait for many ids must not stall completions.
 func (s *shell) wait(ctx actor.Context, msg *messages.Wait) {
 	sender := ctx.Sender()
 	if len(msg.IDs) == 0 || len(msg.IDs) > MaxWaitIDs {
 		s.send(sender, &messages.Outcomes{Err: messages.Errorf(messages.CodeInvalid, "wait needs 1 to %d task ids, got %d", MaxWaitIDs, len(msg.IDs))})
 		return
 	}
-	bg := context.Background()
 	out := make([]messages.Outcome, len(msg.IDs))
 	for i, id := range msg.IDs {
-		out[i] = messages.Outcome{TaskID: id, State: messages.StateUnknown}
-		r, ok, err := s.d.Store.Result(bg, id)
-		if err != nil {
-			s.send(sender, &messages.Outcomes{Err: messages.Errorf(messages.CodeUnavailable, "task store read failed: %v", err)})
-			return
-		}
-		if ok {
-			out[i] = Outcome(r)
-			continue
-		}
-		if _, ok, err := s.d.Store.Task(bg, id); err == nil && ok {
-			// Accepted and unfinished: where exactly it waits (standby, queued,
-			// leased) is the dispatcher's to say; Wait only needs "not yet".
-			out[i].State = messages.StateQueued
-		}
+		// Not known yet: the lookup below settles it.
+		out[i] = messages.Outcome{TaskID: id, State: messages.StateQueued}
 	}
 	deadline := s.d.Now().Add(time.Duration(msg.TimeoutMillis) * time.Millisecond).UnixNano()
-	if w := s.m.Wait(sender, out, deadline); w != nil {
-		s.answer(w, nil)
-		return
-	}
+	w := s.m.Open(sender, out, deadline)
+	ids := msg.IDs
+	root, self := s.system.Root, s.self
+	go func() {
+		found, err := s.lookup(ids)
+		root.Send(self, lookedUp{w: w, found: found, err: err})
+	}()
 	s.arm()
+}
+
+type lookedUp struct {
+	w     *Waiter
+	found []messages.Outcome
+	err   error
+}
+
+// lookup reads each task's durable state: its result, or whether it exists.
+func (s *shell) lookup(ids []uint64) ([]messages.Outcome, error) {
+	bg := context.Background()
+	found := make([]messages.Outcome, len(ids))
+	for i, id := range ids {
+		r, ok, err := s.d.Store.Result(bg, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			found[i] = Outcome(r)
+			continue
+		}
+		found[i] = messages.Outcome{TaskID: id, State: messages.StateUnknown}
+		if _, ok, err := s.d.Store.Task(bg, id); err != nil {
+			return nil, err
+		} else if ok {
+			// Accepted and unfinished: where exactly it waits (standby, queued,
+			// leased) is the dispatcher's to say; Wait only needs "not yet".
+			found[i].State = messages.StateQueued
+		}
+	}
+	return found, nil
 }
 
 func (s *shell) answer(w *Waiter, err *messages.Error) {

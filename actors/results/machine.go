@@ -34,6 +34,16 @@ func Outcome(r store.ResultRecord) messages.Outcome {
 // Wait registers a wait over outcomes (already filled for terminal tasks).
 // It returns the waiter if it is complete at once, else nil.
 func (m *Machine) Wait(token any, outcomes []messages.Outcome, deadline int64) *Waiter {
+	w := m.Open(token, outcomes, deadline)
+	if w.remaining > 0 {
+		return nil
+	}
+	return w
+}
+
+// Open registers a wait and returns it; a wait with nothing left to wait
+// for is returned unregistered (complete).
+func (m *Machine) Open(token any, outcomes []messages.Outcome, deadline int64) *Waiter {
 	w := &Waiter{Token: token, Outcomes: outcomes, deadline: deadline}
 	for _, o := range outcomes {
 		if !o.State.Terminal() && o.State != messages.StateUnknown {
@@ -41,11 +51,37 @@ func (m *Machine) Wait(token any, outcomes []messages.Outcome, deadline int64) *
 			m.byTask[o.TaskID] = append(m.byTask[o.TaskID], w)
 		}
 	}
-	if w.remaining == 0 {
-		return w
+	if w.remaining > 0 {
+		m.waiters[w] = struct{}{}
 	}
-	m.waiters[w] = struct{}{}
-	return nil
+	return w
+}
+
+// Resolve fills a registered wait with what the store said of each task
+// (found[i] for w.Outcomes[i]): terminal results and unknown ids settle
+// their entry unless a completion already did. It reports whether the wait
+// is now complete (and so no longer registered). A wait that expired
+// meanwhile is ignored.
+func (m *Machine) Resolve(w *Waiter, found []messages.Outcome) bool {
+	if _, live := m.waiters[w]; !live {
+		return false
+	}
+	for i, f := range found {
+		o := &w.Outcomes[i]
+		if o.State.Terminal() || o.State == messages.StateUnknown {
+			continue
+		}
+		if f.State.Terminal() || f.State == messages.StateUnknown {
+			*o = f
+			w.remaining--
+			m.unlink(f.TaskID, w)
+		}
+	}
+	if w.remaining > 0 {
+		return false
+	}
+	delete(m.waiters, w)
+	return true
 }
 
 // Completed takes durable results and returns the waits they complete.
@@ -75,18 +111,27 @@ func (m *Machine) Completed(results []store.ResultRecord) []*Waiter {
 	return done
 }
 
+// Cancel drops a registered wait; it reports whether it was registered.
+func (m *Machine) Cancel(w *Waiter) bool {
+	if _, live := m.waiters[w]; !live {
+		return false
+	}
+	delete(m.waiters, w)
+	for _, o := range w.Outcomes {
+		if !o.State.Terminal() && o.State != messages.StateUnknown {
+			m.unlink(o.TaskID, w)
+		}
+	}
+	return true
+}
+
 // Expire returns the waits whose deadline is at or before now; they are
 // answered with what is known.
 func (m *Machine) Expire(now int64) []*Waiter {
 	var out []*Waiter
 	for w := range m.waiters {
 		if w.deadline <= now {
-			delete(m.waiters, w)
-			for _, o := range w.Outcomes {
-				if !o.State.Terminal() {
-					m.unlink(o.TaskID, w)
-				}
-			}
+			m.Cancel(w)
 			out = append(out, w)
 		}
 	}

@@ -210,3 +210,37 @@ func (m *Machine) waitersFor(os []messages.Outcome) []*Waiter {
 	}
 	return out
 }
+
+// Resolve settles a registered wait from the store's answer, but never
+// overrides a completion that arrived while the store was being read.
+func TestResolve(t *testing.T) {
+	m := New()
+	w := m.Open("a", []messages.Outcome{out(1, messages.StateQueued), out(2, messages.StateQueued), out(3, messages.StateQueued)}, 100)
+	if done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "fresh")}); len(done) != 0 {
+		t.Fatal("completed early")
+	}
+	found := []messages.Outcome{out(1, messages.StateQueued), {TaskID: 2, State: messages.StateDone, Output: []byte("stored")}, out(3, messages.StateUnknown)}
+	if !m.Resolve(w, found) {
+		t.Fatal("not complete after resolve")
+	}
+	if string(w.Outcomes[0].Output) != "fresh" || string(w.Outcomes[1].Output) != "stored" || w.Outcomes[2].State != messages.StateUnknown {
+		t.Fatalf("outcomes %+v", w.Outcomes)
+	}
+	if m.Pending() != 0 || len(m.byTask) != 0 {
+		t.Fatalf("left state: %d pending, %d tasks", m.Pending(), len(m.byTask))
+	}
+	// Still running after the lookup: stays registered until completion.
+	w = m.Open("b", []messages.Outcome{out(4, messages.StateQueued)}, 100)
+	if m.Resolve(w, []messages.Outcome{out(4, messages.StateQueued)}) {
+		t.Fatal("resolved a task that is still running")
+	}
+	if done := m.Completed([]store.ResultRecord{res(4, messages.StateDone, "")}); len(done) != 1 {
+		t.Fatal("completion did not answer")
+	}
+	// Expired before the lookup came back: ignored.
+	w = m.Open("c", []messages.Outcome{out(5, messages.StateQueued)}, 100)
+	m.Expire(100)
+	if m.Resolve(w, []messages.Outcome{out(5, messages.StateUnknown)}) {
+		t.Fatal("resolved an expired wait")
+	}
+}

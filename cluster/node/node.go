@@ -182,10 +182,10 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count}), NameResults),
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
 		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
-		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Intake: p.Intake, Logger: log, Now: now,
+		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
 			Standby: func(total int64, _ [messages.NumClasses]int64) { n.Counters.Standby.Store(total) }}), namePump),
 		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Pump: pid(namePump), Transport: tr, Logger: log, Now: now,
-			Accepted: func(k int) { n.Counters.Accepted.Add(int64(k)) }}), NameIntake),
+			Accepted: func(k int) { n.Counters.Accepted.Add(int64(k)) }, Standby: n.Counters.Standby.Load}), NameIntake),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 	)
 }
