@@ -109,7 +109,7 @@ func (m *Machine) Seed(r store.ResultRecord) {
 
 // Tasks takes tasks from the pump.
 func (m *Machine) Tasks(now time.Time, tasks []store.TaskRecord) Effects {
-	var fx Effects
+	fx := Effects{Dispatch: make([]store.TaskRecord, 0, len(tasks))}
 	ts := now.UnixNano()
 	for _, t := range tasks {
 		if _, dup := m.live[t.ID]; dup {
@@ -156,7 +156,7 @@ func (m *Machine) Tasks(now time.Time, tasks []store.TaskRecord) Effects {
 // Finished takes the terminal result of an original from the dispatcher and
 // returns the records for it and every attached member.
 func (m *Machine) Finished(now time.Time, results []store.ResultRecord) Effects {
-	var fx Effects
+	fx := Effects{Persist: make([]store.ResultRecord, 0, len(results))}
 	for _, r := range results {
 		g := m.groups[r.Digest]
 		closing := m.closing[r.ID]

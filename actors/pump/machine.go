@@ -117,7 +117,7 @@ func (m *Machine) ClassStandby(c messages.Class) int64 { return m.classes[c].cou
 
 // Persisted takes tasks that intake has made durable.
 func (m *Machine) Persisted(now time.Time, tasks []store.TaskRecord) Effects {
-	var fx Effects
+	fx := Effects{Forward: make([]store.TaskRecord, 0, len(tasks))}
 	m.arrived += len(tasks)
 	for _, t := range tasks {
 		c := &m.classes[t.Class]
