@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,6 +67,7 @@ func benchCommit(b *testing.B, batch, writers int) {
 	slots := make(chan struct{}, writers)
 	var wg sync.WaitGroup
 	before := p.Stats()
+	cpu0 := processCPU()
 	start := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -80,12 +82,25 @@ func benchCommit(b *testing.B, batch, writers int) {
 	}
 	wg.Wait() // the last commits are counted, so time them too
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	if errp := failed.Load(); errp != nil {
 		b.Fatalf("Commit: %v", *errp)
 	}
 	after := p.Stats()
 	b.ReportMetric(float64(nextID.Load())/elapsed.Seconds(), "tasks/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(nextID.Load()), "cpu-ns/task")
 	if syncs := after.Syncs - before.Syncs; syncs > 0 {
 		b.ReportMetric(float64(after.Commits-before.Commits)/float64(syncs), "commits/sync")
 	}
+}
+
+// processCPU returns the user and system CPU time the process has used so
+// far: the committer, Pebble's background work and the GC included, which
+// is what a CPU-bound node pays per task.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

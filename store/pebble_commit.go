@@ -12,17 +12,20 @@ import (
 // Group commit.
 //
 // Every write (Commit, CommitAsync, Sweep's deletions) becomes a commitReq on
-// one FIFO queue. Callers encode their records into a private pebble.Batch
-// before queueing, so msgpack encoding runs in parallel on the callers'
-// goroutines. A single committer goroutine takes everything queued, up to
-// MaxGroupBytes, applies the requests' batches in queue order to one group
-// batch and commits it with one fsync; every request of the group gets that
-// commit's error (or nil). Groups are written one after another, so requests
-// become durable in exactly the order they were queued.
+// one FIFO queue. Callers encode their records into a private pebble.Batch,
+// sized up front, before queueing, so encoding runs in parallel on the
+// callers' goroutines. A single committer goroutine takes everything queued,
+// up to MaxGroupBytes, commits the requests' batches to Pebble in queue order
+// without a sync and the group's last one with a sync, which makes the whole
+// group durable with one fsync (Pebble's WAL is written in commit order). Only
+// then does any request of the group get its outcome. Groups are written one
+// after another, so requests become durable in exactly the order they were
+// queued.
 //
 // Attempt updates are read-modify-writes of t/ records. Only the committer
-// writes, so it reads the current record with db.Get; records written earlier
-// in the same, not yet committed group are found in a small overlay.
+// writes, and it computes a request's updates just before committing it, so
+// db.Get returns the current record, written by an earlier group or by an
+// earlier request of the same group.
 
 const (
 	reqQueued    int32 = iota // waiting in the queue
@@ -58,9 +61,10 @@ func (r *commitReq) finish(err error) {
 // nothing of b is written; once taken, Commit waits for the sync. b must not
 // be modified until Commit returns.
 //
-// Two Pebble behaviours show through. Pebble publishes a batch to readers
-// just before its fsync completes, so Task or Pending may see b's records
-// shortly before Commit returns: only Commit's nil means durable. And Pebble
+// Two Pebble behaviours show through. Pebble publishes a batch to readers as
+// soon as it is applied, before the group's fsync completes, so Task or
+// Pending may see b's records shortly before Commit returns: only Commit's
+// nil means durable. And Pebble
 // treats a failed WAL write or fsync as fatal (Logger.Fatalf, which this store
 // logs and turns into a panic) rather than returning an error.
 func (p *Pebble) Commit(ctx context.Context, b *Batch) error {
@@ -120,35 +124,86 @@ func (p *Pebble) enqueueBatch(ctx context.Context, b *Batch) (*commitReq, error)
 	return r, nil
 }
 
-// encodeBatch writes b's Tasks and Results into a fresh pebble.Batch. Attempts
-// are left to the committer (they need the current record).
+// encodeBatch writes b's Tasks and Results into a fresh pebble.Batch sized
+// for them up front. Attempts are left to the committer (they need the
+// current record).
 func (p *Pebble) encodeBatch(ctx context.Context, b *Batch) (*commitReq, error) {
-	pb := p.db.NewBatch()
-	enc := newRecordEncoder()
+	size, err := encodedSize(b)
+	if err != nil {
+		return nil, err
+	}
+	pb := p.db.NewBatchWithSize(size)
 	r := &commitReq{ctx: ctx, b: b, pb: pb, done: make(chan error, 1)}
+	// Records are grouped by key range (t/, p/ sets, r/, p/ deletions):
+	// Pebble inserts a batch into the memtable skiplist in batch order and
+	// reuses the previous insert's position, so runs of neighbouring keys
+	// insert faster than t/ and p/ keys in turn. A p/ deletion of a task of
+	// the same batch still follows its p/ set.
 	for i := range b.Tasks {
 		t := &b.Tasks[i]
-		v, err := enc.encode(t)
-		if err != nil {
+		if err := setTask(pb, t.ID, t); err != nil {
 			_ = pb.Close()
-			return nil, fmt.Errorf("store: encode task %d: %w", t.ID, err)
+			return nil, err
 		}
-		_ = pb.Set(taskKey(t.ID), v, nil)
-		_ = pb.Set(pendingKey(t.Class, t.ID), nil, nil)
 		r.maxID = max(r.maxID, t.ID)
+	}
+	for i := range b.Tasks {
+		putPendingKey(pb.SetDeferred(pendingKeyLen, 0).Key, b.Tasks[i].Class, b.Tasks[i].ID)
 	}
 	for i := range b.Results {
 		res := &b.Results[i]
-		v, err := enc.encode(res)
-		if err != nil {
+		n := resultSize(res)
+		op := pb.SetDeferred(resultKeyLen, n)
+		putResultKey(op.Key, res.ID)
+		if v := appendResult(op.Value[:0], res); len(v) != n {
 			_ = pb.Close()
-			return nil, fmt.Errorf("store: encode result %d: %w", res.ID, err)
+			return nil, fmt.Errorf("store: encode result %d: %d bytes, sized %d (record modified during Commit?)", res.ID, len(v), n)
 		}
-		_ = pb.Set(resultKey(res.ID), v, nil)
-		_ = pb.Delete(pendingKey(res.Class, res.ID), nil)
+	}
+	for i := range b.Results {
+		putPendingKey(pb.DeleteDeferred(pendingKeyLen).Key, b.Results[i].Class, b.Results[i].ID)
 	}
 	r.size = pb.Len()
 	return r, nil
+}
+
+// Sizes of pebble.Batch records: Set and Delete reserve the kind byte and
+// two varint lengths of up to 5 bytes each around key and value.
+const (
+	batchHeaderLen     = 12
+	batchEntryOverhead = 1 + 2*5
+	maxIDEntrySize     = batchEntryOverhead + 7 + 8 // m/maxid → be8
+	// maxBatchBytes keeps a request well under Pebble's 4 GiB batch limit
+	// (Pebble panics beyond it), leaving room for the committer's additions.
+	maxBatchBytes = 3 << 30
+)
+
+// encodedSize returns the bytes b's records take in a pebble.Batch, plus
+// room for the m/maxid update the committer may add.
+func encodedSize(b *Batch) (int, error) {
+	size := batchHeaderLen + maxIDEntrySize
+	for i := range b.Tasks {
+		size += 2*batchEntryOverhead + taskKeyLen + taskSize(&b.Tasks[i]) + pendingKeyLen
+	}
+	for i := range b.Results {
+		size += 2*batchEntryOverhead + resultKeyLen + resultSize(&b.Results[i]) + pendingKeyLen
+	}
+	if size > maxBatchBytes {
+		return 0, fmt.Errorf("store: batch of %d tasks and %d results encodes to %d bytes, more than the %d a commit may hold",
+			len(b.Tasks), len(b.Results), size, maxBatchBytes)
+	}
+	return size, nil
+}
+
+// setTask adds t as the t/ record of id to pb, encoded in place.
+func setTask(pb *pebble.Batch, id uint64, t *TaskRecord) error {
+	n := taskSize(t)
+	op := pb.SetDeferred(taskKeyLen, n)
+	putTaskKey(op.Key, id)
+	if v := appendTask(op.Value[:0], t); len(v) != n {
+		return fmt.Errorf("store: encode task %d: %d bytes, sized %d (record modified during Commit?)", t.ID, len(v), n)
+	}
+	return nil
 }
 
 // writeSweep deletes the t/ and r/ records of ids through the committer.
@@ -238,167 +293,134 @@ func (p *Pebble) take(group []*commitReq) ([]*commitReq, bool) {
 	return group, true
 }
 
-// commitGroup writes the taken requests with one synced batch and finishes
-// each of them.
+// commitGroup writes the taken requests in queue order and makes them
+// durable with one fsync, then finishes each of them.
+//
+// Each request's batch is committed to Pebble on its own without a sync, and
+// the last one with a sync: Pebble's WAL is written in commit order, and a
+// synced WAL write makes every earlier record durable too. (Copying the
+// batches into one group batch costs a copy of every byte and a large
+// allocation per group.) A request whose batch Pebble refuses fails alone;
+// the others are still made durable.
 func (p *Pebble) commitGroup(group []*commitReq) {
-	live := make([]*commitReq, 0, len(group))
-	var ov overlay // built on the first attempt update of the group
-	groupMax := p.maxID
-	for _, r := range group {
+	if hook := p.testHookBeforeGroup; hook != nil {
+		hook()
+	}
+	applied := group[:0:0]
+	synced := false
+	bytes := 0
+	var failed []*commitReq // refused by Pebble, with their errors below
+	var failures []error
+	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.finish(err)
 			continue
 		}
+		// Attempt updates read the current record: every earlier request of
+		// the group is committed already, so db.Get sees its writes.
 		if r.b != nil && len(r.b.Attempts) > 0 {
-			if ov == nil {
-				ov = newOverlay(live)
-			}
-			ov.addTasks(r)
-			if err := p.applyAttempts(r, ov); err != nil {
-				ov = nil // may hold r's writes; rebuilt from live if needed again
+			if err := p.applyAttempts(r); err != nil {
 				r.finish(err)
 				continue
 			}
-		} else if ov != nil {
-			ov.addTasks(r)
-			ov.addSweep(r)
 		}
-		groupMax = max(groupMax, r.maxID)
-		live = append(live, r)
+		// m/maxid goes into the batch of the task records it covers, so no
+		// crash can leave a task record above the stored maximum.
+		if r.maxID > p.maxID {
+			_ = r.pb.Set(maxIDKey, be8(r.maxID), nil)
+		}
+		last := i == len(group)-1
+		opts := pebble.NoSync
+		if last {
+			opts = pebble.Sync
+		}
+		bytes += r.pb.Len()
+		if err := r.pb.Commit(opts); err != nil {
+			failed = append(failed, r)
+			failures = append(failures, fmt.Errorf("store: commit: %w", err))
+			continue
+		}
+		p.maxID = max(p.maxID, r.maxID)
+		applied = append(applied, r)
+		synced = last
 	}
-	if len(live) == 0 {
+	n := len(applied) + len(failed)
+	if n == 0 {
 		return
 	}
-	if hook := p.testHookBeforeGroup; hook != nil {
-		hook()
+	var err error
+	if !synced && len(applied) > 0 {
+		err = p.db.LogData(nil, pebble.Sync)
 	}
-
-	gb := live[0].pb // a group of one commits its own batch: no copy
-	if len(live) > 1 {
-		size := 0
-		for _, r := range live {
-			size += r.pb.Len()
-		}
-		gb = p.db.NewBatchWithSize(size + 64)
-		defer gb.Close()
-		for _, r := range live {
-			if err := gb.Apply(r.pb, nil); err != nil {
-				err = fmt.Errorf("store: group commit: apply batch: %w", err)
-				for _, r := range live {
-					r.finish(err)
-				}
-				return
-			}
-		}
-	}
-	if groupMax > p.maxID {
-		_ = gb.Set(maxIDKey, be8(groupMax), nil)
-	}
-	bytes := gb.Len()
-	err := gb.Commit(pebble.Sync)
 	p.syncs.Add(1)
-	p.commits.Add(uint64(len(live)))
+	p.commits.Add(uint64(n))
 	p.bytes.Add(uint64(bytes))
 	for {
 		m := p.maxGroup.Load()
-		if uint64(len(live)) <= m || p.maxGroup.CompareAndSwap(m, uint64(len(live))) {
+		if uint64(n) <= m || p.maxGroup.CompareAndSwap(m, uint64(n)) {
 			break
 		}
 	}
 	if err != nil {
-		err = fmt.Errorf("store: group commit of %d batches: %w", len(live), err)
-		p.log.Error("group commit failed", "batches", len(live), "bytes", bytes, "err", err)
-	} else {
-		p.maxID = groupMax
+		err = fmt.Errorf("store: group commit of %d batches: sync: %w", len(applied), err)
+		p.log.Error("group commit failed", "batches", len(applied), "bytes", bytes, "err", err)
 	}
-	for _, r := range live {
+	for i, r := range failed {
+		p.log.Error("commit refused", "err", failures[i])
+		r.finish(failures[i])
+	}
+	for _, r := range applied {
 		r.finish(err)
 	}
 }
 
 // applyAttempts rewrites the t/ record of each attempt update of r into r's
-// own batch (after its tasks and results), skipping ids without a record.
-func (p *Pebble) applyAttempts(r *commitReq, ov overlay) error {
-	enc := newRecordEncoder()
-	for _, u := range r.b.Attempts {
-		rec, ok, err := p.currentTask(ov, u.ID)
-		if err != nil {
-			return err
+// own batch (after its tasks and results), skipping ids without a record. A
+// task of r itself is taken from r; any other from the database, which holds
+// every earlier request, as applyAttempts runs when they are committed.
+func (p *Pebble) applyAttempts(r *commitReq) error {
+	var own map[uint64]*TaskRecord
+	if len(r.b.Tasks) > 0 {
+		own = make(map[uint64]*TaskRecord, len(r.b.Tasks))
+		for i := range r.b.Tasks {
+			own[r.b.Tasks[i].ID] = &r.b.Tasks[i]
 		}
-		if !ok {
+	}
+	var dec recordDecoder
+	for _, u := range r.b.Attempts {
+		var rec TaskRecord
+		if t, ok := own[u.ID]; ok {
+			rec = *t
+		} else if ok, err := p.readTask(&dec, u.ID, &rec); err != nil {
+			return err
+		} else if !ok {
 			p.log.Debug("attempt update of unknown task skipped", "task_id", u.ID)
 			continue
 		}
+		// Attempts is an absolute count: a second update of the same id
+		// rewrites the record again, and the last one wins.
 		rec.Attempts = u.Attempts
-		v, err := enc.encode(&rec)
-		if err != nil {
-			return fmt.Errorf("store: encode task %d: %w", u.ID, err)
+		if err := setTask(r.pb, u.ID, &rec); err != nil {
+			return err
 		}
-		_ = r.pb.Set(taskKey(u.ID), v, nil)
-		ov[u.ID] = &rec
 	}
 	return nil
 }
 
-// currentTask returns the task record as the group has it so far.
-func (p *Pebble) currentTask(ov overlay, id uint64) (TaskRecord, bool, error) {
-	if rec, ok := ov[id]; ok {
-		if rec == nil {
-			return TaskRecord{}, false, nil // swept earlier in the group
-		}
-		return *rec, true, nil
-	}
-	k := taskKey(id)
-	v, closer, err := p.db.Get(k)
+// readTask reads the committed record of task id into rec.
+func (p *Pebble) readTask(dec *recordDecoder, id uint64, rec *TaskRecord) (bool, error) {
+	var k [taskKeyLen]byte
+	putTaskKey(k[:], id)
+	v, closer, err := p.db.Get(k[:])
 	if errors.Is(err, pebble.ErrNotFound) {
-		return TaskRecord{}, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return TaskRecord{}, false, fmt.Errorf("store: read %s: %w", keyString(k), err)
+		return false, fmt.Errorf("store: read %s: %w", keyString(k[:]), err)
 	}
 	defer closer.Close()
-	rec, err := decodeTask(k, v)
-	return rec, err == nil, err
-}
-
-// overlay holds the t/ records written by the group so far (nil: deleted).
-type overlay map[uint64]*TaskRecord
-
-func newOverlay(live []*commitReq) overlay {
-	ov := overlay{}
-	for _, r := range live {
-		ov.addTasks(r)
-		ov.addSweep(r)
-		if r.b == nil {
-			continue
-		}
-		// Re-derive r's attempt writes on top of what the overlay holds now.
-		// An id not in the overlay was updated from its database record; a
-		// later lookup reads that record again and, Attempts being an
-		// absolute count, ends with the same result.
-		for _, u := range r.b.Attempts {
-			if rec := ov[u.ID]; rec != nil {
-				c := *rec
-				c.Attempts = u.Attempts
-				ov[u.ID] = &c
-			}
-		}
+	if err := dec.task(k[:], v, rec); err != nil {
+		return false, err
 	}
-	return ov
-}
-
-func (ov overlay) addTasks(r *commitReq) {
-	if r.b == nil {
-		return
-	}
-	for i := range r.b.Tasks {
-		t := r.b.Tasks[i]
-		ov[t.ID] = &t
-	}
-}
-
-func (ov overlay) addSweep(r *commitReq) {
-	for _, id := range r.sweep {
-		ov[id] = nil
-	}
+	return true, nil
 }

@@ -5,18 +5,18 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/shoalrt/shoal/messages"
 )
 
 // Key layout of the Pebble store. Ids are big-endian so that byte order is id
 // order and every prefix scan returns records in ascending id order.
 //
-//	t/<id be8>            → msgpack TaskRecord   (one per accepted task)
-//	p/<class 1B><id be8>  → empty                (pending index: task not finished)
-//	r/<id be8>            → msgpack ResultRecord (one per finished task)
-//	m/maxid               → be8                  (largest task id ever committed)
+//	t/<id be8>            → TaskRecord   (one per accepted task)
+//	p/<class 1B><id be8>  → empty        (pending index: task not finished)
+//	r/<id be8>            → ResultRecord (one per finished task)
+//	m/maxid               → be8          (largest task id ever committed)
+//
+// Records are msgpack arrays, see pebble_codec.go.
 //
 // A task's t/ and p/ entries are written in the same batch; its r/ entry is
 // written together with the deletion of its p/ entry. m/maxid only grows and is
@@ -36,24 +36,37 @@ var (
 
 func taskKey(id uint64) []byte {
 	k := make([]byte, taskKeyLen)
-	copy(k, taskPrefix)
-	binary.BigEndian.PutUint64(k[2:], id)
+	putTaskKey(k, id)
 	return k
 }
 
 func resultKey(id uint64) []byte {
 	k := make([]byte, resultKeyLen)
-	copy(k, resultPrefix)
-	binary.BigEndian.PutUint64(k[2:], id)
+	putResultKey(k, id)
 	return k
 }
 
 func pendingKey(c messages.Class, id uint64) []byte {
 	k := make([]byte, pendingKeyLen)
-	copy(k, pendingPrefix)
-	k[2] = byte(c)
-	binary.BigEndian.PutUint64(k[3:], id)
+	putPendingKey(k, c, id)
 	return k
+}
+
+// putTaskKey, putResultKey and putPendingKey write a key into k, which has
+// the key's length.
+func putTaskKey(k []byte, id uint64) {
+	k[0], k[1] = 't', '/'
+	binary.BigEndian.PutUint64(k[2:], id)
+}
+
+func putResultKey(k []byte, id uint64) {
+	k[0], k[1] = 'r', '/'
+	binary.BigEndian.PutUint64(k[2:], id)
+}
+
+func putPendingKey(k []byte, c messages.Class, id uint64) {
+	k[0], k[1], k[2] = 'p', '/', byte(c)
+	binary.BigEndian.PutUint64(k[3:], id)
 }
 
 // pendingClassPrefix is p/<class>: every pending entry of one class.
@@ -101,41 +114,4 @@ func keyString(k []byte) string {
 		return fmt.Sprintf("p/%s/%d", messages.Class(k[2]), id)
 	}
 	return fmt.Sprintf("%q", k)
-}
-
-func decodeTask(key, val []byte) (TaskRecord, error) {
-	var rec TaskRecord
-	if err := msgpack.Unmarshal(val, &rec); err != nil {
-		return TaskRecord{}, fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
-	}
-	return rec, nil
-}
-
-func decodeResult(key, val []byte) (ResultRecord, error) {
-	var rec ResultRecord
-	if err := msgpack.Unmarshal(val, &rec); err != nil {
-		return ResultRecord{}, fmt.Errorf("store: corrupt result record %s: %w", keyString(key), err)
-	}
-	return rec, nil
-}
-
-// recordEncoder marshals records into one reused buffer. The bytes it returns
-// are valid until the next encode; pebble.Batch.Set copies them.
-type recordEncoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-}
-
-func newRecordEncoder() *recordEncoder {
-	e := &recordEncoder{}
-	e.enc = msgpack.NewEncoder(&e.buf)
-	return e
-}
-
-func (e *recordEncoder) encode(v any) ([]byte, error) {
-	e.buf.Reset()
-	if err := e.enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return e.buf.Bytes(), nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -70,6 +71,12 @@ func (p *Pebble) Result(ctx context.Context, id uint64) (ResultRecord, bool, err
 // ascending id order, read from one consistent snapshot. A pending entry
 // whose task record is missing (which a correct store never has) is logged
 // and skipped.
+//
+// It walks the class's p/ entries and, alongside, the t/ records with a
+// second iterator that only seeks forward: both are in id order, so each
+// task record is a short step from the previous one and each block is read
+// once, instead of a point lookup (table iterators, index and data blocks)
+// per id.
 func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]TaskRecord, error) {
 	if err := p.acquire(); err != nil {
 		return nil, err
@@ -83,41 +90,62 @@ func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, li
 	}
 	snap := p.db.NewSnapshot()
 	defer snap.Close()
-	it, err := snap.NewIter(&pebble.IterOptions{
+	pit, err := snap.NewIter(&pebble.IterOptions{
 		LowerBound: pendingKey(c, after+1),
 		UpperBound: prefixEnd(pendingClassPrefix(c)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: pending scan: %w", err)
 	}
-	defer it.Close()
+	defer pit.Close()
+	if !pit.First() {
+		if err := pit.Error(); err != nil {
+			return nil, fmt.Errorf("store: pending scan: %w", err)
+		}
+		return nil, nil
+	}
+	first, _ := idOf(pit.Key())
+	tit, err := snap.NewIter(&pebble.IterOptions{
+		LowerBound: taskKey(first),
+		UpperBound: prefixEnd(taskPrefix),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: pending scan: %w", err)
+	}
+	defer tit.Close()
 
 	out := make([]TaskRecord, 0, min(limit, 1024))
+	var dec recordDecoder
+	var k [taskKeyLen]byte
 	n := 0
-	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+	tvalid := tit.First()
+	for valid := true; valid && len(out) < limit; valid = pit.Next() {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		id, _ := idOf(it.Key())
-		k := taskKey(id)
-		v, closer, err := snap.Get(k)
-		if errors.Is(err, pebble.ErrNotFound) {
+		id, _ := idOf(pit.Key())
+		putTaskKey(k[:], id)
+		// A forward SeekGE after a SeekGE lets Pebble step from where the
+		// iterator is, without reloading its blocks (TrySeekUsingNext); a
+		// Next in between would cost that. No need when it is there already.
+		if !tvalid || bytes.Compare(tit.Key(), k[:]) < 0 {
+			tvalid = tit.SeekGE(k[:])
+		}
+		if !tvalid || !bytes.Equal(tit.Key(), k[:]) {
+			if err := tit.Error(); err != nil {
+				return nil, fmt.Errorf("store: read %s: %w", keyString(k[:]), err)
+			}
 			p.log.Warn("pending entry without task record skipped", "task_id", id, "class", c.String())
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("store: read %s: %w", keyString(k), err)
-		}
-		rec, err := decodeTask(k, v)
-		_ = closer.Close()
-		if err != nil {
+		out = append(out, TaskRecord{})
+		if err := dec.task(k[:], tit.Value(), &out[len(out)-1]); err != nil {
 			return nil, err
 		}
-		out = append(out, rec)
 	}
-	if err := it.Error(); err != nil {
+	if err := pit.Error(); err != nil {
 		return nil, fmt.Errorf("store: pending scan: %w", err)
 	}
 	return out, nil

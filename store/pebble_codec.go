@@ -1,0 +1,853 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// Record encoding.
+//
+// Records are stored as a msgpack array with a fixed positional layout whose
+// first element is a layout version, so any msgpack tool can still read
+// them and the layout can evolve (a new version, with its own length, gets
+// its own decoder branch):
+//
+//	TaskRecord, version 1, array of 11:
+//	  [1, id, type, payload, prio, class, digest, req, max_attempts, attempts, submitted_ns]
+//	ResultRecord, version 1, array of 10:
+//	  [1, id, class, digest, state, out, error, attempts, alias_of, finished_ns]
+//
+// Integers use msgpack's shortest encoding; payload and out are bin (nil
+// for a nil payload and for an empty out, as the omitempty of the former
+// map layout did), digest is a 32-byte bin, req is a map of str to str (nil
+// when empty), type and error are str.
+//
+// The encoders append to a caller's buffer and use no reflection; the
+// decoders check every length against the bytes left before they allocate,
+// so corrupt input yields an error, never a panic or a huge allocation.
+//
+// Records written by earlier builds are msgpack maps keyed by field name;
+// the decoders recognise a map header and read those with msgpack's
+// reflection decoder, as before.
+
+// Layout versions and their field counts.
+const (
+	taskLayoutV1   = 1
+	taskFieldsV1   = 11
+	resultLayoutV1 = 1
+	resultFieldsV1 = 10
+)
+
+// msgpack codes.
+const (
+	fixMapHeader   = 0x80
+	fixArrayHeader = 0x90
+	fixStrHeader   = 0xa0
+	mpNil          = 0xc0
+
+	mpBin8, mpBin16, mpBin32 = 0xc4, 0xc5, 0xc6
+
+	mpUint8, mpUint16, mpUint32, mpUint64 = 0xcc, 0xcd, 0xce, 0xcf
+	mpInt8, mpInt16, mpInt32, mpInt64     = 0xd0, 0xd1, 0xd2, 0xd3
+
+	mpStr8, mpStr16, mpStr32 = 0xd9, 0xda, 0xdb
+	mpArray16, mpArray32     = 0xdc, 0xdd
+	mpMap16, mpMap32         = 0xde, 0xdf
+)
+
+// taskSize returns the exact encoded size of t (appendTask's output).
+func taskSize(t *TaskRecord) int {
+	n := 1 + 1 + uintSize(t.ID) + strSize(len(t.Type)) + payloadSize(t.Payload) +
+		intSize(int64(t.Priority)) + uintSize(uint64(t.Class)) + binSize(len(t.Digest)) +
+		intSize(int64(t.MaxAttempts)) + intSize(int64(t.Attempts)) + intSize(t.SubmittedAt)
+	if len(t.Requirements) == 0 {
+		n++
+	} else {
+		n += mapHeaderSize(len(t.Requirements))
+		for k, v := range t.Requirements {
+			n += strSize(len(k)) + strSize(len(v))
+		}
+	}
+	return n
+}
+
+// appendTask appends the encoding of t to b.
+func appendTask(b []byte, t *TaskRecord) []byte {
+	b = append(b, fixArrayHeader|taskFieldsV1, taskLayoutV1)
+	b = appendUint(b, t.ID)
+	b = appendStr(b, t.Type)
+	if t.Payload == nil {
+		b = append(b, mpNil)
+	} else {
+		b = appendBin(b, t.Payload)
+	}
+	b = appendInt(b, int64(t.Priority))
+	b = appendUint(b, uint64(t.Class))
+	b = appendBin(b, t.Digest[:])
+	if len(t.Requirements) == 0 {
+		b = append(b, mpNil)
+	} else {
+		b = appendMapHeader(b, len(t.Requirements))
+		for k, v := range t.Requirements {
+			b = appendStr(b, k)
+			b = appendStr(b, v)
+		}
+	}
+	b = appendInt(b, int64(t.MaxAttempts))
+	b = appendInt(b, int64(t.Attempts))
+	return appendInt(b, t.SubmittedAt)
+}
+
+// resultSize returns the exact encoded size of r (appendResult's output).
+func resultSize(r *ResultRecord) int {
+	n := 1 + 1 + uintSize(r.ID) + uintSize(uint64(r.Class)) + binSize(len(r.Digest)) +
+		uintSize(uint64(r.State)) + strSize(len(r.Error)) + intSize(int64(r.Attempts)) +
+		uintSize(r.AliasOf) + intSize(r.FinishedAt)
+	if len(r.Output) == 0 {
+		n++
+	} else {
+		n += binSize(len(r.Output))
+	}
+	return n
+}
+
+// appendResult appends the encoding of r to b.
+func appendResult(b []byte, r *ResultRecord) []byte {
+	b = append(b, fixArrayHeader|resultFieldsV1, resultLayoutV1)
+	b = appendUint(b, r.ID)
+	b = appendUint(b, uint64(r.Class))
+	b = appendBin(b, r.Digest[:])
+	b = appendUint(b, uint64(r.State))
+	if len(r.Output) == 0 {
+		b = append(b, mpNil)
+	} else {
+		b = appendBin(b, r.Output)
+	}
+	b = appendStr(b, r.Error)
+	b = appendInt(b, int64(r.Attempts))
+	b = appendUint(b, r.AliasOf)
+	return appendInt(b, r.FinishedAt)
+}
+
+// recordDecoder decodes records. It remembers the last task type it
+// decoded, so a scan over tasks of one type allocates that string once.
+// The zero value is ready to use.
+type recordDecoder struct {
+	lastType string
+}
+
+func decodeTask(key, val []byte) (TaskRecord, error) {
+	var d recordDecoder
+	var rec TaskRecord
+	if err := d.task(key, val, &rec); err != nil {
+		return TaskRecord{}, err
+	}
+	return rec, nil
+}
+
+func decodeResult(key, val []byte) (ResultRecord, error) {
+	var d recordDecoder
+	var rec ResultRecord
+	if err := d.result(key, val, &rec); err != nil {
+		return ResultRecord{}, err
+	}
+	return rec, nil
+}
+
+// task decodes val, the value under key, into rec. Nothing of the returned
+// record aliases val.
+func (d *recordDecoder) task(key, val []byte, rec *TaskRecord) error {
+	if isMapHeader(val) {
+		legacy := new(TaskRecord)
+		if err := unmarshalLegacy(val, legacy); err != nil {
+			*rec = TaskRecord{}
+			return fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
+		}
+		*rec = *legacy
+		return nil
+	}
+	if err := d.taskV1(val, rec); err != nil {
+		*rec = TaskRecord{}
+		return fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
+	}
+	return nil
+}
+
+func (d *recordDecoder) taskV1(val []byte, rec *TaskRecord) error {
+	r := reader{b: val}
+	if err := r.header(taskLayoutV1, taskFieldsV1); err != nil {
+		return err
+	}
+	var err error
+	if rec.ID, err = r.uint(math.MaxUint64); err != nil {
+		return fieldErr("id", err)
+	}
+	typ, err := r.str()
+	if err != nil {
+		return fieldErr("type", err)
+	}
+	if typ == nil {
+		rec.Type = ""
+	} else if string(typ) == d.lastType {
+		rec.Type = d.lastType
+	} else {
+		rec.Type = string(typ)
+		d.lastType = rec.Type
+	}
+	payload, err := r.bin()
+	if err != nil {
+		return fieldErr("payload", err)
+	}
+	if payload == nil {
+		rec.Payload = nil
+	} else {
+		rec.Payload = append(make([]byte, 0, len(payload)), payload...)
+	}
+	prio, err := r.int(math.MinInt32, math.MaxInt32)
+	if err != nil {
+		return fieldErr("prio", err)
+	}
+	rec.Priority = int32(prio)
+	class, err := r.uint(math.MaxUint8)
+	if err != nil {
+		return fieldErr("class", err)
+	}
+	rec.Class = messages.Class(class)
+	if err := r.digest(&rec.Digest); err != nil {
+		return fieldErr("digest", err)
+	}
+	if rec.Requirements, err = r.strMap(); err != nil {
+		return fieldErr("req", err)
+	}
+	maxAttempts, err := r.int(math.MinInt32, math.MaxInt32)
+	if err != nil {
+		return fieldErr("max_attempts", err)
+	}
+	rec.MaxAttempts = int32(maxAttempts)
+	attempts, err := r.int(math.MinInt32, math.MaxInt32)
+	if err != nil {
+		return fieldErr("attempts", err)
+	}
+	rec.Attempts = int32(attempts)
+	if rec.SubmittedAt, err = r.int(math.MinInt64, math.MaxInt64); err != nil {
+		return fieldErr("submitted_ns", err)
+	}
+	return r.end()
+}
+
+// result decodes val, the value under key, into rec. Nothing of the
+// returned record aliases val.
+func (d *recordDecoder) result(key, val []byte, rec *ResultRecord) error {
+	if isMapHeader(val) {
+		legacy := new(ResultRecord)
+		if err := unmarshalLegacy(val, legacy); err != nil {
+			*rec = ResultRecord{}
+			return fmt.Errorf("store: corrupt result record %s: %w", keyString(key), err)
+		}
+		*rec = *legacy
+		return nil
+	}
+	if err := d.resultV1(val, rec); err != nil {
+		*rec = ResultRecord{}
+		return fmt.Errorf("store: corrupt result record %s: %w", keyString(key), err)
+	}
+	return nil
+}
+
+func (d *recordDecoder) resultV1(val []byte, rec *ResultRecord) error {
+	r := reader{b: val}
+	if err := r.header(resultLayoutV1, resultFieldsV1); err != nil {
+		return err
+	}
+	var err error
+	if rec.ID, err = r.uint(math.MaxUint64); err != nil {
+		return fieldErr("id", err)
+	}
+	class, err := r.uint(math.MaxUint8)
+	if err != nil {
+		return fieldErr("class", err)
+	}
+	rec.Class = messages.Class(class)
+	if err := r.digest(&rec.Digest); err != nil {
+		return fieldErr("digest", err)
+	}
+	state, err := r.uint(math.MaxUint8)
+	if err != nil {
+		return fieldErr("state", err)
+	}
+	rec.State = messages.TaskState(state)
+	out, err := r.bin()
+	if err != nil {
+		return fieldErr("out", err)
+	}
+	if len(out) == 0 {
+		rec.Output = nil
+	} else {
+		rec.Output = append(make([]byte, 0, len(out)), out...)
+	}
+	msg, err := r.str()
+	if err != nil {
+		return fieldErr("error", err)
+	}
+	rec.Error = string(msg)
+	attempts, err := r.int(math.MinInt32, math.MaxInt32)
+	if err != nil {
+		return fieldErr("attempts", err)
+	}
+	rec.Attempts = int32(attempts)
+	if rec.AliasOf, err = r.uint(math.MaxUint64); err != nil {
+		return fieldErr("alias_of", err)
+	}
+	if rec.FinishedAt, err = r.int(math.MinInt64, math.MaxInt64); err != nil {
+		return fieldErr("finished_ns", err)
+	}
+	return r.end()
+}
+
+func fieldErr(field string, err error) error {
+	return fmt.Errorf("field %s: %w", field, err)
+}
+
+// isMapHeader reports whether b starts with a msgpack map: a record in the
+// layout of earlier builds.
+func isMapHeader(b []byte) bool {
+	return len(b) > 0 && (b[0]&0xf0 == fixMapHeader || b[0] == mpMap16 || b[0] == mpMap32)
+}
+
+// unmarshalLegacy decodes a record of the map layout with msgpack's
+// reflection decoder, after checkShape made sure the input cannot make it
+// allocate without bound or recurse without limit.
+func unmarshalLegacy(val []byte, rec any) error {
+	if err := checkShape(val); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(val, rec)
+}
+
+// maxNesting bounds how deeply arrays and maps may nest in a legacy record
+// (they nest one deep: the req map).
+const maxNesting = 8
+
+// checkShape walks one msgpack value without decoding it and refuses what
+// msgpack/v5.4.1 must not see: a length prefix larger than the bytes left
+// (it sizes slices and maps from the prefix before reading, so a few bytes
+// can make it allocate gigabytes), nesting deeper than maxNesting, a
+// truncated value, the never-used code 0xc1, and bytes after the value. It
+// is iterative and allocation-free.
+func checkShape(b []byte) error {
+	var open [maxNesting]uint64 // elements still to read in each enclosing container
+	depth := 0
+	left := uint64(1) // elements still to read at this level
+	pos := 0
+	for {
+		for left == 0 {
+			if depth == 0 {
+				if pos != len(b) {
+					return fmt.Errorf("%d bytes after the value", len(b)-pos)
+				}
+				return nil
+			}
+			depth--
+			left = open[depth]
+		}
+		if pos >= len(b) {
+			return errShort
+		}
+		c := b[pos]
+		pos++
+		left--
+		var (
+			skip  uint64 // payload bytes that follow
+			elems uint64 // elements of a new array or map (keys and values)
+			width int    // width of a big-endian length that follows c
+			ext   bool   // an ext: its length excludes the type byte
+		)
+		switch {
+		case c <= 0x7f || c >= 0xe0: // fixints
+		case c <= 0x8f:
+			elems = 2 * uint64(c&0x0f)
+		case c <= 0x9f:
+			elems = uint64(c & 0x0f)
+		case c <= 0xbf:
+			skip = uint64(c & 0x1f)
+		default:
+			switch c {
+			case 0xc0, 0xc2, 0xc3:
+			case mpBin8, mpStr8:
+				width = 1
+			case mpBin16, mpStr16, mpArray16, mpMap16:
+				width = 2
+			case mpBin32, mpStr32, mpArray32, mpMap32:
+				width = 4
+			case 0xc7, 0xc8, 0xc9: // ext8, ext16, ext32
+				width, ext = 1<<(c-0xc7), true
+			case 0xca, mpUint32, mpInt32:
+				skip = 4
+			case 0xcb, mpUint64, mpInt64:
+				skip = 8
+			case mpUint8, mpInt8:
+				skip = 1
+			case mpUint16, mpInt16:
+				skip = 2
+			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type byte + data
+				skip = 1 + 1<<(c-0xd4)
+			default: // 0xc1
+				return fmt.Errorf("invalid msgpack code 0x%02x at byte %d", c, pos-1)
+			}
+		}
+		if width > 0 {
+			if len(b)-pos < width {
+				return errShort
+			}
+			var n uint64
+			for _, x := range b[pos : pos+width] {
+				n = n<<8 | uint64(x)
+			}
+			pos += width
+			switch {
+			case c == mpArray16 || c == mpArray32:
+				elems = n
+			case c == mpMap16 || c == mpMap32:
+				elems = 2 * n
+			case ext:
+				skip = 1 + n
+			default:
+				skip = n
+			}
+		}
+		rest := uint64(len(b) - pos)
+		if skip > rest || elems > rest {
+			return errShort
+		}
+		pos += int(skip)
+		if elems > 0 {
+			if depth == maxNesting {
+				return fmt.Errorf("nested deeper than %d", maxNesting)
+			}
+			open[depth] = left
+			depth++
+			left = elems
+		}
+	}
+}
+
+var errShort = errors.New("truncated")
+
+// reader reads msgpack values from a byte slice.
+type reader struct {
+	b   []byte
+	off int
+}
+
+func (r *reader) byte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, errShort
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+func (r *reader) n(n int) ([]byte, error) {
+	if n < 0 || n > len(r.b)-r.off {
+		return nil, errShort
+	}
+	s := r.b[r.off : r.off+n : r.off+n]
+	r.off += n
+	return s, nil
+}
+
+func (r *reader) be(n int) (uint64, error) {
+	s, err := r.n(n)
+	if err != nil {
+		return 0, err
+	}
+	switch n {
+	case 1:
+		return uint64(s[0]), nil
+	case 2:
+		return uint64(binary.BigEndian.Uint16(s)), nil
+	case 4:
+		return uint64(binary.BigEndian.Uint32(s)), nil
+	}
+	return binary.BigEndian.Uint64(s), nil
+}
+
+// header reads the array header and the layout version.
+func (r *reader) header(version uint64, fields int) error {
+	c, err := r.byte()
+	if err != nil {
+		return err
+	}
+	var n uint64
+	switch {
+	case c&0xf0 == fixArrayHeader:
+		n = uint64(c & 0x0f)
+	case c == mpArray16:
+		n, err = r.be(2)
+	case c == mpArray32:
+		n, err = r.be(4)
+	default:
+		return fmt.Errorf("not a record (msgpack code 0x%02x)", c)
+	}
+	if err != nil {
+		return err
+	}
+	v, err := r.uint(math.MaxUint64)
+	if err != nil {
+		return fmt.Errorf("layout version: %w", err)
+	}
+	if v != version {
+		return fmt.Errorf("unknown layout version %d (array of %d)", v, n)
+	}
+	if n != uint64(fields) {
+		return fmt.Errorf("layout version %d has %d fields, want %d", v, n, fields)
+	}
+	return nil
+}
+
+func (r *reader) end() error {
+	if r.off != len(r.b) {
+		return fmt.Errorf("%d trailing bytes", len(r.b)-r.off)
+	}
+	return nil
+}
+
+// uint reads an integer in [0, limit].
+func (r *reader) uint(limit uint64) (uint64, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	switch {
+	case c <= 0x7f:
+		v = uint64(c)
+	case c >= mpUint8 && c <= mpUint64:
+		if v, err = r.be(1 << (c - mpUint8)); err != nil {
+			return 0, err
+		}
+	case c >= 0xe0 || (c >= mpInt8 && c <= mpInt64):
+		r.off--
+		s, err := r.int(0, math.MaxInt64)
+		if err != nil {
+			return 0, err
+		}
+		v = uint64(s)
+	default:
+		return 0, fmt.Errorf("msgpack code 0x%02x is not an integer", c)
+	}
+	if v > limit {
+		return 0, fmt.Errorf("integer %d out of range", v)
+	}
+	return v, nil
+}
+
+// int reads an integer in [lo, hi].
+func (r *reader) int(lo, hi int64) (int64, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	switch {
+	case c <= 0x7f:
+		v = int64(c)
+	case c >= 0xe0:
+		v = int64(int8(c))
+	case c >= mpUint8 && c <= mpUint64:
+		u, err := r.be(1 << (c - mpUint8))
+		if err != nil {
+			return 0, err
+		}
+		if u > math.MaxInt64 {
+			return 0, fmt.Errorf("integer %d out of range", u)
+		}
+		v = int64(u)
+	case c >= mpInt8 && c <= mpInt64:
+		n := 1 << (c - mpInt8)
+		u, err := r.be(n)
+		if err != nil {
+			return 0, err
+		}
+		switch n {
+		case 1:
+			v = int64(int8(u))
+		case 2:
+			v = int64(int16(u))
+		case 4:
+			v = int64(int32(u))
+		default:
+			v = int64(u)
+		}
+	default:
+		return 0, fmt.Errorf("msgpack code 0x%02x is not an integer", c)
+	}
+	if v < lo || v > hi {
+		return 0, fmt.Errorf("integer %d out of range", v)
+	}
+	return v, nil
+}
+
+// str reads a str (nil for msgpack nil). The bytes alias the input.
+func (r *reader) str() ([]byte, error) {
+	c, err := r.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n uint64
+	switch {
+	case c == mpNil:
+		return nil, nil
+	case c&0xe0 == fixStrHeader:
+		n = uint64(c & 0x1f)
+	case c == mpStr8:
+		n, err = r.be(1)
+	case c == mpStr16:
+		n, err = r.be(2)
+	case c == mpStr32:
+		n, err = r.be(4)
+	default:
+		return nil, fmt.Errorf("msgpack code 0x%02x is not a string", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.n(int(n))
+	if s == nil && err == nil {
+		s = []byte{}
+	}
+	return s, err
+}
+
+// bin reads a bin (nil for msgpack nil, non-nil when empty). The bytes
+// alias the input.
+func (r *reader) bin() ([]byte, error) {
+	c, err := r.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n uint64
+	switch c {
+	case mpNil:
+		return nil, nil
+	case mpBin8:
+		n, err = r.be(1)
+	case mpBin16:
+		n, err = r.be(2)
+	case mpBin32:
+		n, err = r.be(4)
+	default:
+		return nil, fmt.Errorf("msgpack code 0x%02x is not binary", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.n(int(n))
+	if s == nil && err == nil {
+		s = []byte{}
+	}
+	return s, err
+}
+
+func (r *reader) digest(d *Digest) error {
+	b, err := r.bin()
+	if err != nil {
+		return err
+	}
+	if len(b) != len(d) {
+		return fmt.Errorf("%d bytes, want %d", len(b), len(d))
+	}
+	copy(d[:], b)
+	return nil
+}
+
+// strMap reads a map of str to str, nil for msgpack nil or an empty map.
+func (r *reader) strMap() (map[string]string, error) {
+	c, err := r.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n uint64
+	switch {
+	case c == mpNil:
+		return nil, nil
+	case c&0xf0 == fixMapHeader:
+		n = uint64(c & 0x0f)
+	case c == mpMap16:
+		n, err = r.be(2)
+	case c == mpMap32:
+		n, err = r.be(4)
+	default:
+		return nil, fmt.Errorf("msgpack code 0x%02x is not a map", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	if n > uint64(len(r.b)-r.off)/2 { // every entry takes 2 bytes at least
+		return nil, errShort
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k, err := r.str()
+		if err != nil {
+			return nil, err
+		}
+		v, err := r.str()
+		if err != nil {
+			return nil, err
+		}
+		m[string(k)] = string(v)
+	}
+	return m, nil
+}
+
+// Encoding helpers: msgpack's shortest forms.
+
+func uintSize(v uint64) int {
+	switch {
+	case v <= 0x7f:
+		return 1
+	case v <= math.MaxUint8:
+		return 2
+	case v <= math.MaxUint16:
+		return 3
+	case v <= math.MaxUint32:
+		return 5
+	}
+	return 9
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= math.MaxUint8:
+		return append(b, mpUint8, byte(v))
+	case v <= math.MaxUint16:
+		return append(b, mpUint16, byte(v>>8), byte(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, mpUint32), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, mpUint64), v)
+}
+
+func intSize(v int64) int {
+	if v >= 0 {
+		return uintSize(uint64(v))
+	}
+	switch {
+	case v >= -32:
+		return 1
+	case v >= math.MinInt8:
+		return 2
+	case v >= math.MinInt16:
+		return 3
+	case v >= math.MinInt32:
+		return 5
+	}
+	return 9
+}
+
+func appendInt(b []byte, v int64) []byte {
+	if v >= 0 {
+		return appendUint(b, uint64(v))
+	}
+	switch {
+	case v >= -32:
+		return append(b, byte(int8(v)))
+	case v >= math.MinInt8:
+		return append(b, mpInt8, byte(v))
+	case v >= math.MinInt16:
+		return append(b, mpInt16, byte(v>>8), byte(v))
+	case v >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, mpInt32), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, mpInt64), uint64(v))
+}
+
+func strSize(n int) int {
+	switch {
+	case n <= 31:
+		return 1 + n
+	case n <= math.MaxUint8:
+		return 2 + n
+	case n <= math.MaxUint16:
+		return 3 + n
+	}
+	return 5 + n
+}
+
+func appendStr(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n <= 31:
+		b = append(b, fixStrHeader|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, mpStr8, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, mpStr16, byte(n>>8), byte(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, mpStr32), uint32(n))
+	}
+	return append(b, s...)
+}
+
+func binSize(n int) int {
+	switch {
+	case n <= math.MaxUint8:
+		return 2 + n
+	case n <= math.MaxUint16:
+		return 3 + n
+	}
+	return 5 + n
+}
+
+func payloadSize(p []byte) int {
+	if p == nil {
+		return 1
+	}
+	return binSize(len(p))
+}
+
+func appendBin(b []byte, p []byte) []byte {
+	n := len(p)
+	switch {
+	case n <= math.MaxUint8:
+		b = append(b, mpBin8, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, mpBin16, byte(n>>8), byte(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, mpBin32), uint32(n))
+	}
+	return append(b, p...)
+}
+
+func mapHeaderSize(n int) int {
+	switch {
+	case n <= 15:
+		return 1
+	case n <= math.MaxUint16:
+		return 3
+	}
+	return 5
+}
+
+func appendMapHeader(b []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(b, fixMapHeader|byte(n))
+	case n <= math.MaxUint16:
+		return append(b, mpMap16, byte(n>>8), byte(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, mpMap32), uint32(n))
+}

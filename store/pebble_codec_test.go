@@ -1,0 +1,356 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+func codecTasks() []TaskRecord {
+	many := map[string]string{}
+	for i := range 20 { // more than a fixmap holds
+		many[strings.Repeat("k", i+1)] = strings.Repeat("v", i)
+	}
+	return []TaskRecord{
+		{},
+		mkTask(1, messages.ClassHigh),
+		{ID: math.MaxUint64, Type: strings.Repeat("t", 300), Payload: bytes.Repeat([]byte{0xc1}, 70000),
+			Priority: math.MinInt32, Class: messages.Class(255), Digest: Digest{1, 2, 3, 31: 0xff},
+			Requirements: many, MaxAttempts: math.MaxInt32, Attempts: -1, SubmittedAt: math.MinInt64},
+		{ID: 200, Type: strings.Repeat("x", 31), Payload: []byte{}, Priority: -33, MaxAttempts: 128,
+			Attempts: 70000, SubmittedAt: math.MaxInt64},
+		{ID: 1 << 40, Type: strings.Repeat("y", 32), Payload: make([]byte, 256), Priority: 255,
+			Requirements: map[string]string{"": ""}, Attempts: -129, SubmittedAt: -1 << 40},
+	}
+}
+
+func codecResults() []ResultRecord {
+	return []ResultRecord{
+		{},
+		mkResult(1, messages.ClassNormal, base),
+		{ID: math.MaxUint64, Class: messages.ClassLow, Digest: Digest{31: 1}, State: messages.StateDead,
+			Output: bytes.Repeat([]byte{0}, 300), Error: strings.Repeat("e", 70000), Attempts: math.MaxInt32,
+			AliasOf: math.MaxUint64, FinishedAt: math.MinInt64},
+		{ID: 5, State: messages.StateCancelled, Error: "cancelled", Attempts: -5, AliasOf: 4, FinishedAt: 1},
+	}
+}
+
+// normTask and normResult apply the documented normalisations: an empty
+// requirements map and an empty output read back as nil.
+func normTask(t TaskRecord) TaskRecord {
+	if len(t.Requirements) == 0 {
+		t.Requirements = nil
+	}
+	return t
+}
+
+func normResult(r ResultRecord) ResultRecord {
+	if len(r.Output) == 0 {
+		r.Output = nil
+	}
+	return r
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	for i, rec := range codecTasks() {
+		b := appendTask(nil, &rec)
+		if len(b) != taskSize(&rec) {
+			t.Errorf("task %d: encoded %d bytes, taskSize %d", i, len(b), taskSize(&rec))
+		}
+		got, err := decodeTask(taskKey(rec.ID), b)
+		if err != nil {
+			t.Fatalf("task %d: decode: %v", i, err)
+		}
+		if want := normTask(rec); !reflect.DeepEqual(got, want) {
+			t.Errorf("task %d: round trip = %+v, want %+v", i, got, want)
+		}
+		if (got.Payload == nil) != (rec.Payload == nil) {
+			t.Errorf("task %d: payload nil = %v, want %v", i, got.Payload == nil, rec.Payload == nil)
+		}
+		// The decoded record does not alias the encoding.
+		if len(got.Payload) > 0 {
+			clear(b)
+			if !bytes.Equal(got.Payload, rec.Payload) {
+				t.Errorf("task %d: payload aliases the encoded bytes", i)
+			}
+		}
+	}
+	for i, rec := range codecResults() {
+		b := appendResult(nil, &rec)
+		if len(b) != resultSize(&rec) {
+			t.Errorf("result %d: encoded %d bytes, resultSize %d", i, len(b), resultSize(&rec))
+		}
+		got, err := decodeResult(resultKey(rec.ID), b)
+		if err != nil {
+			t.Fatalf("result %d: decode: %v", i, err)
+		}
+		if want := normResult(rec); !reflect.DeepEqual(got, want) {
+			t.Errorf("result %d: round trip = %+v, want %+v", i, got, want)
+		}
+	}
+}
+
+// TestCodecIsMsgpack checks that the encodings are well-formed msgpack
+// arrays led by the layout version, readable by any msgpack decoder.
+func TestCodecIsMsgpack(t *testing.T) {
+	for _, rec := range codecTasks() {
+		var v []any
+		if err := msgpack.Unmarshal(appendTask(nil, &rec), &v); err != nil || len(v) != taskFieldsV1 {
+			t.Fatalf("task %d as msgpack: %v, %d fields", rec.ID, err, len(v))
+		}
+		if ver, _ := v[0].(int8); ver != taskLayoutV1 {
+			t.Errorf("task %d: version %v", rec.ID, v[0])
+		}
+	}
+	for _, rec := range codecResults() {
+		var v []any
+		if err := msgpack.Unmarshal(appendResult(nil, &rec), &v); err != nil || len(v) != resultFieldsV1 {
+			t.Fatalf("result %d as msgpack: %v, %d fields", rec.ID, err, len(v))
+		}
+	}
+}
+
+// TestCodecReadsLegacyMaps checks that records written by earlier builds (a
+// msgpack map per record) still decode.
+func TestCodecReadsLegacyMaps(t *testing.T) {
+	for _, rec := range codecTasks() {
+		b, err := msgpack.Marshal(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeTask(taskKey(rec.ID), b)
+		if err != nil {
+			t.Fatalf("legacy task %d: %v", rec.ID, err)
+		}
+		if want := normTask(rec); !reflect.DeepEqual(got, want) {
+			t.Errorf("legacy task %d = %+v, want %+v", rec.ID, got, want)
+		}
+	}
+	for _, rec := range codecResults() {
+		b, err := msgpack.Marshal(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeResult(resultKey(rec.ID), b)
+		if err != nil {
+			t.Fatalf("legacy result %d: %v", rec.ID, err)
+		}
+		if want := normResult(rec); !reflect.DeepEqual(got, want) {
+			t.Errorf("legacy result %d = %+v, want %+v", rec.ID, got, want)
+		}
+	}
+	// A legacy-looking record whose length prefix lies must not reach
+	// msgpack (which would allocate from it).
+	if _, err := decodeTask(taskKey(3), []byte{0x81, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0xc6, 0x7f, 0xff, 0xff, 0xff}); err == nil || !strings.Contains(err.Error(), "t/3") {
+		t.Errorf("lying legacy record: err = %v", err)
+	}
+}
+
+// manualTask builds a version 1 task record of zeros whose prio is the
+// given msgpack bytes.
+func manualTask(prio ...byte) []byte {
+	b := []byte{fixArrayHeader | taskFieldsV1, taskLayoutV1, 0, fixStrHeader, mpNil}
+	b = append(b, prio...)
+	b = append(b, 0, mpBin8, 32)
+	b = append(b, make([]byte, 32)...)
+	return append(b, mpNil, 0, 0, 0)
+}
+
+func TestCodecRejectsCorrupt(t *testing.T) {
+	task := mkTask(9, messages.ClassLow)
+	good := appendTask(nil, &task)
+	res := mkResult(9, messages.ClassLow, base)
+	goodRes := appendResult(nil, &res)
+	edit := func(b []byte, f func([]byte) []byte) []byte { return f(append([]byte(nil), b...)) }
+	cases := map[string][]byte{
+		"empty":          {},
+		"nil":            {mpNil},
+		"0xc1":           {0xc1},
+		"version 2":      edit(good, func(b []byte) []byte { b[1] = 2; return b }),
+		"10 fields":      edit(good, func(b []byte) []byte { b[0] = fixArrayHeader | 10; return b }),
+		"trailing bytes": append(append([]byte(nil), good...), 0),
+		"result as task": goodRes,
+		"prio too large": manualTask(0xce, 0x80, 0, 0, 0),
+		"prio as a str":  manualTask(0xa1, '1'),
+		"prio as nil":    manualTask(mpNil),
+	}
+	if _, err := decodeTask(taskKey(9), manualTask(0xd2, 0x80, 0, 0, 0)); err != nil {
+		t.Fatalf("manualTask with prio MinInt32 does not decode: %v", err)
+	}
+	for i := range good {
+		cases[fmt.Sprintf("truncated at %d", i)] = good[:i]
+	}
+	for name, b := range cases {
+		if _, err := decodeTask(taskKey(9), b); err == nil || !strings.Contains(err.Error(), "t/9") {
+			t.Errorf("%s: decodeTask err = %v; want an error naming t/9", name, err)
+		}
+	}
+	for i := range goodRes {
+		if _, err := decodeResult(resultKey(9), goodRes[:i]); err == nil || !strings.Contains(err.Error(), "r/9") {
+			t.Errorf("result truncated at %d: err = %v", i, err)
+		}
+	}
+	if _, err := decodeResult(resultKey(9), good); err == nil {
+		t.Errorf("task decoded as a result")
+	}
+}
+
+// FuzzDecodeRecords feeds arbitrary bytes to the record decoders: they must
+// return an error naming the key, never panic; what decodes must encode and
+// decode again to the same record.
+func FuzzDecodeRecords(f *testing.F) {
+	for _, rec := range codecTasks()[:2] {
+		f.Add(appendTask(nil, &rec))
+		legacy, _ := msgpack.Marshal(&rec)
+		f.Add(legacy)
+	}
+	for _, rec := range codecResults()[:2] {
+		f.Add(appendResult(nil, &rec))
+		legacy, _ := msgpack.Marshal(&rec)
+		f.Add(legacy)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0xc1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if rec, err := decodeTask(taskKey(7), b); err != nil {
+			if !strings.Contains(err.Error(), "t/7") {
+				t.Errorf("task decode error %q does not name the key", err)
+			}
+		} else {
+			again, err := decodeTask(taskKey(7), appendTask(nil, &rec))
+			if err != nil || !reflect.DeepEqual(again, normTask(rec)) {
+				t.Errorf("task %+v re-encoded reads back as %+v, %v", rec, again, err)
+			}
+		}
+		if rec, err := decodeResult(resultKey(7), b); err != nil {
+			if !strings.Contains(err.Error(), "r/7") {
+				t.Errorf("result decode error %q does not name the key", err)
+			}
+		} else {
+			again, err := decodeResult(resultKey(7), appendResult(nil, &rec))
+			if err != nil || !reflect.DeepEqual(again, normResult(rec)) {
+				t.Errorf("result %+v re-encoded reads back as %+v, %v", rec, again, err)
+			}
+		}
+	})
+}
+
+// FuzzRecordRoundTrip checks that every record encodes to its exact size
+// and decodes to itself.
+func FuzzRecordRoundTrip(f *testing.F) {
+	f.Add(uint64(1), "resize", []byte("p"), int32(50), uint8(1), []byte{1}, "gpu", "=1", int32(3), int32(0), int64(1), "", uint64(0))
+	f.Add(uint64(math.MaxUint64), "", []byte(nil), int32(-1), uint8(255), []byte(nil), "", "", int32(-40), int32(1<<20), int64(math.MinInt64), "boom", uint64(3))
+	f.Fuzz(func(t *testing.T, id uint64, typ string, payload []byte, prio int32, class uint8, digest []byte,
+		k, v string, maxAttempts, attempts int32, ns int64, msg string, alias uint64) {
+		task := TaskRecord{ID: id, Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
+			MaxAttempts: maxAttempts, Attempts: attempts, SubmittedAt: ns}
+		copy(task.Digest[:], digest)
+		if k != "" {
+			task.Requirements = map[string]string{k: v, v + "2": k}
+		}
+		b := appendTask(nil, &task)
+		if len(b) != taskSize(&task) {
+			t.Fatalf("task: %d bytes, taskSize %d", len(b), taskSize(&task))
+		}
+		got, err := decodeTask(taskKey(id), b)
+		if err != nil || !reflect.DeepEqual(got, normTask(task)) || (got.Payload == nil) != (payload == nil) {
+			t.Fatalf("task %+v reads back as %+v, %v", task, got, err)
+		}
+		res := ResultRecord{ID: id, Class: messages.Class(class), State: messages.TaskState(class), Output: payload,
+			Error: msg, Attempts: attempts, AliasOf: alias, FinishedAt: ns}
+		copy(res.Digest[:], digest)
+		b = appendResult(nil, &res)
+		if len(b) != resultSize(&res) {
+			t.Fatalf("result: %d bytes, resultSize %d", len(b), resultSize(&res))
+		}
+		gotRes, err := decodeResult(resultKey(id), b)
+		if err != nil || !reflect.DeepEqual(gotRes, normResult(res)) {
+			t.Fatalf("result %+v reads back as %+v, %v", res, gotRes, err)
+		}
+	})
+}
+
+func BenchmarkCodec(b *testing.B) {
+	payload := make([]byte, 256)
+	task := TaskRecord{ID: 123456, Type: "bench", Payload: payload, Priority: messages.DefaultPriority,
+		Class: messages.ClassNormal, Digest: Digest{1, 2, 3}, MaxAttempts: 3, SubmittedAt: 1 << 60}
+	res := ResultRecord{ID: 123456, Class: messages.ClassNormal, Digest: Digest{1, 2, 3}, State: messages.StateDone,
+		Attempts: 1, FinishedAt: 1 << 60}
+	b.Run("encode/task", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for b.Loop() {
+			buf = appendTask(buf[:0], &task)
+		}
+	})
+	b.Run("encode/task/msgpack-reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		enc := msgpack.NewEncoder(&buf)
+		for b.Loop() {
+			buf.Reset()
+			_ = enc.Encode(&task)
+		}
+	})
+	b.Run("encode/result", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for b.Loop() {
+			buf = appendResult(buf[:0], &res)
+		}
+	})
+	b.Run("encode/result/msgpack-reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		enc := msgpack.NewEncoder(&buf)
+		for b.Loop() {
+			buf.Reset()
+			_ = enc.Encode(&res)
+		}
+	})
+	tv, rv := appendTask(nil, &task), appendResult(nil, &res)
+	tk, rk := taskKey(task.ID), resultKey(res.ID)
+	legacyT, _ := msgpack.Marshal(&task)
+	legacyR, _ := msgpack.Marshal(&res)
+	b.Run("decode/task", func(b *testing.B) {
+		b.ReportAllocs()
+		var d recordDecoder
+		var rec TaskRecord
+		for b.Loop() {
+			if err := d.task(tk, tv, &rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/task/msgpack-reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeTask(tk, legacyT); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/result", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeResult(rk, rv); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/result/msgpack-reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeResult(rk, legacyR); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
