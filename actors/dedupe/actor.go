@@ -27,6 +27,8 @@ type Completed struct{ Results []store.ResultRecord }
 
 type tick struct{}
 
+type flushResults struct{}
+
 type persisted struct {
 	recs []store.ResultRecord
 	err  error
@@ -43,14 +45,24 @@ type Deps struct {
 	Now       func() time.Time
 	// Seed lists results within the window found at start-up.
 	Seed []store.ResultRecord
+	// FlushDelay batches result writes: results wait up to this long (or
+	// until FlushMax are pending) before one commit makes them durable. Each
+	// fsync costs CPU on small machines; a few milliseconds of result
+	// latency buys far fewer of them when tasks finish one by one. Results
+	// are announced to waiters only once durable. Default 2 ms.
+	FlushDelay time.Duration
+	// FlushMax flushes at once when this many results wait. Default 2,048.
+	FlushMax int
 }
 
 type shell struct {
-	m      *Machine
-	d      Deps
-	timer  wire.Timer
-	self   *actor.PID
-	system *actor.ActorSystem
+	m       *Machine
+	d       Deps
+	timer   wire.Timer
+	flush   wire.Timer
+	pending []store.ResultRecord // results waiting for the next flush
+	self    *actor.PID
+	system  *actor.ActorSystem
 }
 
 // Props returns the dedupe actor.
@@ -61,6 +73,12 @@ func Props(cfg Config, d Deps) *actor.Props {
 			m.Seed(r)
 		}
 		d.Seed = nil
+		if d.FlushDelay <= 0 {
+			d.FlushDelay = 2 * time.Millisecond
+		}
+		if d.FlushMax <= 0 {
+			d.FlushMax = 2048
+		}
 		return &shell{m: m, d: d}
 	})
 }
@@ -87,11 +105,16 @@ func (s *shell) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Send(s.d.Results, Completed{Results: msg.recs})
+	case flushResults:
+		s.flush.Clear()
+		s.flushPending()
 	case tick:
 		s.m.Tick(now)
 		s.timer.Arm(s.system, s.self, evictEvery, tick{})
 	case *actor.Stopping:
 		s.timer.Stop()
+		s.flush.Stop()
+		s.flushPending()
 	}
 }
 
@@ -106,7 +129,20 @@ func (s *shell) apply(ctx actor.Context, fx Effects) {
 		ctx.Send(s.d.Dispatch, CancelQueued{IDs: fx.Cancel})
 	}
 	if len(fx.Persist) > 0 {
-		s.persist(fx.Persist, nil)
+		s.pending = append(s.pending, fx.Persist...)
+		if len(s.pending) >= s.d.FlushMax {
+			s.flush.Stop()
+			s.flushPending()
+		} else if !s.flush.Armed() {
+			s.flush.Arm(s.system, s.self, s.d.FlushDelay, flushResults{})
+		}
+	}
+}
+
+func (s *shell) flushPending() {
+	if len(s.pending) > 0 {
+		s.persist(s.pending, nil)
+		s.pending = nil
 	}
 }
 
