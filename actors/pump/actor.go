@@ -38,6 +38,10 @@ type Deps struct {
 	// Standby is told the standby count after each change; intake reads it
 	// for admission control.
 	Standby func(total int64, perClass [messages.NumClasses]int64)
+	// Classified is told how many durable tasks the pump has placed (fast
+	// path or standby), after Standby shows them: intake counts tasks as
+	// waiting until then, so none is ever uncounted.
+	Classified func(n int)
 }
 
 type shell struct {
@@ -62,7 +66,10 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
 		fx = s.m.Start(now)
 	case request.Persisted:
-		fx = s.m.Persisted(now, msg.Tasks)
+		s.apply(ctx, s.m.Persisted(now, msg.Tasks))
+		if s.d.Classified != nil {
+			s.d.Classified(len(msg.Tasks))
+		}
 	case Credit:
 		for c, n := range msg.N {
 			if n > 0 {

@@ -26,8 +26,12 @@ type Deps struct {
 	Now       func() time.Time
 	// Accepted, when set, is told how many tasks became durable.
 	Accepted func(n int)
-	// Standby reads the pump's current standby count (admission control).
-	Standby func() int64
+	// Waiting reads how many tasks wait before the queues: the pump's
+	// standby count plus the accepted tasks it has not classified yet.
+	Waiting func() int64
+	// Unclassified is told of tasks accepted (+n) or lost to a failed
+	// commit (−n); the pump subtracts the ones it classifies.
+	Unclassified func(delta int64)
 }
 
 type shell struct {
@@ -59,16 +63,18 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) submit(ctx actor.Context, msg *messages.Submit) {
 	sender := ctx.Sender()
-	s.m.SetStandby(s.d.Standby())
+	s.m.SetStandby(s.d.Waiting())
 	recs, err := s.m.Accept(s.d.Now(), msg)
 	if err != nil {
 		s.reply(sender, &messages.SubmitAck{Err: err})
 		return
 	}
+	s.d.Unclassified(int64(len(recs)))
 	root, self := s.system.Root, ctx.Self()
 	s.acks.Commit(s.d.Store, &store.Batch{Tasks: recs}, func(cerr error) {
 		root.Send(self, committed{len(recs)})
 		if cerr != nil {
+			s.d.Unclassified(-int64(len(recs)))
 			s.d.Logger.Error("intake commit failed", "tasks", len(recs), "err", cerr)
 			s.reply(sender, &messages.SubmitAck{Err: messages.Errorf(messages.CodeUnavailable, "task store write failed: %v", cerr)})
 			return

@@ -110,7 +110,9 @@ func New(cfg Config, maxID uint64) *Machine {
 	return &Machine{cfg: cfg, nextID: maxID + 1}
 }
 
-// SetStandby records the pump's latest standby count (admission control).
+// SetStandby records how many tasks wait before the queues (admission
+// control): the pump's standby count plus the tasks accepted that the pump
+// has not classified yet (not yet durable, or durable and on their way).
 func (m *Machine) SetStandby(n int64) { m.standby = n }
 
 // Committed records that n accepted tasks are durable (or failed to be).
@@ -132,10 +134,10 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 	if n > m.cfg.MaxBatch {
 		return nil, messages.Errorf(messages.CodeInvalid, "batch of %d tasks exceeds the limit of %d; split it", n, m.cfg.MaxBatch)
 	}
-	// Tasks not yet durable may all end in standby: count them too, so the
-	// limit holds however fast submissions arrive.
-	if waiting := m.standby + m.inflight; waiting+int64(n) > m.cfg.StandbyLimit {
-		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks already wait in standby or for the disk (limit %d); retry later", waiting, m.cfg.StandbyLimit)
+	// Tasks not yet classified may all end in standby: they count too, so
+	// the limit holds however fast submissions arrive.
+	if m.standby+int64(n) > m.cfg.StandbyLimit {
+		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks already wait in standby or on their way to it (limit %d); retry later", m.standby, m.cfg.StandbyLimit)
 	}
 	if m.inflight > 0 && m.inflight+int64(n) > m.cfg.MaxInflight {
 		return nil, messages.Errorf(messages.CodeOverloaded, "%d tasks are waiting for the disk (limit %d); retry later", m.inflight, m.cfg.MaxInflight)

@@ -95,6 +95,8 @@ type PIDs struct {
 type Counters struct {
 	Accepted, Done, Dead, Cancelled, Deduplicated atomic.Int64
 	Standby                                       atomic.Int64
+	// Unclassified counts tasks accepted that the pump has not placed yet.
+	Unclassified atomic.Int64
 }
 
 // Node is a running shoal node.
@@ -183,9 +185,12 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
 		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
-			Standby: func(total int64, _ [messages.NumClasses]int64) { n.Counters.Standby.Store(total) }}), namePump),
+			Standby:    func(total int64, _ [messages.NumClasses]int64) { n.Counters.Standby.Store(total) },
+			Classified: func(k int) { n.Counters.Unclassified.Add(-int64(k)) }}), namePump),
 		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Pump: pid(namePump), Transport: tr, Logger: log, Now: now,
-			Accepted: func(k int) { n.Counters.Accepted.Add(int64(k)) }, Standby: n.Counters.Standby.Load}), NameIntake),
+			Accepted:     func(k int) { n.Counters.Accepted.Add(int64(k)) },
+			Waiting:      func() int64 { return n.Counters.Standby.Load() + n.Counters.Unclassified.Load() },
+			Unclassified: func(d int64) { n.Counters.Unclassified.Add(d) }}), NameIntake),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 	)
 }
