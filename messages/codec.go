@@ -68,7 +68,7 @@ func (r *Registry) Decode(name string, b []byte) (any, error) {
 	if len(b) > MaxMessageBytes {
 		return nil, Errorf(CodeInvalid, "%s: %d bytes exceeds the %d-byte message limit", name, len(b), MaxMessageBytes)
 	}
-	if err := checkShape(b); err != nil {
+	if err := CheckShape(b); err != nil {
 		return nil, Errorf(CodeInvalid, "%s: malformed msgpack: %v", name, err)
 	}
 	msg := mk()
@@ -84,7 +84,7 @@ func (r *Registry) Decode(name string, b []byte) (any, error) {
 // messages nest four deep; the rest is room for fields added later.
 const MaxNesting = 32
 
-// checkShape walks msgpack bytes without decoding them and refuses input that
+// CheckShape walks msgpack bytes without decoding them and refuses input that
 // msgpack/v5 must not see:
 //   - a length prefix larger than the bytes left. msgpack/v5.4.1 sizes a
 //     slice from its length prefix before reading any element (its alloc
@@ -101,7 +101,7 @@ const MaxNesting = 32
 //   - a truncated value, the never-used code 0xc1, and bytes after the value.
 //
 // It is iterative and allocation-free.
-func checkShape(b []byte) error {
+func CheckShape(b []byte) error {
 	var open [MaxNesting]uint64 // elements still to read in each enclosing container
 	depth := 0
 	left := uint64(1) // elements still to read at this level: one top-level value

@@ -71,9 +71,9 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzCheckShape cross-checks checkShape against msgpack/v5's own Skip: any
-// input checkShape accepts must be one complete msgpack value to msgpack too,
-// and any complete value msgpack accepts must pass checkShape unless it nests
+// FuzzCheckShape cross-checks CheckShape against msgpack/v5's own Skip: any
+// input CheckShape accepts must be one complete msgpack value to msgpack too,
+// and any complete value msgpack accepts must pass CheckShape unless it nests
 // deeper than MaxNesting.
 func FuzzCheckShape(f *testing.F) {
 	for _, m := range sampleMessages() {
@@ -93,16 +93,16 @@ func FuzzCheckShape(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		shapeErr := checkShape(b)
+		shapeErr := CheckShape(b)
 		r := bytes.NewReader(b)
 		dec := msgpack.NewDecoder(r)
 		skipErr := dec.Skip()
 		complete := skipErr == nil && r.Len() == 0
 		if shapeErr == nil && !complete {
-			t.Fatalf("checkShape accepted %x; msgpack: err=%v, %d bytes left", b, skipErr, r.Len())
+			t.Fatalf("CheckShape accepted %x; msgpack: err=%v, %d bytes left", b, skipErr, r.Len())
 		}
 		if shapeErr != nil && complete && !strings.Contains(shapeErr.Error(), "nesting") {
-			t.Fatalf("checkShape refused %x (%v), msgpack reads it whole", b, shapeErr)
+			t.Fatalf("CheckShape refused %x (%v), msgpack reads it whole", b, shapeErr)
 		}
 	})
 }

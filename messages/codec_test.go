@@ -222,18 +222,18 @@ func TestDecodeKeepsUnknownFieldsWorking(t *testing.T) {
 
 func TestCheckShapeNesting(t *testing.T) {
 	nested := func(depth int) []byte { return append(bytes.Repeat([]byte{0x91}, depth), 0xc0) }
-	if err := checkShape(nested(MaxNesting)); err != nil {
+	if err := CheckShape(nested(MaxNesting)); err != nil {
 		t.Errorf("%d levels: %v", MaxNesting, err)
 	}
-	if err := checkShape(nested(MaxNesting + 1)); err == nil {
+	if err := CheckShape(nested(MaxNesting + 1)); err == nil {
 		t.Errorf("%d levels accepted", MaxNesting+1)
 	}
 	// Closed containers give their level back.
 	wide := bytes.Repeat(nested(MaxNesting), 3)
-	if err := checkShape(append([]byte{0x93}, wide...)); err == nil {
+	if err := CheckShape(append([]byte{0x93}, wide...)); err == nil {
 		t.Errorf("%d levels inside an array accepted", MaxNesting)
 	}
-	if err := checkShape(append([]byte{0x93}, bytes.Repeat(nested(MaxNesting-1), 3)...)); err != nil {
+	if err := CheckShape(append([]byte{0x93}, bytes.Repeat(nested(MaxNesting-1), 3)...)); err != nil {
 		t.Errorf("three siblings of %d levels: %v", MaxNesting-1, err)
 	}
 }
@@ -245,7 +245,7 @@ func allocatedBytes() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// BenchmarkDecode shows what checkShape adds to a decode.
+// BenchmarkDecode shows what CheckShape adds to a decode.
 func BenchmarkDecode(b *testing.B) {
 	tasks := make([]TaskSpec, 1000)
 	for i := range tasks {
@@ -258,7 +258,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.Run("step=check-shape/tasks=1000", func(b *testing.B) {
 		for b.Loop() {
-			if err := checkShape(enc); err != nil {
+			if err := CheckShape(enc); err != nil {
 				b.Fatal(err)
 			}
 		}

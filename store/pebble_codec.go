@@ -321,120 +321,13 @@ func isMapHeader(b []byte) bool {
 }
 
 // unmarshalLegacy decodes a record of the map layout with msgpack's
-// reflection decoder, after checkShape made sure the input cannot make it
+// reflection decoder, after messages.CheckShape made sure the input cannot make it
 // allocate without bound or recurse without limit.
 func unmarshalLegacy(val []byte, rec any) error {
-	if err := checkShape(val); err != nil {
+	if err := messages.CheckShape(val); err != nil {
 		return err
 	}
 	return msgpack.Unmarshal(val, rec)
-}
-
-// maxNesting bounds how deeply arrays and maps may nest in a legacy record
-// (they nest one deep: the req map).
-const maxNesting = 8
-
-// checkShape walks one msgpack value without decoding it and refuses what
-// msgpack/v5.4.1 must not see: a length prefix larger than the bytes left
-// (it sizes slices and maps from the prefix before reading, so a few bytes
-// can make it allocate gigabytes), nesting deeper than maxNesting, a
-// truncated value, the never-used code 0xc1, and bytes after the value. It
-// is iterative and allocation-free.
-func checkShape(b []byte) error {
-	var open [maxNesting]uint64 // elements still to read in each enclosing container
-	depth := 0
-	left := uint64(1) // elements still to read at this level
-	pos := 0
-	for {
-		for left == 0 {
-			if depth == 0 {
-				if pos != len(b) {
-					return fmt.Errorf("%d bytes after the value", len(b)-pos)
-				}
-				return nil
-			}
-			depth--
-			left = open[depth]
-		}
-		if pos >= len(b) {
-			return errShort
-		}
-		c := b[pos]
-		pos++
-		left--
-		var (
-			skip  uint64 // payload bytes that follow
-			elems uint64 // elements of a new array or map (keys and values)
-			width int    // width of a big-endian length that follows c
-			ext   bool   // an ext: its length excludes the type byte
-		)
-		switch {
-		case c <= 0x7f || c >= 0xe0: // fixints
-		case c <= 0x8f:
-			elems = 2 * uint64(c&0x0f)
-		case c <= 0x9f:
-			elems = uint64(c & 0x0f)
-		case c <= 0xbf:
-			skip = uint64(c & 0x1f)
-		default:
-			switch c {
-			case 0xc0, 0xc2, 0xc3:
-			case mpBin8, mpStr8:
-				width = 1
-			case mpBin16, mpStr16, mpArray16, mpMap16:
-				width = 2
-			case mpBin32, mpStr32, mpArray32, mpMap32:
-				width = 4
-			case 0xc7, 0xc8, 0xc9: // ext8, ext16, ext32
-				width, ext = 1<<(c-0xc7), true
-			case 0xca, mpUint32, mpInt32:
-				skip = 4
-			case 0xcb, mpUint64, mpInt64:
-				skip = 8
-			case mpUint8, mpInt8:
-				skip = 1
-			case mpUint16, mpInt16:
-				skip = 2
-			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type byte + data
-				skip = 1 + 1<<(c-0xd4)
-			default: // 0xc1
-				return fmt.Errorf("invalid msgpack code 0x%02x at byte %d", c, pos-1)
-			}
-		}
-		if width > 0 {
-			if len(b)-pos < width {
-				return errShort
-			}
-			var n uint64
-			for _, x := range b[pos : pos+width] {
-				n = n<<8 | uint64(x)
-			}
-			pos += width
-			switch {
-			case c == mpArray16 || c == mpArray32:
-				elems = n
-			case c == mpMap16 || c == mpMap32:
-				elems = 2 * n
-			case ext:
-				skip = 1 + n
-			default:
-				skip = n
-			}
-		}
-		rest := uint64(len(b) - pos)
-		if skip > rest || elems > rest {
-			return errShort
-		}
-		pos += int(skip)
-		if elems > 0 {
-			if depth == maxNesting {
-				return fmt.Errorf("nested deeper than %d", maxNesting)
-			}
-			open[depth] = left
-			depth++
-			left = elems
-		}
-	}
 }
 
 var errShort = errors.New("truncated")
