@@ -58,6 +58,9 @@ func startEnv(ctx context.Context, opt Options, label string) (*env, error) {
 	if opt.StandbyLimit > 0 {
 		cfg.Intake.StandbyLimit = opt.StandbyLimit
 	}
+	if opt.Prefetch > 0 {
+		cfg.Dispatch.Prefetch, cfg.Dispatch.MinPrefetch = opt.Prefetch, opt.Prefetch
+	}
 	if opt.Tune != nil {
 		opt.Tune(&cfg)
 	}

@@ -88,7 +88,7 @@ func calibrationRun(n, slots, iters int) (time.Duration, time.Duration) {
 func runW4(ctx context.Context, opt Options, res *Result) error {
 	slots := opt.Workers * opt.Slots
 	iters, byCPU := calibrateSpin(opt.Spin)
-	res.Params = map[string]any{"tasks": opt.Tasks, "spin_ms": ms(opt.Spin), "workers": opt.Workers, "slots": opt.Slots,
+	res.Params = map[string]any{"tasks": opt.Tasks, "spin_ms": ms(opt.Spin), "workers": opt.Workers, "slots": opt.Slots, "prefetch_per_slot": opt.Prefetch,
 		"spin_iters": iters, "producers": opt.Producers, "batch": opt.Batch, "load_sampling": opt.LoadSampling,
 		"durable": "fsync", "mode": "concurrent"}
 	if !byCPU {

@@ -24,32 +24,33 @@ import (
 
 func main() {
 	var (
-		workloads  = flag.String("w", "W1", "comma-separated workloads")
-		mode       = flag.String("mode", "", "W1 mode: drain or concurrent")
-		tasks      = flag.Int("tasks", 0, "tasks (0: default)")
-		rate       = flag.Int("rate", 0, "W3 rate, W6 offered rate (0: default)")
-		duration   = flag.Duration("duration", 0, "W3/W6 duration (0: default)")
-		producers  = flag.Int("producers", 0, "producers")
-		batch      = flag.Int("batch", 0, "batch size")
-		workers    = flag.Int("workers", 0, "workers")
-		slots      = flag.Int("slots", 0, "slots per worker")
-		standby    = flag.Int64("standby-limit", 0, "intake StandbyLimit")
-		messages   = flag.Int("messages", 0, "W7 in-process messages")
-		remote     = flag.Int("remote-messages", 0, "W7 cross-node messages (<0 skips)")
-		loadSample = flag.String("load-sampling", "", "on or off")
-		dir        = flag.String("dir", "", "store parent directory")
-		jsonOut    = flag.String("json", "", "write results as JSON to this file")
-		cpuProf    = flag.String("cpuprofile", "", "write a CPU profile")
-		memProf    = flag.String("memprofile", "", "write a heap profile (alloc and inuse) at the end")
-		mutexProf  = flag.String("blockprofile", "", "write a block profile")
-		traceOut   = flag.String("trace", "", "write an execution trace")
-		heapAt     = flag.Duration("heap-at", 0, "write an inuse heap profile to heap.prof this long after the start")
-		quiet      = flag.Bool("q", false, "no progress lines")
-		printJSON  = flag.String("print", "", "print the table of these comma-separated JSON result files and exit")
-		prefetch   = flag.Float64("prefetch", -1, "dispatch Prefetch (experiment)")
-		maxLoad    = flag.Float64("max-load", -1, "dispatch MaxLoad (experiment)")
-		pumpBatch  = flag.Int("pump-batch", 0, "pump BatchSize (experiment)")
-		verbose    = flag.Bool("v", false, "node logs at info on stderr")
+		workloads   = flag.String("w", "W1", "comma-separated workloads")
+		mode        = flag.String("mode", "", "W1 mode: drain or concurrent")
+		tasks       = flag.Int("tasks", 0, "tasks (0: default)")
+		rate        = flag.Int("rate", 0, "W3 rate, W6 offered rate (0: default)")
+		duration    = flag.Duration("duration", 0, "W3/W6 duration (0: default)")
+		producers   = flag.Int("producers", 0, "producers")
+		batch       = flag.Int("batch", 0, "batch size")
+		workers     = flag.Int("workers", 0, "workers")
+		slots       = flag.Int("slots", 0, "slots per worker")
+		standby     = flag.Int64("standby-limit", 0, "intake StandbyLimit")
+		messages    = flag.Int("messages", 0, "W7 in-process messages")
+		remote      = flag.Int("remote-messages", 0, "W7 cross-node messages (<0 skips)")
+		loadSample  = flag.String("load-sampling", "", "on or off")
+		dir         = flag.String("dir", "", "store parent directory")
+		jsonOut     = flag.String("json", "", "write results as JSON to this file")
+		cpuProf     = flag.String("cpuprofile", "", "write a CPU profile")
+		memProf     = flag.String("memprofile", "", "write a heap profile (alloc and inuse) at the end")
+		mutexProf   = flag.String("blockprofile", "", "write a block profile")
+		traceOut    = flag.String("trace", "", "write an execution trace")
+		heapAt      = flag.Duration("heap-at", 0, "write an inuse heap profile to heap.prof this long after the start")
+		quiet       = flag.Bool("q", false, "no progress lines")
+		printJSON   = flag.String("print", "", "print the table of these comma-separated JSON result files and exit")
+		prefetch    = flag.Float64("prefetch", -1, "dispatch Prefetch (experiment)")
+		maxLoad     = flag.Float64("max-load", -1, "dispatch MaxLoad (experiment)")
+		minPrefetch = flag.Float64("min-prefetch", -1, "dispatch MinPrefetch (experiment)")
+		pumpBatch   = flag.Int("pump-batch", 0, "pump BatchSize (experiment)")
+		verbose     = flag.Bool("v", false, "node logs at info on stderr")
 	)
 	flag.Parse()
 	if *printJSON != "" {
@@ -73,6 +74,9 @@ func main() {
 		}
 		if *maxLoad > 0 {
 			c.Dispatch.MaxLoad = *maxLoad
+		}
+		if *minPrefetch >= 0 {
+			c.Dispatch.MinPrefetch = *minPrefetch
 		}
 		if *pumpBatch > 0 {
 			c.Pump.BatchSize = *pumpBatch
