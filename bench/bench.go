@@ -83,10 +83,8 @@ type Options struct {
 	// headroom). Default "on" for W4, "off" for the no-op workloads.
 	LoadSampling string
 	// Prefetch sets the dispatcher's Prefetch and MinPrefetch (waiting tasks
-	// per slot, whatever the load). Default: the node's (1), except W4: 8.
-	// W4's two slots spin on both cores, so the node's goroutines run only
-	// when Go's scheduler preempts a slot (every 10 ms); eight waiting tasks
-	// per slot cover that gap. With the default 1, W4 measures 86–91 %.
+	// per slot, whatever the load). Default: the node's (1, raised for short
+	// tasks by its BufferTime).
 	Prefetch float64
 	// Spin is W4's CPU time per task (a calibrated busy loop). Default 1 ms.
 	Spin time.Duration
@@ -171,9 +169,6 @@ func (o Options) withDefaults(w string) Options {
 		def(&o.Workers, 1)
 		def(&o.Slots, 2)
 		def(&o.PayloadBytes, 64)
-		if o.Prefetch == 0 {
-			o.Prefetch = 8
-		}
 		if o.Spin == 0 {
 			o.Spin = time.Millisecond
 		}

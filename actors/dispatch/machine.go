@@ -53,6 +53,15 @@ type Config struct {
 	// MinPrefetch is prefetched beyond free slots regardless of load, in
 	// multiples of slots (at most Prefetch). Default 1.
 	MinPrefetch float64
+	// BufferTime raises the waiting tasks granted regardless of load to
+	// cover this much of the executor's run time (learned from its results'
+	// run times): short tasks get a deeper buffer, so slots never run dry
+	// while the node waits for CPU, and no executor ever hoards more than
+	// about BufferTime of work. 0 turns it off. Default 20 ms.
+	BufferTime time.Duration
+	// MaxBuffer caps that time-based buffer, in multiples of slots.
+	// Default 16.
+	MaxBuffer float64
 	// MaxGrant bounds one grant. Default 512.
 	MaxGrant int
 	// RetryBase and RetryMax bound the retry backoff (base × 2^(attempt−1)).
@@ -73,6 +82,8 @@ func DefaultConfig() Config {
 		MaxLoad:     0.9,
 		Prefetch:    1,
 		MinPrefetch: 1,
+		BufferTime:  20 * time.Millisecond,
+		MaxBuffer:   16,
 		MaxGrant:    512,
 		RetryBase:   200 * time.Millisecond,
 		RetryMax:    30 * time.Second,
@@ -101,6 +112,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dispatch: Prefetch must be >= 0, got %v", c.Prefetch)
 	case c.MinPrefetch < 0 || c.MinPrefetch > c.Prefetch:
 		return fmt.Errorf("dispatch: MinPrefetch must be in [0, Prefetch=%v], got %v", c.Prefetch, c.MinPrefetch)
+	case c.BufferTime < 0 || c.MaxBuffer < 0:
+		return fmt.Errorf("dispatch: BufferTime and MaxBuffer must be >= 0, got %v and %v", c.BufferTime, c.MaxBuffer)
 	case c.MaxGrant <= 0:
 		return fmt.Errorf("dispatch: MaxGrant must be > 0, got %d", c.MaxGrant)
 	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
@@ -125,6 +138,7 @@ type executor struct {
 	leases   map[uint64]*lease
 	load     messages.LoadReport
 	lastSeen int64
+	runNanos float64 // EWMA of its tasks' run time
 	parked   bool
 	revoked  []uint64
 }
@@ -317,6 +331,14 @@ func (m *Machine) result(now time.Time, ex *executor, r *messages.Result, fx *Ef
 	}
 	delete(m.leases, r.TaskID)
 	delete(ex.leases, r.TaskID)
+	if r.RunNanos > 0 {
+		const alpha = 0.1
+		if ex.runNanos == 0 {
+			ex.runNanos = float64(r.RunNanos)
+		} else {
+			ex.runNanos = alpha*float64(r.RunNanos) + (1-alpha)*ex.runNanos
+		}
+	}
 	if r.OK {
 		m.Counters.Completed++
 		fx.Finished = append(fx.Finished, m.final(now, le.e, messages.StateDone, r.Output, "", r.Attempt))
@@ -358,8 +380,9 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 	g := messages.Grant{LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), Cancel: ex.revoked}
 	ex.revoked = nil
 	held := len(ex.leases)
-	free := int(ex.slots) + int(m.cfg.MinPrefetch*float64(ex.slots)) - held // granted whatever the load
-	limit := min(int(ex.slots)+int(m.cfg.Prefetch*float64(ex.slots))-held, m.cfg.MaxGrant)
+	waiting := m.buffer(ex)
+	free := int(ex.slots) + waiting - held // granted whatever the load
+	limit := min(int(ex.slots)+max(int(m.cfg.Prefetch*float64(ex.slots)), waiting)-held, m.cfg.MaxGrant)
 	budget := m.cfg.MaxLoad - hostLoad(ex.load)
 	ts := now.UnixNano()
 	var blocked [messages.NumClasses]bool
@@ -390,6 +413,19 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 		g.Tasks = append(g.Tasks, messages.Task{ID: e.rec.ID, Type: e.rec.Type, Payload: e.rec.Payload, Priority: e.rec.Priority, Attempt: le.attempt})
 	}
 	return g
+}
+
+// buffer is how many waiting tasks ex gets whatever its load: MinPrefetch
+// per slot, or enough to cover BufferTime of its learned run time, at most
+// MaxBuffer per slot.
+func (m *Machine) buffer(ex *executor) int {
+	slots := float64(ex.slots)
+	n := m.cfg.MinPrefetch * slots
+	if m.cfg.BufferTime > 0 && ex.runNanos > 0 {
+		perSlot := min(float64(m.cfg.BufferTime)/ex.runNanos, m.cfg.MaxBuffer)
+		n = max(n, perSlot*slots)
+	}
+	return int(n)
 }
 
 // next pops the next task ex can run: an aged class first, else the

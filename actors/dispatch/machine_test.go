@@ -36,7 +36,7 @@ func recs(c messages.Class, from, to uint64) []store.TaskRecord {
 // aging see it.
 func testConfig() Config {
 	cfg := DefaultConfig()
-	cfg.Prefetch, cfg.MinPrefetch = 0, 0
+	cfg.Prefetch, cfg.MinPrefetch, cfg.BufferTime = 0, 0, 0
 	cfg.AgingAfter = time.Hour
 	return cfg
 }
@@ -252,6 +252,37 @@ func TestQuotaMinPrefetchIgnoresLoad(t *testing.T) {
 	bad.Prefetch, bad.MinPrefetch = 1, 2
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "MinPrefetch") {
 		t.Fatalf("MinPrefetch above Prefetch: %v", err)
+	}
+}
+
+// Short tasks get a buffer covering BufferTime of their run time, capped.
+func TestQuotaBufferTime(t *testing.T) {
+	cfg := testConfig()
+	cfg.BufferTime, cfg.MaxBuffer = 10*time.Millisecond, 4
+	m := New(cfg)
+	m.Enqueue(t0, recs(normal, 1, 100))
+	register(m, t0, "e", 2, nil, nil)
+	g := grantTo(pull(m, t0, "e", messages.LoadReport{CPU: 1}), "e")
+	if len(g.Tasks) != 2 {
+		t.Fatalf("before any run time is known: %d tasks, want the 2 free slots", len(g.Tasks))
+	}
+	// 5 ms tasks: 10 ms covers 2 per slot → 2 slots + 4 waiting.
+	g = grantTo(pull(m, t0, "e", messages.LoadReport{CPU: 1},
+		messages.Result{TaskID: g.Tasks[0].ID, Attempt: 1, OK: true, RunNanos: 5e6},
+		messages.Result{TaskID: g.Tasks[1].ID, Attempt: 1, OK: true, RunNanos: 5e6}), "e")
+	if len(g.Tasks) != 6 {
+		t.Fatalf("5 ms tasks: %d tasks, want 6", len(g.Tasks))
+	}
+	// Very short tasks: capped at MaxBuffer per slot → 2 + 8 held at most.
+	m2 := New(cfg)
+	m2.Enqueue(t0, recs(normal, 1, 100))
+	register(m2, t0, "e", 2, nil, nil)
+	g = grantTo(pull(m2, t0, "e", messages.LoadReport{CPU: 1}), "e")
+	g = grantTo(pull(m2, t0, "e", messages.LoadReport{CPU: 1},
+		messages.Result{TaskID: g.Tasks[0].ID, Attempt: 1, OK: true, RunNanos: 1000},
+		messages.Result{TaskID: g.Tasks[1].ID, Attempt: 1, OK: true, RunNanos: 1000}), "e")
+	if len(g.Tasks) != 10 {
+		t.Fatalf("1 µs tasks: %d tasks, want 2 slots + 8 (MaxBuffer 4 × 2 slots)", len(g.Tasks))
 	}
 }
 

@@ -48,6 +48,8 @@ func newDispatchSim(t *testing.T, seed uint64) *dispatchSim {
 	cfg := DefaultConfig()
 	cfg.Prefetch = float64(rng.IntN(3)) / 2
 	cfg.MinPrefetch = cfg.Prefetch * float64(rng.IntN(2))
+	cfg.BufferTime = time.Duration(rng.IntN(2)) * 20 * time.Millisecond
+	cfg.MaxBuffer = float64(rng.IntN(4))
 	cfg.MaxGrant = 1 + rng.IntN(8)
 	cfg.ScanLimit = 1 + rng.IntN(8)
 	cfg.LeaseTTL = time.Second
@@ -97,7 +99,7 @@ func (s *dispatchSim) results(ex *simExec) []messages.Result {
 		attempt := ex.held[id]
 		switch s.rng.IntN(6) {
 		case 0, 1:
-			out = append(out, messages.Result{TaskID: id, Attempt: attempt, OK: true})
+			out = append(out, messages.Result{TaskID: id, Attempt: attempt, OK: true, RunNanos: int64(1 + s.rng.IntN(int(time.Millisecond)))})
 		case 2:
 			out = append(out, messages.Result{TaskID: id, Attempt: attempt, Error: "x", Permanent: s.rng.IntN(4) == 0})
 		case 3:
@@ -165,9 +167,13 @@ func (s *dispatchSim) apply(fx Effects) {
 				s.left[r.Class]++
 			}
 		}
-		limit := int(ex.slots) + int(s.m.cfg.Prefetch*float64(ex.slots))
+		perSlot := s.m.cfg.Prefetch
+		if s.m.cfg.BufferTime > 0 {
+			perSlot = max(perSlot, s.m.cfg.MaxBuffer)
+		}
+		limit := int(ex.slots) + int(perSlot*float64(ex.slots))
 		if n := s.m.execs[ex.id]; n != nil && len(n.leases) > limit {
-			t.Fatalf("%s holds %d leases, more than slots × (1 + prefetch) = %d", ex.id, len(n.leases), limit)
+			t.Fatalf("%s holds %d leases, more than slots × (1 + max(prefetch, buffer)) = %d", ex.id, len(n.leases), limit)
 		}
 	}
 	for _, r := range fx.Finished {

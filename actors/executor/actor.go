@@ -135,8 +135,10 @@ func (s *shell) Receive(ctx actor.Context) {
 func (s *shell) started(ctx actor.Context) {
 	s.self, s.system = ctx.Self(), ctx.ActorSystem()
 	s.base, s.stop = context.WithCancel(context.Background())
-	// The node never lets an executor hold more than slots × (1 + prefetch)
-	// tasks, and one grant is bounded; this buffer only smooths hand-off.
+	// The node may let an executor hold up to slots × (1 + its buffer, 16 by
+	// default) when tasks are very short; a send to a full channel only
+	// delays the actor until a slot frees. (A channel sized for the worst
+	// case measurably slowed W3.)
 	s.work = make(chan messages.Task, 4*s.cfg.Slots+1024)
 	for range s.cfg.Slots {
 		s.wg.Add(1)
