@@ -38,6 +38,7 @@ func Default() *Registry {
 	add("shoal.StatusRequest", func() any { return &StatusRequest{} })
 	add("shoal.Status", func() any { return &Status{} })
 	add("shoal.Error", func() any { return &Error{} })
+	add("shoal.NodeLoad", func() any { return &NodeLoad{} })
 	return r
 }
 

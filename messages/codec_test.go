@@ -43,6 +43,7 @@ func sampleMessages() []any {
 			Executors: []ExecutorStatus{{ID: "ex-1", Slots: 8, Leases: 2, Load: load, LastSeen: 1700000000000}},
 			Counters:  map[string]int64{"submitted": 10, "done": 9}},
 		TaskErrorf(CodeBadPriority, 3, "priority %d outside [%d, %d]", 101, MinPriority, MaxPriority),
+		&NodeLoad{Node: "n1", Queued: [NumClasses]int64{1, 2, 3}, Standby: 4, FreeSlots: 5, DrainRate: 1234.5, At: 1700000000000},
 	}
 }
 
@@ -84,7 +85,7 @@ func sameValue(a, b reflect.Value) bool {
 			}
 		}
 		return true
-	case reflect.Slice:
+	case reflect.Slice, reflect.Array:
 		if a.Len() != b.Len() {
 			return false
 		}

@@ -224,3 +224,14 @@ type Status struct {
 	Executors []ExecutorStatus `msgpack:"executors"`
 	Counters  map[string]int64 `msgpack:"counters"`
 }
+
+// NodeLoad is the small load report a node piggybacks on gossip (latest
+// wins per node): what peers need to place and steal work.
+type NodeLoad struct {
+	Node      string            `msgpack:"node"`
+	Queued    [NumClasses]int64 `msgpack:"queued"`
+	Standby   int64             `msgpack:"standby"`
+	FreeSlots int32             `msgpack:"free_slots"`
+	DrainRate float64           `msgpack:"drain_rate"` // tasks finished per second
+	At        int64             `msgpack:"at_unix_ms"`
+}

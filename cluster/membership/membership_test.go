@@ -1,0 +1,95 @@
+package membership
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+var key = bytes.Repeat([]byte{7}, 32)
+
+func start(t *testing.T, name string, k []byte, seeds ...string) *Membership {
+	t.Helper()
+	m, err := Start(Config{Name: name, Bind: "127.0.0.1:0", Remote: name + "-remote:1", Seeds: seeds, Key: k, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return m
+}
+
+// eventually polls cond for up to 15 s (a bound on a wait, not a timing
+// assertion: on a loaded machine it simply takes longer).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("not within 15 s: %s", what)
+}
+
+func names(ms []Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+func TestJoinGossipAndFailure(t *testing.T) {
+	a := start(t, "a", key)
+	b := start(t, "b", key, a.Addr())
+	c := start(t, "c", key, a.Addr())
+	for _, m := range []*Membership{a, b, c} {
+		eventually(t, "three members", func() bool { return len(m.Members()) == 3 })
+	}
+	if got := a.Members()[1]; got.Name != "b" || got.Remote != "b-remote:1" {
+		t.Fatalf("member b as seen by a: %+v", got)
+	}
+	if err := b.Publish(messages.NodeLoad{Standby: 42, Queued: [messages.NumClasses]int64{1, 2, 3}, At: 1}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b's load reaches c", func() bool {
+		l := c.Members()[1].Load
+		return l != nil && l.Standby == 42 && l.Queued[2] == 3
+	})
+	_ = c.Shutdown() // no Leave: the others must detect it
+	eventually(t, "c declared dead by a and b", func() bool {
+		return len(a.Members()) == 2 && len(b.Members()) == 2
+	})
+	if got := names(a.Members()); got[0] != "a" || got[1] != "b" {
+		t.Fatalf("members after c died: %v", got)
+	}
+}
+
+func TestWrongKeyCannotJoin(t *testing.T) {
+	a := start(t, "a", key)
+	other := bytes.Repeat([]byte{9}, 32)
+	if m, err := Start(Config{Name: "intruder", Bind: "127.0.0.1:0", Seeds: []string{a.Addr()}, Key: other, Fast: true}); err == nil {
+		_ = m.Shutdown()
+		t.Fatal("a member with the wrong key joined")
+	}
+	if m, err := Start(Config{Name: "plain", Bind: "127.0.0.1:0", Seeds: []string{a.Addr()}, Fast: true}); err == nil {
+		_ = m.Shutdown()
+		t.Fatal("a member without a key joined an encrypted cluster")
+	}
+	if n := len(a.Members()); n != 1 {
+		t.Fatalf("a sees %d members", n)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, c := range map[string]Config{
+		"no name":  {Bind: "127.0.0.1:0"},
+		"bad key":  {Name: "x", Bind: "127.0.0.1:0", Key: []byte("short")},
+		"bad bind": {Name: "x", Bind: "nowhere"},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: validated", name)
+		}
+	}
+}
