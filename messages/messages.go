@@ -217,12 +217,23 @@ type ExecutorStatus struct {
 	LastSeen int64      `msgpack:"last_seen_unix_ms"`
 }
 
+// MemberStatus is one cluster member as the answering node sees it.
+type MemberStatus struct {
+	Name    string            `msgpack:"name"`
+	Gossip  string            `msgpack:"gossip"`
+	Remote  string            `msgpack:"remote"`
+	Queued  [NumClasses]int64 `msgpack:"queued"`
+	Standby int64             `msgpack:"standby"`
+	LoadAt  int64             `msgpack:"load_at_unix_ms"` // 0: no load report yet
+}
+
 // Status is a node's counters and queues.
 type Status struct {
 	Node      string           `msgpack:"node"`
 	Classes   []ClassStatus    `msgpack:"classes"`
 	Executors []ExecutorStatus `msgpack:"executors"`
 	Counters  map[string]int64 `msgpack:"counters"`
+	Members   []MemberStatus   `msgpack:"members,omitempty"`
 }
 
 // NodeLoad is the small load report a node piggybacks on gossip (latest

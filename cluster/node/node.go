@@ -53,6 +53,9 @@ type Config struct {
 	Dedupe   dedupe.Config
 	Dispatch dispatch.Config
 
+	// Members, when set, lists the cluster members for status.
+	Members func() []messages.MemberStatus
+
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -268,6 +271,9 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 	}}
 	for c := range snap.Queued {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(), Queued: int64(snap.Queued[c])})
+	}
+	if n.cfg.Members != nil {
+		st.Members = n.cfg.Members()
 	}
 	return st, nil
 }

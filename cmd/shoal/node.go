@@ -23,6 +23,7 @@ func nodeCmd() *cobra.Command {
 		window, lease, retention time.Duration
 		attempts                 int32
 		maxLoad                  float64
+		gossip                   gossipFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -52,9 +53,21 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 				return err
 			}
 			defer shutdown()
+			mem, err := gossip.start(name, system.Address(), log)
+			if err != nil {
+				return err
+			}
+			if mem != nil {
+				defer func() { _ = mem.Leave(2 * time.Second) }()
+				cfg.Members = members(mem)
+			}
 			n, err := node.Start(cmd.Context(), cfg, system, codec)
 			if err != nil {
 				return err
+			}
+			if mem != nil {
+				go publishLoad(cmd.Context(), n, mem, 500*time.Millisecond, log)
+				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
 			}
 			// The line scripts and tests wait for: the address to dial.
 			fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s listening on %s (data %s)\n", name, system.Address(), dir)
@@ -76,6 +89,10 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.DurationVar(&retention, "retention", d.ResultRetention, "how long results are kept")
 	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
+	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: no cluster). Membership only so far: partitions and forwarding are not built yet")
+	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
+	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")
+	f.BoolVar(&gossip.fast, "gossip-fast", false, "failure detection tuned for one machine or LAN (~1 s instead of ~5 s)")
 	return cmd
 }
 

@@ -258,6 +258,13 @@ func printStatus(w io.Writer, st *messages.Status) {
 		seen := time.Since(time.UnixMilli(e.LastSeen)).Round(time.Millisecond)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%.0f%%\t%.0f%%\t%v ago\n", e.ID, e.Slots, e.Leases, e.Load.CPU*100, e.Load.Mem*100, e.Load.IO*100, seen)
 	}
+	if len(st.Members) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "MEMBER\tGOSSIP\tREMOTE\tQUEUED H/N/L\tSTANDBY")
+		for _, m := range st.Members {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d/%d\t%d\n", m.Name, m.Gossip, m.Remote, m.Queued[0], m.Queued[1], m.Queued[2], m.Standby)
+		}
+	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "COUNTER\tVALUE")
 	for _, k := range []string{"accepted", "done", "deduplicated", "retried", "dead", "cancelled", "expired", "stale", "granted", "leased"} {
