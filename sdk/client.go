@@ -56,18 +56,27 @@ func (c *Client) SubmitBatch(ctx context.Context, tasks []Task) ([]uint64, error
 
 // Wait blocks until every task is terminal (done, dead or cancelled) or ctx
 // ends, and returns their outcomes in the order asked. Unknown ids come back
-// with StateUnknown.
+// with StateUnknown. When ctx ends first it returns the last states it saw
+// (where each task waits: standby, queued, leased, failed, attached) with
+// ctx's error.
 func (c *Client) Wait(ctx context.Context, ids ...uint64) ([]Outcome, error) {
+	var last []Outcome
 	for {
 		step := 10 * time.Second
 		if d, ok := ctx.Deadline(); ok {
 			step = min(step, time.Until(d))
 		}
 		if step <= 0 {
-			return nil, ctx.Err()
+			return last, ctx.Err()
 		}
-		res, err := c.ask(ctx, messages.ActorResults, &messages.Wait{IDs: ids, TimeoutMillis: step.Milliseconds()})
+		// The node answers with what it knows at its timeout; leave the
+		// answer time to arrive before ctx ends.
+		server := max(step-200*time.Millisecond, step/2)
+		res, err := c.ask(ctx, messages.ActorResults, &messages.Wait{IDs: ids, TimeoutMillis: server.Milliseconds()})
 		if err != nil {
+			if last != nil && ctx.Err() != nil {
+				return last, ctx.Err()
+			}
 			return nil, err
 		}
 		out, ok := res.(*messages.Outcomes)
@@ -80,8 +89,9 @@ func (c *Client) Wait(ctx context.Context, ids ...uint64) ([]Outcome, error) {
 		if !errors.Is(out.Err, messages.ErrTimeout) {
 			return nil, out.Err
 		}
+		last = out.Outcomes
 		if ctx.Err() != nil {
-			return out.Outcomes, ctx.Err()
+			return last, ctx.Err()
 		}
 	}
 }

@@ -22,6 +22,12 @@ type Finished struct{ Results []store.ResultRecord }
 // CancelQueued asks the dispatcher to cancel originals.
 type CancelQueued struct{ IDs []uint64 }
 
+// StateRequest asks which tasks dedupe holds (answered with
+// []messages.TaskState: StateAttached for a waiting duplicate, StateQueued
+// for a live original — the dispatcher knows more — and StateStandby for a
+// task dedupe has not received yet).
+type StateRequest struct{ IDs []uint64 }
+
 // Completed tells the result hub which results are now durable.
 type Completed struct{ Results []store.ResultRecord }
 
@@ -95,6 +101,19 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.apply(ctx, s.m.Tasks(now, msg.Tasks))
 	case Finished:
 		s.apply(ctx, s.m.Finished(now, msg.Results))
+	case StateRequest:
+		out := make([]messages.TaskState, len(msg.IDs))
+		for i, id := range msg.IDs {
+			switch attached, live := s.m.State(id); {
+			case attached:
+				out[i] = messages.StateAttached
+			case live:
+				out[i] = messages.StateQueued
+			default:
+				out[i] = messages.StateStandby
+			}
+		}
+		ctx.Respond(out)
 	case *messages.Cancel:
 		s.cancel(ctx, now, msg)
 	case persisted:

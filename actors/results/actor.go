@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/actors/dedupe"
+	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
@@ -21,6 +22,10 @@ type Deps struct {
 	Now       func() time.Time
 	// Completed, when set, is told each batch of durable results (metrics).
 	Completed func([]store.ResultRecord)
+	// Dedupe and Dispatch, when set, are asked where unfinished tasks wait
+	// (standby, attached, queued, leased, failed); otherwise they are
+	// reported as queued.
+	Dedupe, Dispatch *actor.PID
 }
 
 // MaxWaitIDs bounds the tasks of one Wait.
@@ -102,9 +107,50 @@ func (s *shell) wait(ctx actor.Context, msg *messages.Wait) {
 	root, self := s.system.Root, s.self
 	go func() {
 		found, err := s.lookup(ids)
+		if err == nil {
+			s.locate(root, found)
+		}
 		root.Send(self, lookedUp{w: w, found: found, err: err})
 	}()
 	s.arm()
+}
+
+// locate refines the state of unfinished tasks by asking dedupe, then the
+// dispatcher, where they wait. Best effort: on any failure they stay queued.
+func (s *shell) locate(root *actor.RootContext, found []messages.Outcome) {
+	if s.d.Dedupe == nil || s.d.Dispatch == nil {
+		return
+	}
+	var idx []int
+	var ids []uint64
+	for i, o := range found {
+		if o.State == messages.StateQueued {
+			idx, ids = append(idx, i), append(ids, o.TaskID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	ask := func(pid *actor.PID, msg any) []messages.TaskState {
+		res, err := root.RequestFuture(pid, msg, 2*time.Second).Result()
+		if st, ok := res.([]messages.TaskState); err == nil && ok && len(st) == len(ids) {
+			return st
+		}
+		return nil
+	}
+	st := ask(s.d.Dedupe, dedupe.StateRequest{IDs: ids})
+	if st == nil {
+		return
+	}
+	for k, i := range idx {
+		found[i].State = st[k]
+	}
+	exact := ask(s.d.Dispatch, dispatch.StateRequest{IDs: ids})
+	for k, i := range idx {
+		if exact != nil && st[k] == messages.StateQueued && exact[k] != messages.StateUnknown {
+			found[i].State = exact[k]
+		}
+	}
 }
 
 type lookedUp struct {
@@ -130,8 +176,7 @@ func (s *shell) lookup(ids []uint64) ([]messages.Outcome, error) {
 		if _, ok, err := s.d.Store.Task(bg, id); err != nil {
 			return nil, err
 		} else if ok {
-			// Accepted and unfinished: where exactly it waits (standby, queued,
-			// leased) is the dispatcher's to say; Wait only needs "not yet".
+			// Accepted and unfinished: locate says where it waits.
 			found[i].State = messages.StateQueued
 		}
 	}

@@ -75,6 +75,8 @@ func (m *Machine) Resolve(w *Waiter, found []messages.Outcome) bool {
 			*o = f
 			w.remaining--
 			m.unlink(f.TaskID, w)
+		} else {
+			o.State = f.State // where it waits, for an answer at the timeout
 		}
 	}
 	if w.remaining > 0 {

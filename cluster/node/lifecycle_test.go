@@ -204,3 +204,40 @@ func TestCancelQueued(t *testing.T) {
 		}
 	}
 }
+
+// Wait on unfinished tasks reports where each one waits: queued in the
+// dispatcher, standby in the store, or attached to a live duplicate.
+func TestWaitReportsWhereTasksWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, conn := startNode(t, t.TempDir(), func(c *node.Config) {
+		c.Dispatch.Capacity = [messages.NumClasses]int{5, 5, 5}
+	})
+	defer n.Stop()
+	c := sdk.NewClient(conn)
+	tasks := make([]sdk.Task, 20)
+	for i := range tasks {
+		tasks[i] = sdk.Task{Type: "echo", Payload: fmt.Appendf(nil, "w-%d", i), Priority: 50}
+	}
+	// A duplicate of a queued task, in another class so that it is queued
+	// (dedupe works at queue insertion) rather than waiting in standby.
+	tasks = append(tasks, sdk.Task{Type: "echo", Payload: tasks[0].Payload, Priority: 90})
+	ids, err := c.SubmitBatch(ctx, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[messages.TaskState]int{}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		out, _ := c.Wait(wctx, ids...)
+		wcancel()
+		clear(states)
+		for _, o := range out {
+			states[o.State]++
+		}
+		if states[messages.StateQueued] == 5 && states[messages.StateStandby] == 15 && states[messages.StateAttached] == 1 {
+			return
+		}
+	}
+	t.Fatalf("states %v, want 5 queued, 15 standby, 1 attached", states)
+}

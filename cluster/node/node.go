@@ -184,7 +184,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		auth = func(tok string) bool { return tok == cfg.Token }
 	}
 	return errors.Join(
-		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count}), NameResults),
+		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), NameResults),
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
 		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
