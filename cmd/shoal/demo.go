@@ -84,7 +84,8 @@ func runDemo(ctx context.Context, out, progress io.Writer, o demoOptions) error 
 		defer os.RemoveAll(dir)
 	}
 	log := logger()
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
+	alog := actorLogger(log)
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return alog }))
 	cfg := node.DefaultConfig(dir)
 	cfg.Name, cfg.Logger = "demo", log
 	cfg.Dispatch.RetryBase = 20 * time.Millisecond

@@ -106,7 +106,8 @@ func listenSystem(listen string, log *slog.Logger) (*actor.ActorSystem, *cluster
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--listen %q: bad port: %w", listen, err)
 	}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
+	alog := actorLogger(log)
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return alog }))
 	r, err := cluster.StartRemote(system, host, port, log)
 	if err != nil {
 		return nil, nil, nil, err

@@ -75,7 +75,7 @@ its whole batch with a typed error and nothing of it is written.`,
 					tasks = append(tasks, mk(body))
 				}
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: logger()})
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
 			if err != nil {
 				return err
 			}
@@ -168,7 +168,7 @@ func waitCmd() *cobra.Command {
 			if len(ids) == 0 {
 				return fmt.Errorf("no task ids given")
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: logger()})
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
 			if err != nil {
 				return err
 			}
@@ -219,7 +219,7 @@ func statusCmd() *cobra.Command {
 		Short: "Show a node's queues, executors and counters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: logger()})
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
 			if err != nil {
 				return err
 			}

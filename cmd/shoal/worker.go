@@ -27,7 +27,7 @@ Built-in task types:
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: log})
+			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(log)})
 			if err != nil {
 				return err
 			}
