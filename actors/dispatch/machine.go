@@ -499,7 +499,7 @@ func (ex *executor) canRun(t *store.TaskRecord) bool {
 
 // serveParked grants work to parked executors while there is any.
 func (m *Machine) serveParked(now time.Time, fx *Effects) {
-	if len(m.parked) == 0 || m.Queued() == 0 && len(m.revokedPending()) == 0 {
+	if len(m.parked) == 0 || m.Queued() == 0 && !m.anyRevoked() {
 		return
 	}
 	keep := m.parked[:0]
@@ -519,14 +519,14 @@ func (m *Machine) serveParked(now time.Time, fx *Effects) {
 	m.parked = keep
 }
 
-func (m *Machine) revokedPending() []*executor {
-	var out []*executor
+// anyRevoked reports whether a parked executor has revoked leases to hear of.
+func (m *Machine) anyRevoked() bool {
 	for _, ex := range m.parked {
 		if len(ex.revoked) > 0 {
-			out = append(out, ex)
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // Tick expires silent executors and releases due retries.

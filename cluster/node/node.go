@@ -98,6 +98,8 @@ type PIDs struct {
 type Counters struct {
 	Accepted, Done, Dead, Cancelled, Deduplicated atomic.Int64
 	Standby                                       atomic.Int64
+	// ClassStandby is the standby count per class.
+	ClassStandby [messages.NumClasses]atomic.Int64
 	// Unclassified counts tasks accepted that the pump has not placed yet.
 	Unclassified atomic.Int64
 }
@@ -188,7 +190,12 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
 		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
-			Standby:    func(total int64, _ [messages.NumClasses]int64) { n.Counters.Standby.Store(total) },
+			Standby: func(total int64, per [messages.NumClasses]int64) {
+				for c := range per {
+					n.Counters.ClassStandby[c].Store(per[c])
+				}
+				n.Counters.Standby.Store(total)
+			},
 			Classified: func(k int) { n.Counters.Unclassified.Add(-int64(k)) }}), namePump),
 		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Pump: pid(namePump), Transport: tr, Logger: log, Now: now,
 			Accepted:     func(k int) { n.Counters.Accepted.Add(int64(k)) },
@@ -270,7 +277,8 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		"stale":        snap.Counters.Stale,
 	}}
 	for c := range snap.Queued {
-		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(), Queued: int64(snap.Queued[c])})
+		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
+			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})
 	}
 	if n.cfg.Members != nil {
 		st.Members = n.cfg.Members()

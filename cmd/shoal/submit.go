@@ -248,11 +248,11 @@ func statusCmd() *cobra.Command {
 func printStatus(w io.Writer, st *messages.Status) {
 	fmt.Fprintf(w, "node %s\n\n", st.Node)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLASS\tQUEUED")
+	fmt.Fprintln(tw, "CLASS\tQUEUED\tSTANDBY")
 	for _, c := range st.Classes {
-		fmt.Fprintf(tw, "%s\t%d\n", c.Class, c.Queued)
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", c.Class, c.Queued, c.Standby)
 	}
-	fmt.Fprintf(tw, "(standby)\t%d\n\n", st.Counters["standby"])
+	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "EXECUTOR\tSLOTS\tLEASES\tCPU\tMEM\tIO\tLAST SEEN")
 	for _, e := range st.Executors {
 		seen := time.Since(time.UnixMilli(e.LastSeen)).Round(time.Millisecond)
