@@ -72,7 +72,7 @@ func commit(t *testing.T, p *Pebble, b Batch) {
 	}
 }
 
-func mustTask(t *testing.T, p *Pebble, id uint64) (TaskRecord, bool) {
+func mustTask(t *testing.T, p Store, id uint64) (TaskRecord, bool) {
 	t.Helper()
 	rec, ok, err := p.Task(t.Context(), id)
 	if err != nil {
@@ -81,7 +81,7 @@ func mustTask(t *testing.T, p *Pebble, id uint64) (TaskRecord, bool) {
 	return rec, ok
 }
 
-func pendingIDs(t *testing.T, p *Pebble, c messages.Class, after uint64, limit int) []uint64 {
+func pendingIDs(t *testing.T, p Store, c messages.Class, after uint64, limit int) []uint64 {
 	t.Helper()
 	recs, err := p.Pending(t.Context(), c, after, limit)
 	if err != nil {
@@ -124,122 +124,6 @@ func waitQueued(p *Pebble, n int) {
 			return
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestPebbleCommitReadBack(t *testing.T) {
-	p, _ := openTest(t)
-	want := []TaskRecord{mkTask(1, messages.ClassHigh), mkTask(2, messages.ClassNormal), mkTask(3, messages.ClassLow)}
-	want[2].Requirements = nil
-	commit(t, p, Batch{Tasks: want})
-	for _, w := range want {
-		got, ok := mustTask(t, p, w.ID)
-		if !ok || !reflect.DeepEqual(got, w) {
-			t.Errorf("Task(%d) = %+v, %v; want %+v", w.ID, got, ok, w)
-		}
-	}
-	if _, ok := mustTask(t, p, 4); ok {
-		t.Errorf("Task(4) found, want missing")
-	}
-	if _, ok, err := p.Result(t.Context(), 1); ok || err != nil {
-		t.Errorf("Result(1) = %v, %v; want missing", ok, err)
-	}
-	if err := p.Commit(t.Context(), &Batch{}); err != nil {
-		t.Errorf("empty Commit: %v", err)
-	}
-	if err := p.Commit(t.Context(), nil); err != nil {
-		t.Errorf("nil Commit: %v", err)
-	}
-}
-
-func TestPebblePendingOrderPerClass(t *testing.T) {
-	p, _ := openTest(t)
-	// Out of order across and within batches.
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(9, messages.ClassNormal), mkTask(2, messages.ClassHigh), mkTask(5, messages.ClassNormal)}})
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(7, messages.ClassHigh), mkTask(300, messages.ClassNormal)}})
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(4, messages.ClassLow)}})
-
-	cases := []struct {
-		c     messages.Class
-		after uint64
-		limit int
-		want  []uint64
-	}{
-		{messages.ClassNormal, 0, 100, []uint64{1, 5, 9, 300}},
-		{messages.ClassNormal, 5, 100, []uint64{9, 300}},
-		{messages.ClassNormal, 0, 2, []uint64{1, 5}},
-		{messages.ClassNormal, 300, 100, []uint64{}},
-		{messages.ClassHigh, 0, 100, []uint64{2, 7}},
-		{messages.ClassLow, 0, 100, []uint64{4}},
-		{messages.ClassLow, 0, 0, []uint64{}},
-		{messages.Class(7), 0, 100, []uint64{}},
-		{messages.Class(255), 0, 100, []uint64{}},
-		{messages.ClassNormal, ^uint64(0), 100, []uint64{}},
-	}
-	for _, tc := range cases {
-		if got := pendingIDs(t, p, tc.c, tc.after, tc.limit); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("Pending(%v, after=%d, limit=%d) = %v, want %v", tc.c, tc.after, tc.limit, got, tc.want)
-		}
-	}
-	recs, err := p.Pending(t.Context(), messages.ClassNormal, 4, 1)
-	if err != nil || len(recs) != 1 || !reflect.DeepEqual(recs[0], mkTask(5, messages.ClassNormal)) {
-		t.Errorf("Pending record = %+v, %v; want task 5", recs, err)
-	}
-}
-
-func TestPebbleResultsRemovePending(t *testing.T) {
-	p, _ := openTest(t)
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(2, messages.ClassNormal), mkTask(3, messages.ClassNormal)}})
-	r2 := mkResult(2, messages.ClassNormal, base)
-	commit(t, p, Batch{Results: []ResultRecord{r2}})
-	if got := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(got, []uint64{1, 3}) {
-		t.Errorf("pending after result = %v, want [1 3]", got)
-	}
-	got, ok, err := p.Result(t.Context(), 2)
-	if err != nil || !ok || !reflect.DeepEqual(got, r2) {
-		t.Errorf("Result(2) = %+v, %v, %v; want %+v", got, ok, err, r2)
-	}
-	if _, ok := mustTask(t, p, 2); !ok {
-		t.Errorf("task 2 record gone after its result; want kept until Sweep")
-	}
-
-	// A duplicate answered at intake: task and result in one batch.
-	dup := mkResult(4, messages.ClassNormal, base)
-	dup.AliasOf = 2
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(4, messages.ClassNormal)}, Results: []ResultRecord{dup}})
-	if got := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(got, []uint64{1, 3}) {
-		t.Errorf("pending after duplicate = %v, want [1 3]", got)
-	}
-	if got, ok, _ := p.Result(t.Context(), 4); !ok || got.AliasOf != 2 {
-		t.Errorf("Result(4) = %+v, %v; want alias of 2", got, ok)
-	}
-}
-
-func TestPebbleAttempts(t *testing.T) {
-	p, _ := openTest(t)
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(2, messages.ClassNormal)}})
-	commit(t, p, Batch{Attempts: []AttemptUpdate{{ID: 1, Attempts: 2}, {ID: 77, Attempts: 1}}})
-	got, _ := mustTask(t, p, 1)
-	want := mkTask(1, messages.ClassNormal)
-	want.Attempts = 2
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("task 1 after attempt = %+v, want %+v", got, want)
-	}
-	if _, ok := mustTask(t, p, 77); ok {
-		t.Errorf("attempt update of unknown task 77 created a record")
-	}
-	commit(t, p, Batch{Attempts: []AttemptUpdate{{ID: 78, Attempts: 1}}}) // writes nothing at all
-	if got, _ := mustTask(t, p, 2); got.Attempts != 0 {
-		t.Errorf("task 2 attempts = %d, want 0", got.Attempts)
-	}
-	// The task stays pending.
-	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1, 2}) {
-		t.Errorf("pending = %v, want [1 2]", ids)
-	}
-	// Task and its attempt count in one batch.
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassLow)}, Attempts: []AttemptUpdate{{ID: 3, Attempts: 1}}})
-	if got, ok := mustTask(t, p, 3); !ok || got.Attempts != 1 || got.Type != "resize" {
-		t.Errorf("task 3 = %+v, %v; want attempts 1", got, ok)
 	}
 }
 
@@ -559,180 +443,6 @@ func TestPebbleCorruptRecordNamesKey(t *testing.T) {
 	check("Sweep", err, "r/5")
 }
 
-func TestPebbleReopen(t *testing.T) {
-	dir := t.TempDir()
-	p := openAt(t, DefaultPebbleConfig(dir))
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(2, messages.ClassHigh), mkTask(3, messages.ClassNormal)}})
-	commit(t, p, Batch{Results: []ResultRecord{mkResult(3, messages.ClassNormal, base)}, Attempts: []AttemptUpdate{{ID: 1, Attempts: 2}}})
-	if err := p.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-
-	p = openAt(t, DefaultPebbleConfig(dir))
-	if got, ok := mustTask(t, p, 1); !ok || got.Attempts != 2 {
-		t.Errorf("task 1 after reopen = %+v, %v; want attempts 2", got, ok)
-	}
-	if got, ok := mustTask(t, p, 2); !ok || !reflect.DeepEqual(got, mkTask(2, messages.ClassHigh)) {
-		t.Errorf("task 2 after reopen = %+v, %v", got, ok)
-	}
-	if got, ok, err := p.Result(t.Context(), 3); err != nil || !ok || !reflect.DeepEqual(got, mkResult(3, messages.ClassNormal, base)) {
-		t.Errorf("result 3 after reopen = %+v, %v, %v", got, ok, err)
-	}
-	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1}) {
-		t.Errorf("pending normal after reopen = %v, want [1]", ids)
-	}
-	if ids := pendingIDs(t, p, messages.ClassHigh, 0, 10); !reflect.DeepEqual(ids, []uint64{2}) {
-		t.Errorf("pending high after reopen = %v, want [2]", ids)
-	}
-	if id, err := p.MaxID(t.Context()); err != nil || id != 3 {
-		t.Errorf("MaxID after reopen = %d, %v; want 3", id, err)
-	}
-}
-
-func TestPebbleMaxIDSurvivesSweep(t *testing.T) {
-	dir := t.TempDir()
-	p := openAt(t, DefaultPebbleConfig(dir))
-	if id, err := p.MaxID(t.Context()); err != nil || id != 0 {
-		t.Fatalf("MaxID of empty store = %d, %v; want 0", id, err)
-	}
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(10, messages.ClassNormal), mkTask(4, messages.ClassNormal)}})
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(7, messages.ClassNormal)}}) // lower than the max: no change
-	if id, _ := p.MaxID(t.Context()); id != 10 {
-		t.Fatalf("MaxID = %d, want 10", id)
-	}
-	commit(t, p, Batch{Results: []ResultRecord{
-		mkResult(4, messages.ClassNormal, base), mkResult(7, messages.ClassNormal, base), mkResult(10, messages.ClassNormal, base),
-	}})
-	n, err := p.Sweep(t.Context(), base.Add(time.Hour), 100)
-	if err != nil || n != 3 {
-		t.Fatalf("Sweep = %d, %v; want 3", n, err)
-	}
-	for _, id := range []uint64{4, 7, 10} {
-		if _, ok := mustTask(t, p, id); ok {
-			t.Errorf("task %d survived Sweep", id)
-		}
-	}
-	if id, _ := p.MaxID(t.Context()); id != 10 {
-		t.Errorf("MaxID after Sweep = %d, want 10", id)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	p = openAt(t, DefaultPebbleConfig(dir))
-	if id, _ := p.MaxID(t.Context()); id != 10 {
-		t.Errorf("MaxID after Sweep and reopen = %d, want 10", id)
-	}
-}
-
-func TestPebbleSweep(t *testing.T) {
-	p, _ := openTest(t)
-	var tasks []TaskRecord
-	var results []ResultRecord
-	for id := uint64(1); id <= 20; id++ {
-		tasks = append(tasks, mkTask(id, messages.ClassNormal))
-		if id <= 15 {
-			// 1..10 finished long ago, 11..15 recently.
-			fin := base.Add(-time.Hour)
-			if id > 10 {
-				fin = base.Add(time.Hour)
-			}
-			results = append(results, mkResult(id, messages.ClassNormal, fin))
-		}
-	}
-	commit(t, p, Batch{Tasks: tasks})
-	commit(t, p, Batch{Results: results})
-
-	n, err := p.Sweep(t.Context(), base, 4)
-	if err != nil || n != 4 {
-		t.Fatalf("Sweep(limit 4) = %d, %v; want 4", n, err)
-	}
-	total := n
-	for range 10 {
-		n, err := p.Sweep(t.Context(), base, 4)
-		if err != nil {
-			t.Fatalf("Sweep: %v", err)
-		}
-		total += n
-	}
-	if total != 10 {
-		t.Errorf("swept %d in all, want 10", total)
-	}
-	for id := uint64(1); id <= 20; id++ {
-		_, hasTask := mustTask(t, p, id)
-		_, hasResult, _ := p.Result(t.Context(), id)
-		wantTask, wantResult := id > 10, id > 10 && id <= 15
-		if hasTask != wantTask || hasResult != wantResult {
-			t.Errorf("task %d: record %v, result %v; want %v, %v", id, hasTask, hasResult, wantTask, wantResult)
-		}
-	}
-	// Unfinished tasks are never swept.
-	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 100); !reflect.DeepEqual(ids, []uint64{16, 17, 18, 19, 20}) {
-		t.Errorf("pending after Sweep = %v", ids)
-	}
-	if n, err := p.Sweep(t.Context(), base, 0); n != 0 || err != nil {
-		t.Errorf("Sweep(limit 0) = %d, %v", n, err)
-	}
-}
-
-// TestPebbleSweepResumes checks that results not yet expired at the front of
-// r/ do not starve expired ones behind them.
-func TestPebbleSweepResumes(t *testing.T) {
-	p, _ := openTest(t)
-	var b Batch
-	for id := uint64(1); id <= 12; id++ {
-		b.Tasks = append(b.Tasks, mkTask(id, messages.ClassNormal))
-		fin := base.Add(-time.Hour) // expired
-		if id <= 8 {
-			fin = base.Add(time.Hour) // low ids that finished late
-		}
-		b.Results = append(b.Results, mkResult(id, messages.ClassNormal, fin))
-	}
-	commit(t, p, b)
-	total := 0
-	// Limit 1, so a scan budget of 4 results per call: two calls cross the 8
-	// recent ones, four more sweep 9..12 one by one.
-	for range 6 {
-		n, err := p.Sweep(t.Context(), base, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total += n
-	}
-	if total != 4 {
-		t.Errorf("swept %d, want the 4 expired results 9..12", total)
-	}
-	for id := uint64(1); id <= 12; id++ {
-		if _, ok, _ := p.Result(t.Context(), id); ok != (id <= 8) {
-			t.Errorf("result %d present = %v, want %v", id, ok, id <= 8)
-		}
-	}
-}
-
-func TestPebbleResultsSince(t *testing.T) {
-	p, _ := openTest(t)
-	var b Batch
-	for id := uint64(1); id <= 6; id++ {
-		b.Tasks = append(b.Tasks, mkTask(id, messages.ClassNormal))
-		// Finish times not in id order.
-		b.Results = append(b.Results, mkResult(id, messages.ClassNormal, base.Add(time.Duration(7-id)*time.Minute)))
-	}
-	commit(t, p, b)
-	var got []uint64
-	err := p.Results(t.Context(), base.Add(3*time.Minute), func(r ResultRecord) error {
-		got = append(got, r.ID)
-		return nil
-	})
-	if err != nil || !reflect.DeepEqual(got, []uint64{1, 2, 3, 4}) {
-		t.Errorf("Results since +3m = %v, %v; want [1 2 3 4]", got, err)
-	}
-	stop := errors.New("stop")
-	calls := 0
-	err = p.Results(t.Context(), time.Time{}, func(ResultRecord) error { calls++; return stop })
-	if !errors.Is(err, stop) || calls != 1 {
-		t.Errorf("Results with failing fn = %v after %d calls; want stop after 1", err, calls)
-	}
-}
-
 func TestPebbleGroupCommitConcurrent(t *testing.T) {
 	p, _ := openTest(t)
 	const writers, perWriter = 64, 20
@@ -871,37 +581,6 @@ func TestPebbleContextCancelled(t *testing.T) {
 	}
 	if id, _ := p.MaxID(t.Context()); id != 2 {
 		t.Errorf("MaxID = %d, want 2", id)
-	}
-}
-
-func TestPebbleClosed(t *testing.T) {
-	p, _ := openTest(t)
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
-	if err := p.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	ctx := t.Context()
-	b := &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}}
-	_, _, errTask := p.Task(ctx, 1)
-	_, _, errResult := p.Result(ctx, 1)
-	_, errPending := p.Pending(ctx, messages.ClassNormal, 0, 1)
-	_, errMax := p.MaxID(ctx)
-	_, errSweep := p.Sweep(ctx, base, 1)
-	for name, err := range map[string]error{
-		"Commit":       p.Commit(ctx, b),
-		"Commit empty": p.Commit(ctx, &Batch{}),
-		"CommitAsync":  <-p.CommitAsync(ctx, b),
-		"Task":         errTask,
-		"Result":       errResult,
-		"Pending":      errPending,
-		"Results":      p.Results(ctx, time.Time{}, func(ResultRecord) error { return nil }),
-		"MaxID":        errMax,
-		"Sweep":        errSweep,
-		"Close":        p.Close(),
-	} {
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
-		}
 	}
 }
 

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Schema of the PostgreSQL store, in its own PostgreSQL schema (default
+// "shoal"). Records are plain columns, so operators can query them with psql.
+//
+//	tasks   one row per accepted task; pending is true until its result is
+//	        written (the Pebble store's p/ index is the partial index
+//	        tasks_pending on (class, id) WHERE pending)
+//	results one row per finished task, indexed by finished_ns for Sweep and
+//	        the dedupe window read at start-up
+//	meta    key/value bigints: max_id (largest task id ever committed, never
+//	        lowered by Sweep) and schema_version
+//
+// Ids are bigint: the store refuses ids above 2^63-1 (shoal hands them out
+// from 1 upwards). Strings (type, error, requirements) are stored as UTF-8
+// text; bytes PostgreSQL's text cannot hold (invalid UTF-8, NUL) are
+// replaced by U+FFFD. Payloads, outputs and digests are bytea, unchanged.
+//
+// createSchema runs at every open under a transaction-scoped advisory lock,
+// so several nodes opening one database at once create it exactly once; it
+// changes nothing when the schema exists. A schema_version above the one this
+// build knows makes open fail rather than write a layout it does not know.
+const pgSchemaVersion = 1
+
+// pgSchemaLockKey is the advisory lock key serialising schema creation (an
+// arbitrary constant: "shoal" in ASCII).
+const pgSchemaLockKey = 0x73686f616c
+
+const pgSchemaDDL = `
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.tasks (
+	id           bigint   PRIMARY KEY,
+	type         text     NOT NULL,
+	payload      bytea,
+	priority     integer  NOT NULL,
+	class        smallint NOT NULL,
+	digest       bytea    NOT NULL,
+	requirements jsonb,
+	max_attempts integer  NOT NULL,
+	attempts     integer  NOT NULL,
+	submitted_ns bigint   NOT NULL,
+	pending      boolean  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_pending ON {s}.tasks (class, id) WHERE pending;
+CREATE TABLE IF NOT EXISTS {s}.results (
+	id          bigint   PRIMARY KEY,
+	class       smallint NOT NULL,
+	digest      bytea    NOT NULL,
+	state       smallint NOT NULL,
+	output      bytea,
+	error       text     NOT NULL,
+	attempts    integer  NOT NULL,
+	alias_of    bigint   NOT NULL,
+	finished_ns bigint   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_finished ON {s}.results (finished_ns);
+CREATE TABLE IF NOT EXISTS {s}.meta (
+	key   text   PRIMARY KEY,
+	value bigint NOT NULL
+);
+INSERT INTO {s}.meta (key, value) VALUES ('max_id', 0), ('schema_version', 1) ON CONFLICT (key) DO NOTHING;
+`
+
+func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin schema creation: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(pgSchemaLockKey)); err != nil {
+		return fmt.Errorf("lock schema creation: %w", err)
+	}
+	s := pgx.Identifier{schema}.Sanitize()
+	if _, err := tx.Exec(ctx, strings.ReplaceAll(pgSchemaDDL, "{s}", s)); err != nil {
+		return fmt.Errorf("create schema %s: %w", s, err)
+	}
+	var v int64
+	if err := tx.QueryRow(ctx, "SELECT value FROM "+s+".meta WHERE key = 'schema_version'").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > pgSchemaVersion {
+		return fmt.Errorf("schema %s has version %d, this build knows up to %d: upgrade shoal", s, v, pgSchemaVersion)
+	}
+	return tx.Commit(ctx)
+}
+
+// pgStatements are the store's SQL texts with the schema filled in.
+type pgStatements struct {
+	insertTasks, insertResults, finishTasks, setAttempts, raiseMaxID string
+	task, result, pending, results, maxID, sweep                     string
+}
+
+const (
+	taskCols   = "id, type, payload, priority, class, digest, requirements, max_attempts, attempts, submitted_ns"
+	resultCols = "id, class, digest, state, output, error, attempts, alias_of, finished_ns"
+)
+
+func statements(schema string) pgStatements {
+	tasks, results, meta := ident(schema, "tasks"), ident(schema, "results"), ident(schema, "meta")
+	return pgStatements{
+		// Multi-row upserts from arrays: one statement and one round trip
+		// for any number of rows. A rewritten task is pending again and a
+		// rewritten result replaces the old one, as in the Pebble store.
+		insertTasks: `INSERT INTO ` + tasks + ` (` + taskCols + `, pending)
+SELECT u.id, u.type, u.payload, u.priority, u.class, u.digest, u.req::jsonb, u.max_attempts, u.attempts, u.submitted_ns, true
+FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::integer[], $5::smallint[], $6::bytea[], $7::text[], $8::integer[], $9::integer[], $10::bigint[])
+  AS u(id, type, payload, priority, class, digest, req, max_attempts, attempts, submitted_ns)
+ON CONFLICT (id) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload, priority = EXCLUDED.priority,
+  class = EXCLUDED.class, digest = EXCLUDED.digest, requirements = EXCLUDED.requirements, max_attempts = EXCLUDED.max_attempts,
+  attempts = EXCLUDED.attempts, submitted_ns = EXCLUDED.submitted_ns, pending = true`,
+		insertResults: `INSERT INTO ` + results + ` (` + resultCols + `)
+SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bytea[], $4::smallint[], $5::bytea[], $6::text[], $7::integer[], $8::bigint[], $9::bigint[])
+ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, digest = EXCLUDED.digest, state = EXCLUDED.state, output = EXCLUDED.output,
+  error = EXCLUDED.error, attempts = EXCLUDED.attempts, alias_of = EXCLUDED.alias_of, finished_ns = EXCLUDED.finished_ns`,
+		finishTasks: `UPDATE ` + tasks + ` SET pending = false WHERE id = ANY($1::bigint[]) AND pending`,
+		setAttempts: `UPDATE ` + tasks + ` AS t SET attempts = u.attempts
+FROM unnest($1::bigint[], $2::integer[]) AS u(id, attempts) WHERE t.id = u.id`,
+		raiseMaxID: `UPDATE ` + meta + ` SET value = $1 WHERE key = 'max_id' AND value < $1`,
+
+		task:    `SELECT ` + taskCols + ` FROM ` + tasks + ` WHERE id = $1`,
+		result:  `SELECT ` + resultCols + ` FROM ` + results + ` WHERE id = $1`,
+		pending: `SELECT ` + taskCols + ` FROM ` + tasks + ` WHERE pending AND class = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		results: `SELECT ` + resultCols + ` FROM ` + results + ` WHERE finished_ns >= $1 ORDER BY id`,
+		maxID:   `SELECT value FROM ` + meta + ` WHERE key = 'max_id'`,
+		// Expired results go oldest first (the finished_ns index); their
+		// task records go in the same statement.
+		sweep: `WITH gone AS (
+  DELETE FROM ` + results + ` WHERE id IN (SELECT id FROM ` + results + ` WHERE finished_ns < $1 ORDER BY finished_ns LIMIT $2)
+  RETURNING id
+), tasks_gone AS (
+  DELETE FROM ` + tasks + ` WHERE id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone`,
+	}
+}

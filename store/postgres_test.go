@@ -1,0 +1,242 @@
+package store
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store/pgtest"
+)
+
+// Tests of the PostgreSQL store's own behaviour; the shared contract is in
+// storetest (conformance_test.go). One server, a schema per test.
+func TestPostgres(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.NewDatabase(t)
+	var n atomic.Int64
+	cfgFor := func(t *testing.T) PostgresConfig {
+		cfg := DefaultPostgresConfig(url)
+		cfg.Schema = fmt.Sprintf("st_%d", n.Add(1))
+		return cfg
+	}
+	open := func(t *testing.T, cfg PostgresConfig) *Postgres {
+		t.Helper()
+		p, err := OpenPostgres(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("OpenPostgres: %v", err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		return p
+	}
+	t.Run("GroupCommitHeld", func(t *testing.T) { testPgGroupCommitHeld(t, open(t, cfgFor(t))) })
+	t.Run("GroupFailureIsolated", func(t *testing.T) { testPgGroupFailureIsolated(t, open(t, cfgFor(t))) })
+	t.Run("TextSanitized", func(t *testing.T) { testPgTextSanitized(t, open(t, cfgFor(t))) })
+	t.Run("IDLimit", func(t *testing.T) { testPgIDLimit(t, open(t, cfgFor(t))) })
+	t.Run("ConcurrentOpen", func(t *testing.T) {
+		cfg := cfgFor(t)
+		var wg sync.WaitGroup
+		stores := make([]*Postgres, 4)
+		errs := make([]error, 4)
+		for i := range stores {
+			wg.Go(func() { stores[i], errs[i] = OpenPostgres(t.Context(), cfg) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent OpenPostgres %d: %v", i, err)
+			}
+			defer stores[i].Close()
+		}
+		if err := stores[0].Commit(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(5, messages.ClassNormal)}}); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := stores[3].MaxID(t.Context()); err != nil || id != 5 {
+			t.Errorf("MaxID through another store on the schema = %d, %v; want 5", id, err)
+		}
+	})
+	t.Run("SchemaTooNew", func(t *testing.T) {
+		cfg := cfgFor(t)
+		p := open(t, cfg)
+		if _, err := p.pool.Exec(t.Context(), "UPDATE "+ident(cfg.Schema, "meta")+" SET value = 99 WHERE key = 'schema_version'"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenPostgres(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "version 99") {
+			t.Errorf("open of a newer schema = %v; want a version error", err)
+		}
+	})
+	t.Run("Unreachable", func(t *testing.T) {
+		cfg := DefaultPostgresConfig(fmt.Sprintf("postgres://postgres@127.0.0.1:%d/nope?sslmode=disable&connect_timeout=2", srv.Port))
+		if _, err := OpenPostgres(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("open of a missing database = %v; want an error naming it", err)
+		}
+	})
+}
+
+// testPgGroupCommitHeld: 63 commits queue while the committer holds the
+// first one, then share one transaction.
+func testPgGroupCommitHeld(t *testing.T, p *Postgres) {
+	entered, release := holdPgCommitter(p)
+	defer release()
+	first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	<-entered
+	var wg sync.WaitGroup
+	errs := make(chan error, 63)
+	for i := range 63 {
+		wg.Go(func() {
+			if err := p.Commit(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(uint64(i+2), messages.ClassNormal)}}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	for p.queued() < 63 {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Commit: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if ids := pendingIDs(t, p, messages.ClassNormal, 0, 100); len(ids) != 64 {
+		t.Errorf("pending = %d tasks, want 64", len(ids))
+	}
+	if s := p.Stats(); s.Commits != 64 || s.Syncs != 2 || s.MaxGroup != 63 {
+		t.Errorf("stats = %+v; want 64 commits in 2 transactions, largest 63", s)
+	}
+}
+
+// testPgGroupFailureIsolated: a request the server rejects fails alone; the
+// others of its group are written.
+func testPgGroupFailureIsolated(t *testing.T, p *Postgres) {
+	if _, err := p.pool.Exec(t.Context(), "ALTER TABLE "+ident(p.cfg.Schema, "tasks")+" ADD CONSTRAINT no_bad CHECK (type <> 'bad')"); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := holdPgCommitter(p)
+	defer release()
+	ctx := t.Context()
+	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	<-entered
+	a := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
+	badTask := mkTask(3, messages.ClassNormal)
+	badTask.Type = "bad"
+	bad := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{badTask, mkTask(4, messages.ClassNormal)}})
+	c := p.CommitAsync(ctx, &Batch{Attempts: []AttemptUpdate{{ID: 2, Attempts: 5}}})
+	release()
+	for _, ch := range []<-chan error{first, a, c} {
+		if err := <-ch; err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	if err := <-bad; err == nil || !strings.Contains(err.Error(), "no_bad") {
+		t.Fatalf("commit violating the constraint = %v; want an error naming it", err)
+	}
+	for _, id := range []uint64{3, 4} {
+		if _, ok := mustTask(t, p, id); ok {
+			t.Errorf("task %d of the failed commit was written", id)
+		}
+	}
+	if got, ok := mustTask(t, p, 2); !ok || got.Attempts != 5 {
+		t.Errorf("task 2 = %+v, %v; want attempts 5", got, ok)
+	}
+	if s := p.Stats(); s.Retries != 1 {
+		t.Errorf("stats = %+v; want 1 retried group", s)
+	}
+}
+
+// testPgTextSanitized: strings PostgreSQL text cannot hold are stored with
+// U+FFFD instead of failing the commit.
+func testPgTextSanitized(t *testing.T, p *Postgres) {
+	tk := mkTask(1, messages.ClassNormal)
+	tk.Requirements = map[string]string{"lab\x00el": "\xff"}
+	r := mkResult(1, messages.ClassNormal, base)
+	r.Error = "boom\x00\xfe"
+	if err := p.Commit(t.Context(), &Batch{Tasks: []TaskRecord{tk}, Results: []ResultRecord{r}}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	got, _ := mustTask(t, p, 1)
+	if got.Requirements["lab\uFFFDel"] != "\uFFFD" {
+		t.Errorf("requirements = %q; want NUL and invalid bytes replaced", got.Requirements)
+	}
+	res, _, err := p.Result(t.Context(), 1)
+	if err != nil || res.Error != "boom\uFFFD\uFFFD" {
+		t.Errorf("error text = %q, %v; want NUL and invalid bytes replaced", res.Error, err)
+	}
+}
+
+func testPgIDLimit(t *testing.T, p *Postgres) {
+	for name, b := range map[string]*Batch{
+		"task":   {Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(math.MaxInt64+1, messages.ClassNormal)}},
+		"result": {Results: []ResultRecord{mkResult(math.MaxUint64, messages.ClassNormal, base)}},
+	} {
+		if err := p.Commit(t.Context(), b); err == nil || !strings.Contains(err.Error(), "2^63-1") {
+			t.Errorf("%s id above 2^63-1: Commit = %v; want the limit named", name, err)
+		}
+	}
+	if _, ok := mustTask(t, p, 1); ok {
+		t.Errorf("task 1 of a refused batch was written")
+	}
+	if _, ok, err := p.Task(t.Context(), math.MaxUint64); ok || err != nil {
+		t.Errorf("Task(max uint64) = %v, %v; want not found", ok, err)
+	}
+}
+
+func holdPgCommitter(p *Postgres) (entered <-chan struct{}, release func()) {
+	in := make(chan struct{}, 1)
+	gate := make(chan struct{})
+	p.testHookBeforeGroup = func() {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
+	var once sync.Once
+	return in, func() { once.Do(func() { close(gate) }) }
+}
+
+func (p *Postgres) queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue)
+}
+
+func TestPostgresConfigValidate(t *testing.T) {
+	ok := DefaultPostgresConfig("postgres://u@127.0.0.1:5432/db")
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	for _, tc := range []struct {
+		field string
+		edit  func(*PostgresConfig)
+	}{
+		{"URL", func(c *PostgresConfig) { c.URL = "" }},
+		{"URL", func(c *PostgresConfig) { c.URL = "postgres://u@127.0.0.1:notaport/db" }},
+		{"Schema", func(c *PostgresConfig) { c.Schema = "" }},
+		{"Schema", func(c *PostgresConfig) { c.Schema = "pg_x" }},
+		{"MaxConns", func(c *PostgresConfig) { c.MaxConns = 1 }},
+		{"MaxGroupBytes", func(c *PostgresConfig) { c.MaxGroupBytes = 0 }},
+		{"CommitTimeout", func(c *PostgresConfig) { c.CommitTimeout = 0 }},
+		{"ConnectTimeout", func(c *PostgresConfig) { c.ConnectTimeout = -1 }},
+	} {
+		c := ok
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("Validate with bad %s = %v; want an error naming it", tc.field, err)
+		}
+		if _, err := OpenPostgres(t.Context(), c); err == nil {
+			t.Errorf("OpenPostgres with bad %s succeeded", tc.field)
+		}
+	}
+	if !IsPostgresURL("postgresql://x/y") || !IsPostgresURL("postgres://x") || IsPostgresURL("/var/lib/shoal") {
+		t.Errorf("IsPostgresURL misclassifies")
+	}
+}
