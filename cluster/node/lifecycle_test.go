@@ -98,10 +98,15 @@ func TestStandbyRefillAndOverload(t *testing.T) {
 // A node stopped with work queued requeues it when started again on the same
 // directory, and keeps deduplicating against results finished before.
 func TestRestartRequeuesAndRemembers(t *testing.T) {
+	testRestartRequeues(t, t.TempDir(), nil)
+}
+
+// testRestartRequeues is the restart scenario on the store that dir and mut
+// select (postgres_test.go runs it on PostgreSQL).
+func testRestartRequeues(t *testing.T, dir string, mut func(*node.Config)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	n, conn := startNode(t, dir, nil)
+	n, conn := startNode(t, dir, mut)
 	c := sdk.NewClient(conn)
 	var runs atomic.Int64
 	count := func(ctx context.Context, t messages.Task) ([]byte, error) { runs.Add(1); return t.Payload, nil }
@@ -120,7 +125,7 @@ func TestRestartRequeuesAndRemembers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n, conn = startNode(t, dir, nil)
+	n, conn = startNode(t, dir, mut)
 	defer n.Stop()
 	c = sdk.NewClient(conn)
 	stop = runWorker(t, ctx, conn, "w2", count, "echo")

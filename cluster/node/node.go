@@ -38,8 +38,12 @@ const (
 type Config struct {
 	// Name identifies the node in status output. Default "node-1".
 	Name string
-	// DataDir is the Pebble store's directory. Required.
+	// DataDir is the Pebble store's directory. Required unless Store is set.
 	DataDir string
+	// Store, when set, is a postgres:// URL: the node keeps its tasks in
+	// that PostgreSQL database (schema "shoal") instead of Pebble in
+	// DataDir. Default empty (Pebble). See store.go.
+	Store string
 	// Token, when set, is required from executors (Register.Token).
 	Token string
 	// ResultRetention is how long finished tasks and results are kept.
@@ -79,8 +83,10 @@ func DefaultConfig(dir string) Config {
 // Validate names the first bad field.
 func (c Config) Validate() error {
 	switch {
-	case c.DataDir == "":
-		return errors.New("node: DataDir must be set")
+	case c.DataDir == "" && c.Store == "":
+		return errors.New("node: DataDir (Pebble) or Store (postgres:// URL) must be set")
+	case c.Store != "" && !store.IsPostgresURL(c.Store):
+		return errors.New("node: Store must be a postgres:// or postgresql:// URL (empty: Pebble in DataDir)")
 	case c.ResultRetention < c.Dedupe.Window:
 		return fmt.Errorf("node: ResultRetention (%v) must be >= the dedupe window (%v)", c.ResultRetention, c.Dedupe.Window)
 	case c.SweepEvery <= 0:
@@ -131,9 +137,7 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cl
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pcfg := store.DefaultPebbleConfig(cfg.DataDir)
-	pcfg.Logger = cfg.Logger
-	st, err := store.OpenPebble(pcfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("node: open store: %w", err)
 	}

@@ -27,8 +27,32 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
+	testCrashRecovery(t, pebbleChoice{})
+}
+
+// storeChoice is the store a crash test's node uses.
+type storeChoice interface {
+	// args are the node's store flags, tmp the test's directory.
+	args(tmp string) []string
+	// open opens the store for inspection while no node runs.
+	open(t *testing.T, tmp string) store.Store
+}
+
+type pebbleChoice struct{}
+
+func (pebbleChoice) args(tmp string) []string { return []string{"--data", filepath.Join(tmp, "data")} }
+
+func (pebbleChoice) open(t *testing.T, tmp string) store.Store {
+	st, err := store.OpenPebble(store.DefaultPebbleConfig(filepath.Join(tmp, "data")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func testCrashRecovery(t *testing.T, sc storeChoice) {
 	tmp := t.TempDir()
-	data, addr := filepath.Join(tmp, "data"), freeAddr(t)
+	addr := freeAddr(t)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 7))
 	t.Logf("seed %d, node %s, logs in %s", seed, addr, tmp)
@@ -46,7 +70,8 @@ func TestCrashRecovery(t *testing.T) {
 	if err := os.WriteFile(input, []byte(strings.Join(payloads, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nodeArgs := []string{"node", "--data", data, "--listen", addr, "--lease-ttl", "3s", "--log-level", "info"}
+	nodeArgs := append([]string{"node"}, sc.args(tmp)...)
+	nodeArgs = append(nodeArgs, "--listen", addr, "--lease-ttl", "3s", "--log-level", "info")
 	workerArgs := func(j string) []string {
 		return []string{"worker", "--node", addr, "--types", "echo", "--slots", "16", "--journal", filepath.Join(tmp, j), "--log-level", "info"}
 	}
@@ -72,7 +97,7 @@ func TestCrashRecovery(t *testing.T) {
 	t.Logf("node killed after %v", delay)
 
 	// What was durably finished at the moment of the crash.
-	finished := durableDone(t, data)
+	finished := durableDone(t, sc.open(t, tmp))
 	ackedIDs := readIDs(t, filepath.Join(tmp, "acked"))
 	if len(ackedIDs) == 0 {
 		t.Fatalf("nothing was acknowledged before the kill after %v; see %s", delay, tmp)
@@ -126,18 +151,14 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-// durableDone opens the crashed node's store and returns the payloads whose
+// durableDone reads the crashed node's store, closes it and returns the payloads whose
 // result was durable.
-func durableDone(t *testing.T, dir string) map[string]bool {
+func durableDone(t *testing.T, st store.Store) map[string]bool {
 	t.Helper()
-	st, err := store.OpenPebble(store.DefaultPebbleConfig(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer st.Close()
 	ctx := context.Background()
 	out := map[string]bool{}
-	err = st.Results(ctx, time.Time{}, func(r store.ResultRecord) error {
+	err := st.Results(ctx, time.Time{}, func(r store.ResultRecord) error {
 		if r.State != messages.StateDone {
 			return nil
 		}

@@ -18,6 +18,7 @@ import (
 func nodeCmd() *cobra.Command {
 	var (
 		dir, listen, name, token string
+		storeURL                 string
 		capacity                 int
 		standby                  int64
 		window, lease, retention time.Duration
@@ -28,7 +29,8 @@ func nodeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a shoal node (task store, queues, dispatcher) until interrupted",
-		Long: `Run a shoal node. It keeps its tasks in a Pebble store in --data, accepts
+		Long: `Run a shoal node. It keeps its tasks in a Pebble store in --data (or in
+PostgreSQL with --store postgres://...), accepts
 clients and workers on --listen (protoactor remote), and runs until SIGINT or
 SIGTERM. Acknowledged tasks survive a crash: on restart every unfinished task
 is queued again.
@@ -41,6 +43,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			log := logger()
 			cfg := node.DefaultConfig(dir)
 			cfg.Name, cfg.Token, cfg.Logger = name, token, log
+			cfg.Store = storeURL
 			cfg.Dispatch.Capacity = [messages.NumClasses]int{capacity, capacity, capacity}
 			cfg.Dispatch.LeaseTTL, cfg.Dispatch.MaxLoad = lease, maxLoad
 			cfg.Intake.StandbyLimit, cfg.Intake.DefaultMaxAttempts = standby, attempts
@@ -70,7 +73,11 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
 			}
 			// The line scripts and tests wait for: the address to dial.
-			fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s listening on %s (data %s)\n", name, system.Address(), dir)
+			where := dir
+			if storeURL != "" {
+				where = "postgres" // not the URL: it may hold a password
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s listening on %s (data %s)\n", name, system.Address(), where)
 			<-cmd.Context().Done()
 			log.Info("node stopping")
 			return n.Stop()
@@ -79,6 +86,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	d := node.DefaultConfig("")
 	f := cmd.Flags()
 	f.StringVar(&dir, "data", "shoal-data", "directory of the node's Pebble task store")
+	f.StringVar(&storeURL, "store", "", "task store: empty for Pebble in --data, or a postgres:// URL (schema \"shoal\", created if missing)")
 	f.StringVar(&listen, "listen", "127.0.0.1:7070", "host:port for clients and workers (port 0: any free port)")
 	f.StringVar(&name, "name", d.Name, "node name shown in status")
 	f.StringVar(&token, "token", "", "token workers must present (empty: none)")
