@@ -33,7 +33,12 @@ func benchCommit(b *testing.B, batch, writers int) {
 		b.Fatal(err)
 	}
 	defer p.Close()
+	benchCommitOn(b, p, func() (uint64, uint64) { s := p.Stats(); return s.Commits, s.Syncs }, batch, writers)
+}
 
+// benchCommitOn runs the commit benchmark on p; stats returns its commits
+// and syncs so far.
+func benchCommitOn(b *testing.B, p Store, stats func() (commits, syncs uint64), batch, writers int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	payload := make([]byte, 256)
 	for i := range payload {
@@ -66,7 +71,7 @@ func benchCommit(b *testing.B, batch, writers int) {
 	// than lockstep rounds.
 	slots := make(chan struct{}, writers)
 	var wg sync.WaitGroup
-	before := p.Stats()
+	commits0, syncs0 := stats()
 	cpu0 := processCPU()
 	start := time.Now()
 	b.ReportAllocs()
@@ -86,11 +91,11 @@ func benchCommit(b *testing.B, batch, writers int) {
 	if errp := failed.Load(); errp != nil {
 		b.Fatalf("Commit: %v", *errp)
 	}
-	after := p.Stats()
+	commits1, syncs1 := stats()
 	b.ReportMetric(float64(nextID.Load())/elapsed.Seconds(), "tasks/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(nextID.Load()), "cpu-ns/task")
-	if syncs := after.Syncs - before.Syncs; syncs > 0 {
-		b.ReportMetric(float64(after.Commits-before.Commits)/float64(syncs), "commits/sync")
+	if syncs := syncs1 - syncs0; syncs > 0 {
+		b.ReportMetric(float64(commits1-commits0)/float64(syncs), "commits/sync")
 	}
 }
 
