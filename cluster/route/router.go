@@ -173,4 +173,3 @@ func (r *router) reply(ctx actor.Context, to *actor.PID, msg any) {
 	}
 	r.d.Codec.Send(ctx, to, msg)
 }
-
