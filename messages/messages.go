@@ -225,6 +225,11 @@ type MemberStatus struct {
 	Queued  [NumClasses]int64 `msgpack:"queued"`
 	Standby int64             `msgpack:"standby"`
 	LoadAt  int64             `msgpack:"load_at_unix_ms"` // 0: no load report yet
+	// Partitions is how many of the cluster's partitions it owns.
+	Partitions int32   `msgpack:"partitions,omitempty"`
+	Executors  int32   `msgpack:"executors,omitempty"`
+	FreeSlots  int32   `msgpack:"free_slots,omitempty"`
+	DrainRate  float64 `msgpack:"drain_rate,omitempty"` // tasks finished per second
 }
 
 // Status is a node's counters and queues.
@@ -245,4 +250,5 @@ type NodeLoad struct {
 	FreeSlots int32             `msgpack:"free_slots"`
 	DrainRate float64           `msgpack:"drain_rate"` // tasks finished per second
 	At        int64             `msgpack:"at_unix_ms"`
+	Executors int32             `msgpack:"executors,omitempty"` // attached executors
 }

@@ -14,6 +14,14 @@ import (
 // Persisted is what intake hands the pump once a batch is durable.
 type Persisted struct{ Tasks []store.TaskRecord }
 
+// Routed is a Submit whose tasks this node's router already validated and
+// digested (Digests[i] belongs to Submit.Tasks[i]): intake skips hashing
+// them again. It is answered like a Submit.
+type Routed struct {
+	Submit  *messages.Submit
+	Digests []store.Digest
+}
+
 // committed tells intake a batch left the commit queue.
 type committed struct{ n int }
 
@@ -55,16 +63,18 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		s.acks.Close() // every queued submission is answered
 	case *messages.Submit:
-		s.submit(ctx, msg)
+		s.submit(ctx, msg, nil)
+	case Routed:
+		s.submit(ctx, msg.Submit, msg.Digests)
 	case committed:
 		s.m.Committed(msg.n)
 	}
 }
 
-func (s *shell) submit(ctx actor.Context, msg *messages.Submit) {
+func (s *shell) submit(ctx actor.Context, msg *messages.Submit, digests []store.Digest) {
 	sender := ctx.Sender()
 	s.m.SetStandby(s.d.Waiting())
-	recs, err := s.m.Accept(s.d.Now(), msg)
+	recs, err := s.m.AcceptDigested(s.d.Now(), msg, digests)
 	if err != nil {
 		s.reply(sender, &messages.SubmitAck{Err: err})
 		return

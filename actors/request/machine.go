@@ -124,15 +124,49 @@ func (m *Machine) Inflight() int64 { return m.inflight }
 // Accept validates s and returns the records to persist, or a typed error.
 // On error no id is consumed and nothing is to be written.
 func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord, *messages.Error) {
+	return m.AcceptDigested(now, s, nil)
+}
+
+// Validate checks a whole submission (version, batch size, every task)
+// without admission control and without consuming ids: what a cluster node
+// checks before it splits a batch among owners, so that bad input is refused
+// before anything is written anywhere.
+func (m *Machine) Validate(s *messages.Submit) *messages.Error {
+	if err := m.checkBatch(s); err != nil {
+		return err
+	}
+	for i := range s.Tasks {
+		if err := m.check(i, &s.Tasks[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Machine) checkBatch(s *messages.Submit) *messages.Error {
 	if s.Version != messages.ProtocolVersion {
-		return nil, messages.Errorf(messages.CodeVersion, "protocol version %d, this node speaks %d", s.Version, messages.ProtocolVersion)
+		return messages.Errorf(messages.CodeVersion, "protocol version %d, this node speaks %d", s.Version, messages.ProtocolVersion)
 	}
 	n := len(s.Tasks)
 	if n == 0 {
-		return nil, messages.Errorf(messages.CodeInvalid, "submit carries no task")
+		return messages.Errorf(messages.CodeInvalid, "submit carries no task")
 	}
 	if n > m.cfg.MaxBatch {
-		return nil, messages.Errorf(messages.CodeInvalid, "batch of %d tasks exceeds the limit of %d; split it", n, m.cfg.MaxBatch)
+		return messages.Errorf(messages.CodeInvalid, "batch of %d tasks exceeds the limit of %d; split it", n, m.cfg.MaxBatch)
+	}
+	return nil
+}
+
+// AcceptDigested is Accept with the tasks' digests already computed (by this
+// node's router, with Digest): len(digests) == len(s.Tasks), or nil to
+// compute them here.
+func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []store.Digest) ([]store.TaskRecord, *messages.Error) {
+	if err := m.checkBatch(s); err != nil {
+		return nil, err
+	}
+	n := len(s.Tasks)
+	if digests != nil && len(digests) != n {
+		return nil, messages.Errorf(messages.CodeInternal, "%d digests for %d tasks", len(digests), n)
 	}
 	// Tasks not yet classified may all end in standby: they count too, so
 	// the limit holds however fast submissions arrive.
@@ -161,7 +195,7 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 			Payload:      t.Payload,
 			Priority:     t.Priority,
 			Class:        m.cfg.ClassOf(t.Priority),
-			Digest:       m.Digest(t.Type, t.Payload),
+			Digest:       m.digestOf(digests, i, t),
 			Requirements: t.Requirements,
 			MaxAttempts:  max,
 			SubmittedAt:  ts,
@@ -172,6 +206,13 @@ func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord,
 	// Once durable these leave inflight and, if they wait, show up in the
 	// pump's standby count, which the shell reads before every Accept.
 	return recs, nil
+}
+
+func (m *Machine) digestOf(digests []store.Digest, i int, t *messages.TaskSpec) store.Digest {
+	if digests != nil {
+		return digests[i]
+	}
+	return m.Digest(t.Type, t.Payload)
 }
 
 func (m *Machine) check(i int, t *messages.TaskSpec) *messages.Error {

@@ -21,6 +21,7 @@ import (
 	"github.com/shoalrt/shoal/actors/results"
 	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -59,6 +60,10 @@ type Config struct {
 
 	// Members, when set, lists the cluster members for status.
 	Members func() []messages.MemberStatus
+	// Cluster, when set, makes the node a cluster member routing by its
+	// directory (see cluster.go); it needs remote (a codec). Nil: a single
+	// node, exactly as before.
+	Cluster *route.Directory
 
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
@@ -121,6 +126,9 @@ type Node struct {
 	stopped  chan struct{}
 	sweeper  sync.WaitGroup
 	opts     []actor.PropsOption // codec middlewares when remote
+	codec    *cluster.Codec
+	// routerPIDs are the cluster routers (nil entries on a single node).
+	routerPIDs [3]*actor.PID
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
@@ -141,7 +149,11 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cl
 	if err != nil {
 		return nil, fmt.Errorf("node: open store: %w", err)
 	}
-	n := &Node{cfg: cfg, system: system, store: st, stopped: make(chan struct{})}
+	if cfg.Cluster != nil && codec == nil {
+		st.Close()
+		return nil, errors.New("node: a cluster member needs remote (a codec)")
+	}
+	n := &Node{cfg: cfg, system: system, store: st, stopped: make(chan struct{}), codec: codec}
 	var transport wire.Transport = wire.Local{}
 	if codec != nil {
 		transport = codec
@@ -170,11 +182,15 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 	}); err != nil {
 		return fmt.Errorf("node: read results for the dedupe window: %w", err)
 	}
+	if maxID, err = n.firstID(maxID); err != nil {
+		return err
+	}
 	log.Info("node recovering", "max_id", maxID, "dedupe_seed", len(seed))
 
 	addr := n.system.Address()
 	pid := func(name string) *actor.PID { return actor.NewPID(addr, name) }
 	n.pids = PIDs{Intake: pid(NameIntake), Results: pid(NameResults), Dedupe: pid(NameDedupe), Dispatch: pid(NameDispatch), Status: pid(NameStatus)}
+	n.ownNames()
 	p := n.pids
 	root := n.system.Root
 
@@ -190,9 +206,9 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		auth = func(tok string) bool { return tok == cfg.Token }
 	}
 	return errors.Join(
-		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), NameResults),
+		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), p.Results.Id),
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
-		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
+		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), p.Dedupe.Id),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
 			Standby: func(total int64, per [messages.NumClasses]int64) {
 				for c := range per {
@@ -204,8 +220,9 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Pump: pid(namePump), Transport: tr, Logger: log, Now: now,
 			Accepted:     func(k int) { n.Counters.Accepted.Add(int64(k)) },
 			Waiting:      func() int64 { return n.Counters.Standby.Load() + n.Counters.Unclassified.Load() },
-			Unclassified: func(d int64) { n.Counters.Unclassified.Add(d) }}), NameIntake),
+			Unclassified: func(d int64) { n.Counters.Unclassified.Add(d) }}), p.Intake.Id),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
+		n.spawnRouters(spawn),
 	)
 }
 
@@ -324,8 +341,10 @@ func (n *Node) Stop() error {
 		close(n.stopped)
 		n.sweeper.Wait()
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
-			_ = root.StopFuture(p).Wait()
+		for _, p := range []*actor.PID{n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+			if p != nil {
+				_ = root.StopFuture(p).Wait()
+			}
 		}
 		err = n.store.Close()
 	})

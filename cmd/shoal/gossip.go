@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoalrt/shoal/cluster/membership"
 	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -46,13 +47,15 @@ func (g gossipFlags) start(name, remote string, log *slog.Logger) (*membership.M
 }
 
 // members converts the membership view for status.
-func members(m *membership.Membership) func() []messages.MemberStatus {
+func members(m *membership.Membership, d *route.Directory) func() []messages.MemberStatus {
 	return func() []messages.MemberStatus {
+		owned := d.View().Owned()
 		var out []messages.MemberStatus
 		for _, mb := range m.Members() {
-			s := messages.MemberStatus{Name: mb.Name, Gossip: mb.Gossip, Remote: mb.Remote}
-			if mb.Load != nil {
-				s.Queued, s.Standby, s.LoadAt = mb.Load.Queued, mb.Load.Standby, mb.Load.At
+			s := messages.MemberStatus{Name: mb.Name, Gossip: mb.Gossip, Remote: mb.Remote, Partitions: int32(owned[mb.Name])}
+			if l := mb.Load; l != nil {
+				s.Queued, s.Standby, s.LoadAt = l.Queued, l.Standby, l.At
+				s.Executors, s.FreeSlots, s.DrainRate = l.Executors, l.FreeSlots, l.DrainRate
 			}
 			out = append(out, s)
 		}
@@ -60,10 +63,12 @@ func members(m *membership.Membership) func() []messages.MemberStatus {
 	}
 }
 
-// publishLoad gossips the node's queue depths every interval until ctx ends.
+// publishLoad gossips the node's queue depths, free executor slots and
+// drain rate every interval until ctx ends.
 func publishLoad(ctx context.Context, n *node.Node, m *membership.Membership, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var rate route.Rate
 	for {
 		select {
 		case <-ctx.Done():
@@ -76,12 +81,9 @@ func publishLoad(ctx context.Context, n *node.Node, m *membership.Membership, ev
 		if err != nil {
 			continue
 		}
-		l := messages.NodeLoad{Standby: st.Counters["standby"], At: time.Now().UnixMilli()}
-		for i, c := range st.Classes {
-			if i < messages.NumClasses {
-				l.Queued[i] = c.Queued
-			}
-		}
+		now := time.Now()
+		l := route.LoadOf(st, rate.Observe(now, route.Finished(st)))
+		l.At = now.UnixMilli()
 		if err := m.Publish(l); err != nil {
 			log.Warn("load gossip failed", "err", err)
 		}

@@ -62,7 +62,10 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			}
 			if mem != nil {
 				defer func() { _ = mem.Leave(2 * time.Second) }()
-				cfg.Members = members(mem)
+				if cfg.Cluster, err = clusterDirectory(name, system.Address(), mem, log); err != nil {
+					return err
+				}
+				cfg.Members = members(mem, cfg.Cluster)
 			}
 			n, err := node.Start(cmd.Context(), cfg, system, codec)
 			if err != nil {
@@ -70,6 +73,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			}
 			if mem != nil {
 				go publishLoad(cmd.Context(), n, mem, 500*time.Millisecond, log)
+				go followMembers(cmd.Context(), mem, cfg.Cluster, 100*time.Millisecond)
 				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
 			}
 			// The line scripts and tests wait for: the address to dial.
@@ -97,7 +101,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.DurationVar(&retention, "retention", d.ResultRetention, "how long results are kept")
 	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
-	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: no cluster). Membership only so far: partitions and forwarding are not built yet")
+	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")
 	f.BoolVar(&gossip.fast, "gossip-fast", false, "failure detection tuned for one machine or LAN (~1 s instead of ~5 s)")

@@ -260,9 +260,10 @@ func printStatus(w io.Writer, st *messages.Status) {
 	}
 	if len(st.Members) > 0 {
 		fmt.Fprintln(tw)
-		fmt.Fprintln(tw, "MEMBER\tGOSSIP\tREMOTE\tQUEUED H/N/L\tSTANDBY")
+		fmt.Fprintln(tw, "MEMBER\tGOSSIP\tREMOTE\tPARTITIONS\tQUEUED H/N/L\tSTANDBY\tEXECUTORS\tFREE SLOTS\tDRAIN/S")
 		for _, m := range st.Members {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d/%d\t%d\n", m.Name, m.Gossip, m.Remote, m.Queued[0], m.Queued[1], m.Queued[2], m.Standby)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d/%d\t%d\t%d\t%d\t%.0f\n", m.Name, m.Gossip, m.Remote, m.Partitions,
+				m.Queued[0], m.Queued[1], m.Queued[2], m.Standby, m.Executors, m.FreeSlots, m.DrainRate)
 		}
 	}
 	fmt.Fprintln(tw)

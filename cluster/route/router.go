@@ -1,0 +1,175 @@
+package route
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shoalrt/shoal/actors/request"
+	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// RouterDeps are a router's collaborators.
+type RouterDeps struct {
+	// Directory gives the current view (owners, holders, addresses).
+	Directory *Directory
+	// Codec wraps requests to other nodes and decodes their answers.
+	Codec *cluster.Codec
+	// Intake, Results and Dedupe are this node's own actors.
+	Intake, Results, Dedupe *actor.PID
+	// Intake validates and digests exactly as the node's intake does.
+	IntakeConfig request.Config
+	// Timeout bounds a forwarded Submit or Cancel (a Wait gets its own
+	// timeout plus this). Default 30 s.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// RouterProps returns a router actor. A node spawns one under each
+// well-known client name (messages.ActorIntake, ActorResults, ActorDedupe);
+// each answers Submit, Wait and Cancel alike.
+func RouterProps(d RouterDeps) *actor.Props {
+	if d.Timeout <= 0 {
+		d.Timeout = 30 * time.Second
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &router{d: d, check: request.New(d.IntakeConfig, 0)}
+	})
+}
+
+type router struct {
+	d     RouterDeps
+	check *request.Machine // validation and digests only: never accepts
+}
+
+func (r *router) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *messages.Submit:
+		r.submit(ctx, msg)
+	case *messages.Wait:
+		r.outcomes(ctx, msg.IDs, r.d.Results, messages.ActorOwnerResults, func(ids []uint64) any {
+			return &messages.Wait{IDs: ids, TimeoutMillis: msg.TimeoutMillis}
+		}, time.Duration(msg.TimeoutMillis)*time.Millisecond+r.d.Timeout)
+	case *messages.Cancel:
+		r.outcomes(ctx, msg.IDs, r.d.Dedupe, messages.ActorOwnerDedupe, func(ids []uint64) any {
+			return &messages.Cancel{IDs: ids}
+		}, r.d.Timeout)
+	}
+}
+
+// submit validates the whole batch, splits it by owner and forwards one
+// batch per owner; the client hears once every owner acknowledged.
+func (r *router) submit(ctx actor.Context, msg *messages.Submit) {
+	v := r.d.Directory.View()
+	if v.Solo() {
+		ctx.Forward(r.d.Intake) // the single-node path: intake does everything
+		return
+	}
+	sender := ctx.Sender()
+	if err := r.check.Validate(msg); err != nil {
+		r.reply(ctx, sender, &messages.SubmitAck{Err: err})
+		return
+	}
+	digests := make([]store.Digest, len(msg.Tasks))
+	for i := range msg.Tasks {
+		digests[i] = r.check.Digest(msg.Tasks[i].Type, msg.Tasks[i].Payload)
+	}
+	parts := SplitByOwner(v, digests)
+	if len(parts) == 1 && parts[0].Member == v.Self {
+		ctx.RequestWithCustomSender(r.d.Intake, request.Routed{Submit: msg, Digests: digests}, sender)
+		return
+	}
+	g := NewSubmitGather(len(msg.Tasks), len(parts))
+	for _, p := range parts {
+		sub := &messages.Submit{Version: msg.Version, Tasks: Pick(msg.Tasks, p.Index)}
+		done := func(res any, err error) {
+			ack, _ := res.(*messages.SubmitAck)
+			if g.Add(p, ack, err) {
+				r.reply(ctx, sender, g.Ack())
+			}
+		}
+		if p.Member == v.Self {
+			r.local(ctx, r.d.Intake, request.Routed{Submit: sub, Digests: Pick(digests, p.Index)}, r.d.Timeout, done)
+		} else {
+			r.remote(ctx, v, p.Member, messages.ActorOwnerIntake, sub, r.d.Timeout, done)
+		}
+	}
+}
+
+// outcomes sends each holder its ids (Wait, Cancel) and merges the answers.
+func (r *router) outcomes(ctx actor.Context, ids []uint64, local *actor.PID, ownerName string, mk func([]uint64) any, timeout time.Duration) {
+	v := r.d.Directory.View()
+	parts := SplitByHolder(v, ids)
+	if len(parts) <= 1 && (len(parts) == 0 || parts[0].Member == v.Self) {
+		ctx.Forward(local) // all held here (or an empty request: local refuses it)
+		return
+	}
+	sender := ctx.Sender()
+	g := NewOutcomeGather(ids, len(parts))
+	finish := func() { r.reply(ctx, sender, g.Outcomes()) }
+	for _, p := range parts {
+		done := func(res any, err error) {
+			out, _ := res.(*messages.Outcomes)
+			if g.Add(p, out, err) {
+				finish()
+			}
+		}
+		switch p.Member {
+		case "":
+			if g.Lost(p) {
+				finish()
+			}
+		case v.Self:
+			r.local(ctx, local, mk(Pick(ids, p.Index)), timeout, done)
+		default:
+			r.remote(ctx, v, p.Member, ownerName, mk(Pick(ids, p.Index)), timeout, done)
+		}
+	}
+}
+
+// local asks one of this node's actors; done runs in the router.
+func (r *router) local(ctx actor.Context, pid *actor.PID, msg any, timeout time.Duration, done func(any, error)) {
+	f := ctx.RequestFuture(pid, msg, timeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if err != nil {
+			err = messages.Errorf(messages.CodeUnavailable, "this node did not answer within %v: %v", timeout, err)
+		}
+		done(res, err)
+	})
+}
+
+// remote asks member's actor name over remote; done runs in the router.
+func (r *router) remote(ctx actor.Context, v *View, member, name string, msg any, timeout time.Duration, done func(any, error)) {
+	addr := v.Remote(member)
+	if addr == "" {
+		done(nil, messages.Errorf(messages.CodeUnavailable, "member %s has no remote address", member))
+		return
+	}
+	f, err := r.d.Codec.RequestFuture(ctx, actor.NewPID(addr, name), msg, timeout)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	ctx.ReenterAfter(f, func(res any, err error) {
+		out, err := r.d.Codec.Reply(res, err)
+		if err != nil {
+			if _, typed := err.(*messages.Error); !typed {
+				err = messages.Errorf(messages.CodeUnavailable, "node %s did not answer within %v: %v", member, timeout, err)
+			}
+		}
+		done(out, err)
+	})
+}
+
+func (r *router) reply(ctx actor.Context, to *actor.PID, msg any) {
+	if to == nil {
+		return
+	}
+	r.d.Codec.Send(ctx, to, msg)
+}

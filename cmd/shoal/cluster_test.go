@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoalrt/shoal/cluster/route"
+	"github.com/shoalrt/shoal/messages"
+)
+
+// testCluster is n node processes on loopback, gossiping (fast failure
+// detection), each listening on its own remote address.
+type testCluster struct {
+	tmp     string
+	remotes []string
+	names   []string
+}
+
+func startCluster(t *testing.T, n int, extra ...string) *testCluster {
+	t.Helper()
+	c := &testCluster{tmp: t.TempDir()}
+	var seed string
+	for i := range n {
+		name, g, r := fmt.Sprintf("n%d", i+1), freeAddr(t), freeAddr(t)
+		args := []string{"node", "--name", name, "--data", filepath.Join(c.tmp, name), "--listen", r,
+			"--gossip", g, "--gossip-fast", "--log-level", "info"}
+		if seed != "" {
+			args = append(args, "--join", seed)
+		} else {
+			seed = g
+		}
+		startProc(t, filepath.Join(c.tmp, name+".log"), "listening on", append(args, extra...)...)
+		c.remotes, c.names = append(c.remotes, r), append(c.names, name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range c.remotes {
+		for {
+			st := c.status(t, ctx, r)
+			if st != nil && len(st.Members) == n {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("node %s never saw %d members; logs in %s", r, n, c.tmp)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// Routing follows membership within 100 ms of the status showing it.
+	time.Sleep(300 * time.Millisecond)
+	return c
+}
+
+func (c *testCluster) status(t *testing.T, ctx context.Context, remote string) *messages.Status {
+	out, err := runShoal(t, ctx, nil, "status", "--node", remote, "--json")
+	if err != nil {
+		return nil
+	}
+	var st messages.Status
+	if json.Unmarshal([]byte(out), &st) != nil {
+		return nil
+	}
+	return &st
+}
+
+// worker starts a worker process on node i journaling to journal-<tag>.
+func (c *testCluster) worker(t *testing.T, i int, tag string, slots int) string {
+	j := filepath.Join(c.tmp, "journal-"+tag)
+	startProc(t, filepath.Join(c.tmp, "worker-"+tag+".log"), "shoal worker", "worker", "--node", c.remotes[i],
+		"--types", "echo,sleep", "--slots", strconv.Itoa(slots), "--journal", j, "--log-level", "info")
+	return j
+}
+
+// executions counts journal lines per payload over the given journals.
+func executions(t *testing.T, journals ...string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, j := range journals {
+		f, err := os.Open(j)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Split(sc.Text(), "\t")
+			if len(fields) < 5 {
+				continue
+			}
+			p, _ := strconv.Unquote(fields[3])
+			out[p]++
+		}
+		f.Close()
+	}
+	return out
+}
+
+// outcomeLines parses `submit --wait` / `wait` output: id → state.
+func outcomeLines(out string) map[uint64]string {
+	m := map[uint64]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		if id, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+			m[id] = f[1]
+		}
+	}
+	return m
+}
+
+// The same payloads submitted at each of three nodes at once run once in
+// total: every node splits its batch by partition owner, each owner
+// dedupes its partitions, and every submission completes — most of each
+// batch is owned by another node than the one it was submitted to. Waiting
+// for a node's ids at another node is routed to the holders.
+func TestClusterDedupesAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := startCluster(t, 3)
+	var journals []string
+	for i := range c.remotes {
+		journals = append(journals, c.worker(t, i, c.names[i], 8))
+	}
+	const n = 600
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "same-%d\n", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	outs := make([]string, len(c.remotes))
+	var wg sync.WaitGroup
+	for i, r := range c.remotes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := runShoal(t, ctx, strings.NewReader(in.String()), "submit", "--node", r, "--type", "echo",
+				"--stdin", "--batch", "100", "--wait", "--timeout", "60s")
+			if err != nil {
+				t.Errorf("submit at %s: %v", r, err)
+			}
+			outs[i] = out
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.Fatalf("logs in %s", c.tmp)
+	}
+	holders := map[uint16]int{}
+	var fromN1 []string
+	for i, out := range outs {
+		states := outcomeLines(out)
+		if len(states) != n {
+			t.Fatalf("submit at %s: %d outcomes, want %d", c.remotes[i], len(states), n)
+		}
+		for id, s := range states {
+			if s != "done" {
+				t.Fatalf("task %d submitted at %s is %s, want done", id, c.remotes[i], s)
+			}
+			if i == 0 {
+				holders[route.TagOf(id)]++
+				fromN1 = append(fromN1, strconv.FormatUint(id, 10))
+			}
+		}
+	}
+	if len(holders) != 3 {
+		t.Errorf("tasks submitted at n1 are held by %d nodes (%v), want all 3", len(holders), holders)
+	}
+	ex := executions(t, journals...)
+	total := 0
+	for p, k := range ex {
+		total += k
+		if k != 1 {
+			t.Errorf("payload %q ran %d times", p, k)
+		}
+	}
+	if len(ex) != n || total != n {
+		t.Errorf("%d payloads ran %d times in total, want %d once each", len(ex), total, n)
+	}
+	// n1's ids asked at n3: routed to each holder.
+	out, err := runShoal(t, ctx, strings.NewReader(strings.Join(fromN1, "\n")+"\n"), "wait", "--node", c.remotes[2], "--timeout", "30s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := outcomeLines(out)
+	if len(got) != n {
+		t.Fatalf("wait at n3 for n1's ids: %d outcomes, want %d", len(got), n)
+	}
+	for id, s := range got {
+		if s != "done" {
+			t.Fatalf("wait at n3: task %d is %s", id, s)
+		}
+	}
+
+	// A batch with one bad task is refused whole at the node it reaches:
+	// nothing is written on any node.
+	accepted := func() (sum int64) {
+		for _, r := range c.remotes {
+			sum += c.status(t, ctx, r).Counters["accepted"]
+		}
+		return sum
+	}
+	before := accepted()
+	var bad strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&bad, "fresh-%d\n", i)
+	}
+	bad.WriteString(strings.Repeat("x", 1<<20+1) + "\n")
+	_, err = runShoal(t, ctx, strings.NewReader(bad.String()), "submit", "--node", c.remotes[1], "--type", "echo", "--stdin", "--batch", "100")
+	if err == nil {
+		t.Fatal("a batch with a 1 MiB + 1 payload was accepted")
+	}
+	if after := accepted(); after != before {
+		t.Fatalf("a refused batch wrote %d tasks", after-before)
+	}
+}
