@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -133,13 +132,14 @@ func (p *Postgres) enqueueBatch(ctx context.Context, b *Batch) (*pgReq, error) {
 	return r, nil
 }
 
-// checkID refuses ids PostgreSQL's bigint cannot hold.
-func checkID(what string, id uint64) error {
-	if id > math.MaxInt64 {
-		return fmt.Errorf("store: %s id %d exceeds the PostgreSQL store's limit of 2^63-1; nothing was written", what, id)
-	}
-	return nil
-}
+// pgID maps a task id to the bigint stored for it, preserving order: the
+// uint64 with its top bit flipped, read as signed (id 0 is -2^63, 2^63 is
+// 0). Cluster ids carry a node tag in their top 16 bits, so half of them are
+// above 2^63-1, which a plain bigint cannot hold in order.
+func pgID(id uint64) int64 { return int64(id ^ 1<<63) }
+
+// fromPgID is pgID's inverse.
+func fromPgID(v int64) uint64 { return uint64(v) ^ 1<<63 }
 
 // lastOfEach returns the indexes of the last occurrence of each id, in
 // order: a batch that names an id twice keeps the later record, as Pebble's
@@ -172,14 +172,11 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 		c := &pgTaskCols{}
 		for _, i := range idx {
 			t := &b.Tasks[i]
-			if err := checkID("task", t.ID); err != nil {
-				return 0, err
-			}
 			req, err := requirementsJSON(t.Requirements)
 			if err != nil {
 				return 0, fmt.Errorf("store: task %d: %w", t.ID, err)
 			}
-			c.id = append(c.id, int64(t.ID))
+			c.id = append(c.id, pgID(t.ID))
 			c.typ = append(c.typ, pgText(t.Type))
 			c.payload = append(c.payload, t.Payload)
 			c.priority = append(c.priority, t.Priority)
@@ -202,21 +199,18 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 		c := &pgResultCols{}
 		for _, i := range idx {
 			r := &b.Results[i]
-			if err := errors.Join(checkID("result", r.ID), checkID("alias", r.AliasOf)); err != nil {
-				return 0, err
-			}
 			var out []byte
 			if len(r.Output) > 0 {
 				out = r.Output
 			}
-			c.id = append(c.id, int64(r.ID))
+			c.id = append(c.id, pgID(r.ID))
 			c.class = append(c.class, int16(r.Class))
 			c.digest = append(c.digest, r.Digest[:])
 			c.state = append(c.state, int16(r.State))
 			c.output = append(c.output, out)
 			c.errText = append(c.errText, pgText(r.Error))
 			c.attempts = append(c.attempts, r.Attempts)
-			c.aliasOf = append(c.aliasOf, int64(r.AliasOf))
+			c.aliasOf = append(c.aliasOf, pgID(r.AliasOf))
 			c.finished = append(c.finished, r.FinishedAt)
 			size += 64 + len(r.Output) + len(r.Error)
 		}
@@ -226,10 +220,7 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 	if len(b.Attempts) > 0 {
 		for _, i := range lastOfEach(len(b.Attempts), func(i int) uint64 { return b.Attempts[i].ID }) {
 			u := b.Attempts[i]
-			if u.ID > math.MaxInt64 {
-				continue // no such task can exist: skipped like any unknown id
-			}
-			w.attemptIDs = append(w.attemptIDs, int64(u.ID))
+			w.attemptIDs = append(w.attemptIDs, pgID(u.ID))
 			w.attempts = append(w.attempts, u.Attempts)
 			size += 12
 		}
@@ -398,7 +389,7 @@ func (p *Postgres) writeTx(reqs []*pgReq) (err error) {
 	}
 	if maxID > 0 {
 		// In the same transaction as the task rows it covers.
-		b.Queue(p.sql.raiseMaxID, int64(maxID))
+		b.Queue(p.sql.raiseMaxID, pgID(maxID))
 	}
 	br := tx.SendBatch(ctx, &b)
 	for range b.Len() {

@@ -30,9 +30,9 @@ func scanTask(row pgRow, rec *TaskRecord) error {
 		return err
 	}
 	if len(digest) != len(rec.Digest) {
-		return fmt.Errorf("store: task %d: digest of %d bytes, want %d", id, len(digest), len(rec.Digest))
+		return fmt.Errorf("store: task %d: digest of %d bytes, want %d", fromPgID(id), len(digest), len(rec.Digest))
 	}
-	*rec = TaskRecord{ID: uint64(id), Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
+	*rec = TaskRecord{ID: fromPgID(id), Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
 		Requirements: req, MaxAttempts: max, Attempts: atts, SubmittedAt: submitted}
 	copy(rec.Digest[:], digest)
 	if len(rec.Requirements) == 0 {
@@ -53,10 +53,10 @@ func scanResult(row pgRow, rec *ResultRecord) error {
 		return err
 	}
 	if len(digest) != len(rec.Digest) {
-		return fmt.Errorf("store: result %d: digest of %d bytes, want %d", id, len(digest), len(rec.Digest))
+		return fmt.Errorf("store: result %d: digest of %d bytes, want %d", fromPgID(id), len(digest), len(rec.Digest))
 	}
-	*rec = ResultRecord{ID: uint64(id), Class: messages.Class(class), State: messages.TaskState(state), Output: out,
-		Error: errText, Attempts: atts, AliasOf: uint64(alias), FinishedAt: finished}
+	*rec = ResultRecord{ID: fromPgID(id), Class: messages.Class(class), State: messages.TaskState(state), Output: out,
+		Error: errText, Attempts: atts, AliasOf: fromPgID(alias), FinishedAt: finished}
 	copy(rec.Digest[:], digest)
 	if len(rec.Output) == 0 {
 		rec.Output = nil
@@ -73,11 +73,8 @@ func (p *Postgres) Task(ctx context.Context, id uint64) (TaskRecord, bool, error
 	if err := ctx.Err(); err != nil {
 		return TaskRecord{}, false, err
 	}
-	if id > math.MaxInt64 {
-		return TaskRecord{}, false, nil
-	}
 	var rec TaskRecord
-	err := scanTask(p.pool.QueryRow(ctx, p.sql.task, int64(id)), &rec)
+	err := scanTask(p.pool.QueryRow(ctx, p.sql.task, pgID(id)), &rec)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return TaskRecord{}, false, nil
 	}
@@ -96,11 +93,8 @@ func (p *Postgres) Result(ctx context.Context, id uint64) (ResultRecord, bool, e
 	if err := ctx.Err(); err != nil {
 		return ResultRecord{}, false, err
 	}
-	if id > math.MaxInt64 {
-		return ResultRecord{}, false, nil
-	}
 	var rec ResultRecord
-	err := scanResult(p.pool.QueryRow(ctx, p.sql.result, int64(id)), &rec)
+	err := scanResult(p.pool.QueryRow(ctx, p.sql.result, pgID(id)), &rec)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ResultRecord{}, false, nil
 	}
@@ -121,10 +115,10 @@ func (p *Postgres) Pending(ctx context.Context, c messages.Class, after uint64, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if limit <= 0 || after >= math.MaxInt64 {
+	if limit <= 0 || after == math.MaxUint64 {
 		return nil, nil
 	}
-	rows, err := p.pool.Query(ctx, p.sql.pending, int16(c), int64(after), int64(limit))
+	rows, err := p.pool.Query(ctx, p.sql.pending, int16(c), pgID(after), int64(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: pending scan: %w", err)
 	}
@@ -187,7 +181,7 @@ func (p *Postgres) MaxID(ctx context.Context) (uint64, error) {
 	if err := p.pool.QueryRow(ctx, p.sql.maxID).Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: read max id: %w", err)
 	}
-	return uint64(v), nil
+	return fromPgID(v), nil
 }
 
 // Sweep deletes the task and result records of up to limit tasks that

@@ -20,8 +20,10 @@ import (
 //	meta    key/value bigints: max_id (largest task id ever committed, never
 //	        lowered by Sweep) and schema_version
 //
-// Ids are bigint: the store refuses ids above 2^63-1 (shoal hands them out
-// from 1 upwards). Strings (type, error, requirements) are stored as UTF-8
+// Ids (id, alias_of, max_id) are stored as bigint id XOR 2^63, which keeps
+// uint64 order in bigint order (cluster ids carry a 16-bit node tag in their
+// top bits and reach 2^64-1): in psql,
+// (id::numeric + 9223372036854775808) is the shoal id. Strings (type, error, requirements) are stored as UTF-8
 // text; bytes PostgreSQL's text cannot hold (invalid UTF-8, NUL) are
 // replaced by U+FFFD. Payloads, outputs and digests are bytea, unchanged.
 //
@@ -67,7 +69,7 @@ CREATE TABLE IF NOT EXISTS {s}.meta (
 	key   text   PRIMARY KEY,
 	value bigint NOT NULL
 );
-INSERT INTO {s}.meta (key, value) VALUES ('max_id', 0), ('schema_version', 1) ON CONFLICT (key) DO NOTHING;
+INSERT INTO {s}.meta (key, value) VALUES ('max_id', -9223372036854775808), ('schema_version', 1) ON CONFLICT (key) DO NOTHING;
 `
 
 func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +35,6 @@ func TestPostgres(t *testing.T) {
 	t.Run("GroupCommitHeld", func(t *testing.T) { testPgGroupCommitHeld(t, open(t, cfgFor(t))) })
 	t.Run("GroupFailureIsolated", func(t *testing.T) { testPgGroupFailureIsolated(t, open(t, cfgFor(t))) })
 	t.Run("TextSanitized", func(t *testing.T) { testPgTextSanitized(t, open(t, cfgFor(t))) })
-	t.Run("IDLimit", func(t *testing.T) { testPgIDLimit(t, open(t, cfgFor(t))) })
 	t.Run("ConcurrentOpen", func(t *testing.T) {
 		cfg := cfgFor(t)
 		var wg sync.WaitGroup
@@ -168,23 +166,6 @@ func testPgTextSanitized(t *testing.T, p *Postgres) {
 	res, _, err := p.Result(t.Context(), 1)
 	if err != nil || res.Error != "boom\uFFFD\uFFFD" {
 		t.Errorf("error text = %q, %v; want NUL and invalid bytes replaced", res.Error, err)
-	}
-}
-
-func testPgIDLimit(t *testing.T, p *Postgres) {
-	for name, b := range map[string]*Batch{
-		"task":   {Tasks: []TaskRecord{mkTask(1, messages.ClassNormal), mkTask(math.MaxInt64+1, messages.ClassNormal)}},
-		"result": {Results: []ResultRecord{mkResult(math.MaxUint64, messages.ClassNormal, base)}},
-	} {
-		if err := p.Commit(t.Context(), b); err == nil || !strings.Contains(err.Error(), "2^63-1") {
-			t.Errorf("%s id above 2^63-1: Commit = %v; want the limit named", name, err)
-		}
-	}
-	if _, ok := mustTask(t, p, 1); ok {
-		t.Errorf("task 1 of a refused batch was written")
-	}
-	if _, ok, err := p.Task(t.Context(), math.MaxUint64); ok || err != nil {
-		t.Errorf("Task(max uint64) = %v, %v; want not found", ok, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"testing"
@@ -35,6 +36,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"Attempts", testAttempts},
 		{"AsyncCallOrder", testAsyncCallOrder},
 		{"DuplicateIDsInBatch", testDuplicateIDsInBatch},
+		{"FullIDRange", testFullIDRange},
 		{"Reopen", testReopen},
 		{"MaxIDSurvivesSweep", testMaxIDSurvivesSweep},
 		{"Sweep", testSweep},
@@ -586,5 +588,36 @@ func testCloseDrainsAsync(t *testing.T, open Opener) {
 	s = open(t)
 	if ids := PendingIDs(t, s, messages.ClassNormal, 0, 100); len(ids) != 20 {
 		t.Errorf("pending after reopen = %v, want 1..20", ids)
+	}
+}
+
+// testFullIDRange: ids use all 64 bits (cluster ids carry a node tag in the
+// top 16), and order is unsigned order.
+func testFullIDRange(t *testing.T, open Opener) {
+	s := open(t)
+	ids := []uint64{1<<63 + 5, 1, math.MaxUint64 - 1, 1<<63 - 1, 0xbeef << 48}
+	var b store.Batch
+	for _, id := range ids {
+		b.Tasks = append(b.Tasks, Task(id, messages.ClassNormal))
+	}
+	commit(t, s, b)
+	want := []uint64{1, 1<<63 - 1, 1<<63 + 5, 0xbeef << 48, math.MaxUint64 - 1}
+	if got := PendingIDs(t, s, messages.ClassNormal, 0, 10); !reflect.DeepEqual(got, want) {
+		t.Errorf("pending = %v, want %v", got, want)
+	}
+	if got := PendingIDs(t, s, messages.ClassNormal, 1<<63, 10); !reflect.DeepEqual(got, want[2:]) {
+		t.Errorf("pending after 2^63 = %v, want %v", got, want[2:])
+	}
+	if id := maxID(t, s); id != math.MaxUint64-1 {
+		t.Errorf("MaxID = %d, want 2^64-2", id)
+	}
+	r := Result(0xbeef<<48, messages.ClassNormal, Base)
+	r.AliasOf = math.MaxUint64 - 1
+	commit(t, s, store.Batch{Results: []store.ResultRecord{r}, Attempts: []store.AttemptUpdate{{ID: 1<<63 + 5, Attempts: 2}}})
+	if got, ok := result(t, s, 0xbeef<<48); !ok || !reflect.DeepEqual(got, r) {
+		t.Errorf("Result = %+v, %v; want %+v", got, ok, r)
+	}
+	if got, _ := task(t, s, 1<<63+5); got.Attempts != 2 || got.ID != 1<<63+5 {
+		t.Errorf("task 2^63+5 = %+v; want attempts 2", got)
 	}
 }
