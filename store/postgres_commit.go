@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -367,6 +368,29 @@ func (p *Postgres) commitGroup(group []*pgReq) {
 	}
 }
 
+// blockMaxima returns the largest task id of reqs per id block (see
+// IDBlockBits), sorted by block.
+func blockMaxima(reqs []*pgReq) ([]int32, []int64) {
+	var blocks []int32
+	var maxes []int64
+	for _, r := range reqs {
+		if r.w.tasks == nil {
+			continue
+		}
+		for _, v := range r.w.tasks.id {
+			id := fromPgID(v)
+			b := int32(id >> IDBlockBits)
+			i, found := slices.BinarySearch(blocks, b)
+			if !found {
+				blocks, maxes = slices.Insert(blocks, i, b), slices.Insert(maxes, i, v)
+			} else if v > maxes[i] {
+				maxes[i] = v
+			}
+		}
+	}
+	return blocks, maxes
+}
+
 // writeTx writes reqs in one transaction: one pipelined round trip for the
 // statements, then COMMIT.
 func (p *Postgres) writeTx(reqs []*pgReq) (err error) {
@@ -388,8 +412,10 @@ func (p *Postgres) writeTx(reqs []*pgReq) (err error) {
 		maxID = max(maxID, r.w.maxID)
 	}
 	if maxID > 0 {
-		// In the same transaction as the task rows it covers.
+		// In the same transaction as the task rows they cover.
 		b.Queue(p.sql.raiseMaxID, pgID(maxID))
+		blocks, maxes := blockMaxima(reqs)
+		b.Queue(p.sql.raiseBlocks, blocks, maxes)
 	}
 	br := tx.SendBatch(ctx, &b)
 	for range b.Len() {

@@ -19,6 +19,10 @@ import (
 //	        the dedupe window read at start-up
 //	meta    key/value bigints: max_id (largest task id ever committed, never
 //	        lowered by Sweep) and schema_version
+//	id_blocks  largest id ever committed per block of 2^48 ids (a cluster
+//	        node's tag is its block): where a node's sequence continues
+//	moves   tasks of a departed node re-submitted by a survivor: old id →
+//	        new id (postgres_shared.go)
 //
 // Ids (id, alias_of, max_id) are stored as bigint id XOR 2^63, which keeps
 // uint64 order in bigint order (cluster ids carry a 16-bit node tag in their
@@ -69,6 +73,15 @@ CREATE TABLE IF NOT EXISTS {s}.meta (
 	key   text   PRIMARY KEY,
 	value bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS {s}.id_blocks (
+	block  integer PRIMARY KEY,
+	max_id bigint  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.moves (
+	old_id   bigint PRIMARY KEY,
+	new_id   bigint NOT NULL,
+	moved_ns bigint NOT NULL
+);
 INSERT INTO {s}.meta (key, value) VALUES ('max_id', -9223372036854775808), ('schema_version', 1) ON CONFLICT (key) DO NOTHING;
 `
 
@@ -97,8 +110,9 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 
 // pgStatements are the store's SQL texts with the schema filled in.
 type pgStatements struct {
-	insertTasks, insertResults, finishTasks, setAttempts, raiseMaxID string
-	task, result, pending, results, maxID, sweep                     string
+	insertTasks, insertResults, finishTasks, setAttempts, raiseMaxID, raiseBlocks string
+	blockMax, adoptable, moveOut                                                  string
+	task, result, pending, results, maxID, sweep                                  string
 }
 
 const (
@@ -108,6 +122,7 @@ const (
 
 func statements(schema string) pgStatements {
 	tasks, results, meta := ident(schema, "tasks"), ident(schema, "results"), ident(schema, "meta")
+	blocks, moves := ident(schema, "id_blocks"), ident(schema, "moves")
 	return pgStatements{
 		// Multi-row upserts from arrays: one statement and one round trip
 		// for any number of rows. A rewritten task is pending again and a
@@ -127,6 +142,22 @@ ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, digest = EXCLUDED.digest,
 		setAttempts: `UPDATE ` + tasks + ` AS t SET attempts = u.attempts
 FROM unnest($1::bigint[], $2::integer[]) AS u(id, attempts) WHERE t.id = u.id`,
 		raiseMaxID: `UPDATE ` + meta + ` SET value = $1 WHERE key = 'max_id' AND value < $1`,
+		raiseBlocks: `INSERT INTO ` + blocks + ` (block, max_id) SELECT * FROM unnest($1::integer[], $2::bigint[])
+ON CONFLICT (block) DO UPDATE SET max_id = GREATEST(` + blocks + `.max_id, EXCLUDED.max_id)`,
+		blockMax: `SELECT max(max_id) FROM ` + blocks + ` WHERE block = $1`,
+		// The stored id is id XOR 2^63, so its arithmetic shift by 48 is
+		// the block minus 2^15; digest byte 7 is the partition (of 256).
+		adoptable: `SELECT ` + taskCols + ` FROM ` + tasks + ` WHERE pending AND id > $1
+  AND NOT ((id >> 48) + 32768)::integer = ANY($2::integer[]) AND get_byte(digest, 7) = ANY($3::integer[])
+ORDER BY id LIMIT $4`,
+		moveOut: `WITH gone AS (
+  DELETE FROM ` + tasks + ` AS t USING unnest($1::bigint[], $2::bigint[]) AS m(old_id, new_id)
+  WHERE t.id = m.old_id AND t.pending RETURNING m.old_id, m.new_id
+), recorded AS (
+  INSERT INTO ` + moves + ` (old_id, new_id, moved_ns) SELECT old_id, new_id, $3 FROM gone
+  ON CONFLICT (old_id) DO UPDATE SET new_id = EXCLUDED.new_id, moved_ns = EXCLUDED.moved_ns
+)
+SELECT count(*) FROM gone`,
 
 		task:    `SELECT ` + taskCols + ` FROM ` + tasks + ` WHERE id = $1`,
 		result:  `SELECT ` + resultCols + ` FROM ` + results + ` WHERE id = $1`,

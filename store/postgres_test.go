@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ func TestPostgres(t *testing.T) {
 	}
 	t.Run("GroupCommitHeld", func(t *testing.T) { testPgGroupCommitHeld(t, open(t, cfgFor(t))) })
 	t.Run("GroupFailureIsolated", func(t *testing.T) { testPgGroupFailureIsolated(t, open(t, cfgFor(t))) })
+	t.Run("Shared", func(t *testing.T) { testPgShared(t, open(t, cfgFor(t))) })
 	t.Run("TextSanitized", func(t *testing.T) { testPgTextSanitized(t, open(t, cfgFor(t))) })
 	t.Run("ConcurrentOpen", func(t *testing.T) {
 		cfg := cfgFor(t)
@@ -219,5 +221,62 @@ func TestPostgresConfigValidate(t *testing.T) {
 	}
 	if !IsPostgresURL("postgresql://x/y") || !IsPostgresURL("postgres://x") || IsPostgresURL("/var/lib/shoal") {
 		t.Errorf("IsPostgresURL misclassifies")
+	}
+}
+
+// testPgShared: per-block max ids, adoptable tasks of departed blocks in
+// owned partitions, moving them out.
+func testPgShared(t *testing.T, p *Postgres) {
+	ctx := t.Context()
+	blockA, blockB := uint64(0x0001)<<IDBlockBits, uint64(0xabcd)<<IDBlockBits
+	var b Batch
+	for i := uint64(1); i <= 6; i++ {
+		for _, base := range []uint64{blockA, blockB} {
+			tk := mkTask(base+i, messages.Class(i%3))
+			tk.Digest[7] = byte(i) // partition i
+			b.Tasks = append(b.Tasks, tk)
+		}
+	}
+	if err := p.Commit(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	for block, want := range map[uint16]uint64{1: blockA + 6, 0xabcd: blockB + 6, 7: 0} {
+		if got, err := p.MaxIDInBlock(ctx, block); err != nil || got != want {
+			t.Errorf("MaxIDInBlock(%#x) = %#x, %v; want %#x", block, got, err, want)
+		}
+	}
+	// Block 1 is live; partitions 2, 3, 5 are ours: B's tasks 2, 3, 5.
+	recs, err := p.Adoptable(ctx, []uint16{1}, []int{2, 3, 5}, 0, 10)
+	var ids []uint64
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	if want := []uint64{blockB + 2, blockB + 3, blockB + 5}; err != nil || !slices.Equal(ids, want) {
+		t.Fatalf("Adoptable = %#x, %v; want %#x", ids, err, want)
+	}
+	if recs, _ := p.Adoptable(ctx, []uint16{1}, []int{2, 3, 5}, blockB+3, 1); len(recs) != 1 || recs[0].ID != blockB+5 {
+		t.Errorf("Adoptable after B+3, limit 1 = %+v; want B+5", recs)
+	}
+	// B's task 3 finished meanwhile: it is not moved.
+	if err := p.Commit(ctx, &Batch{Results: []ResultRecord{mkResult(blockB+3, messages.Class(0), base)}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.MoveOut(ctx, ids, []uint64{blockA + 10, blockA + 11, blockA + 12}, base)
+	if err != nil || n != 2 {
+		t.Fatalf("MoveOut = %d, %v; want 2", n, err)
+	}
+	for _, id := range []uint64{blockB + 2, blockB + 5} {
+		if _, ok := mustTask(t, p, id); ok {
+			t.Errorf("moved task %#x still stored", id)
+		}
+	}
+	if _, ok := mustTask(t, p, blockB+3); !ok {
+		t.Errorf("finished task B+3 was removed by MoveOut")
+	}
+	if recs, _ := p.Adoptable(ctx, []uint16{1}, []int{2, 3, 5}, 0, 10); len(recs) != 0 {
+		t.Errorf("adoptable after MoveOut = %+v; want none", recs)
+	}
+	if recs, _ := p.Adoptable(ctx, nil, []int{1}, 0, 10); len(recs) != 2 {
+		t.Errorf("adoptable of partition 1 with no live block = %d tasks; want 2 (A+1, B+1)", len(recs))
 	}
 }
