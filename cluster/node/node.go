@@ -165,12 +165,16 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cl
 	}
 	n.sweeper.Add(1)
 	go n.sweep()
+	n.startAdopter()
 	return n, nil
 }
 
 func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 	cfg, log, now := n.cfg, n.cfg.Logger, n.cfg.Now
 	maxID, err := n.store.MaxID(ctx)
+	if err == nil {
+		maxID, err = n.ownMaxID(ctx, maxID) // shared.go
+	}
 	if err != nil {
 		return fmt.Errorf("node: read id high-water mark: %w", err)
 	}
@@ -209,7 +213,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), p.Results.Id),
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
 		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), p.Dedupe.Id),
-		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
+		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.pumpStore(), Dedupe: p.Dedupe, Logger: log, Now: now,
 			Standby: func(total int64, per [messages.NumClasses]int64) {
 				for c := range per {
 					n.Counters.ClassStandby[c].Store(per[c])
