@@ -27,81 +27,24 @@ func TestSharedPostgresSurvivesMemberLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	url := pgtest.Start(t).NewDatabase(t)
-	tmp := t.TempDir()
-	var procs []*proc
-	var remotes []string
-	seed := ""
-	for i := range 3 {
-		name, g, r := fmt.Sprintf("n%d", i+1), freeAddr(t), freeAddr(t)
-		args := []string{"node", "--name", name, "--store", url, "--listen", r, "--gossip", g, "--gossip-fast",
-			"--lease-ttl", "2s", "--log-level", "info"}
-		if seed != "" {
-			args = append(args, "--join", seed)
-		} else {
-			seed = g
-		}
-		procs = append(procs, startProc(t, filepath.Join(tmp, name+".log"), "listening on", args...))
-		remotes = append(remotes, r)
-	}
+	sc := startShared(t, "2s")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := &testCluster{tmp: tmp, remotes: remotes}
-	for _, r := range remotes {
-		for st := c.status(t, ctx, r); st == nil || len(st.Members) != 3; st = c.status(t, ctx, r) {
-			if ctx.Err() != nil {
-				t.Fatalf("node %s never saw 3 members; logs in %s", r, tmp)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // routing follows membership within 100 ms
-
 	const n = 1500
-	var in strings.Builder
-	for i := range n {
-		fmt.Fprintf(&in, "job-%d\n", i)
-	}
-	out, err := runShoal(t, ctx, strings.NewReader(in.String()), "submit", "--node", remotes[0], "--type", "echo", "--stdin", "--batch", "250")
-	if err != nil {
-		t.Fatalf("submit: %v; logs in %s", err, tmp)
-	}
-	var acked []uint64
-	holders := map[uint16]int{}
-	for _, line := range strings.Fields(out) {
-		id, err := strconv.ParseUint(line, 10, 64)
-		if err != nil {
-			t.Fatalf("submit output %q: %v", line, err)
-		}
-		acked = append(acked, id)
-		holders[route.TagOf(id)]++
-	}
+	acked, holders := sc.submitPending(t, ctx, "job", n)
 	victim := route.Tag("n2")
-	if len(acked) != n || len(holders) != 3 || holders[victim] == 0 {
-		t.Fatalf("%d acknowledged, holders %v; want %d held by all three", len(acked), holders, n)
-	}
-	procs[1].kill() // for good: n2 never comes back
+	sc.procs[1].kill() // for good: n2 never comes back
 	t.Logf("n2 killed holding %d of %d pending tasks", holders[victim], n)
 
+	c := &testCluster{tmp: sc.tmp, remotes: sc.remotes}
 	j1 := c.worker(t, 0, "n1", 8)
 	j3 := c.worker(t, 2, "n3", 8)
-
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(ctx, sc.url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var missing []uint64
-	for {
-		missing = notDone(t, ctx, conn, acked)
-		if len(missing) == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("%d acknowledged tasks never completed (first %#x); logs in %s", len(missing), missing[0], tmp)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	waitDone(t, ctx, conn, acked, sc.tmp)
 	var moved int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM shoal.moves").Scan(&moved); err != nil {
 		t.Fatal(err)
@@ -109,17 +52,7 @@ func TestSharedPostgresSurvivesMemberLoss(t *testing.T) {
 	if moved != holders[victim] {
 		t.Errorf("%d tasks moved, want n2's %d", moved, holders[victim])
 	}
-	ex := executions(t, j1, j3)
-	total := 0
-	for p, k := range ex {
-		total += k
-		if k != 1 {
-			t.Errorf("payload %q ran %d times", p, k)
-		}
-	}
-	if len(ex) != n || total != n {
-		t.Errorf("%d payloads ran %d times in total, want %d once each", len(ex), total, n)
-	}
+	onceEach(t, n, j1, j3)
 	t.Logf("all %d acknowledged tasks done; %d adopted from n2", n, moved)
 }
 
@@ -151,4 +84,147 @@ WHERE r.id IS NULL`, enc, int16(messages.StateDone))
 		t.Fatal(err)
 	}
 	return out
+}
+
+// sharedCluster is three node processes on one PostgreSQL store.
+type sharedCluster struct {
+	url, tmp string
+	remotes  []string
+	args     [][]string
+	procs    []*proc
+}
+
+// startShared starts n1..n3 on a fresh database with lease TTL ttl and
+// waits until each lists all three.
+func startShared(t *testing.T, ttl string) *sharedCluster {
+	t.Helper()
+	sc := &sharedCluster{url: pgtest.Start(t).NewDatabase(t), tmp: t.TempDir()}
+	seed := ""
+	for i := range 3 {
+		name, g, r := fmt.Sprintf("n%d", i+1), freeAddr(t), freeAddr(t)
+		args := []string{"node", "--name", name, "--store", sc.url, "--listen", r, "--gossip", g, "--gossip-fast",
+			"--lease-ttl", ttl, "--log-level", "info"}
+		if seed != "" {
+			args = append(args, "--join", seed)
+		} else {
+			seed = g
+		}
+		sc.procs = append(sc.procs, startProc(t, filepath.Join(sc.tmp, name+".log"), "listening on", args...))
+		sc.remotes, sc.args = append(sc.remotes, r), append(sc.args, args)
+	}
+	sc.waitMembers(t, 3)
+	return sc
+}
+
+// waitMembers waits until every live node lists n members.
+func (sc *sharedCluster) waitMembers(t *testing.T, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := &testCluster{tmp: sc.tmp, remotes: sc.remotes}
+	for _, r := range sc.remotes {
+		for st := c.status(t, ctx, r); st == nil || len(st.Members) != n; st = c.status(t, ctx, r) {
+			if ctx.Err() != nil {
+				t.Fatalf("node %s never saw %d members; logs in %s", r, n, sc.tmp)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // routing follows membership within 100 ms
+}
+
+// submitPending submits n payloads prefix-0.. at node 0 and returns the
+// acknowledged ids and how many each node tag holds.
+func (sc *sharedCluster) submitPending(t *testing.T, ctx context.Context, prefix string, n int) ([]uint64, map[uint16]int) {
+	t.Helper()
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "%s-%d\n", prefix, i)
+	}
+	out, err := runShoal(t, ctx, strings.NewReader(in.String()), "submit", "--node", sc.remotes[0], "--type", "echo", "--stdin", "--batch", "250")
+	if err != nil {
+		t.Fatalf("submit: %v; logs in %s", err, sc.tmp)
+	}
+	var acked []uint64
+	holders := map[uint16]int{}
+	for _, line := range strings.Fields(out) {
+		id, err := strconv.ParseUint(line, 10, 64)
+		if err != nil {
+			t.Fatalf("submit output %q: %v", line, err)
+		}
+		acked = append(acked, id)
+		holders[route.TagOf(id)]++
+	}
+	if len(acked) != n || len(holders) != 3 {
+		t.Fatalf("%d acknowledged, holders %v; want %d held by all three", len(acked), holders, n)
+	}
+	return acked, holders
+}
+
+// waitDone waits until every id in acked is done, directly or moved.
+func waitDone(t *testing.T, ctx context.Context, conn *pgx.Conn, acked []uint64, logs string) {
+	t.Helper()
+	for {
+		missing := notDone(t, ctx, conn, acked)
+		if len(missing) == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d acknowledged tasks never completed (first %#x); logs in %s", len(missing), missing[0], logs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// onceEach checks that each of n payloads ran exactly once over journals.
+func onceEach(t *testing.T, n int, journals ...string) {
+	t.Helper()
+	ex := executions(t, journals...)
+	total := 0
+	for p, k := range ex {
+		total += k
+		if k != 1 {
+			t.Errorf("payload %q ran %d times", p, k)
+		}
+	}
+	if len(ex) != n || total != n {
+		t.Errorf("%d payloads ran %d times in total, want %d once each", len(ex), total, n)
+	}
+}
+
+// TestSharedPostgresRestartWithinTTLKeepsTasks: a member killed and
+// restarted (same name and addresses) well within the lease TTL keeps its
+// tasks: nothing is adopted, and every payload runs exactly once.
+func TestSharedPostgresRestartWithinTTLKeepsTasks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	sc := startShared(t, "20s")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const n = 900
+	acked, holders := sc.submitPending(t, ctx, "stay", n)
+	sc.procs[1].kill()
+	sc.procs[1] = startProc(t, filepath.Join(sc.tmp, "n2-again.log"), "listening on", sc.args[1]...)
+	sc.waitMembers(t, 3)
+	t.Logf("n2 restarted holding %d of %d pending tasks", holders[route.Tag("n2")], n)
+	c := &testCluster{tmp: sc.tmp, remotes: sc.remotes}
+	var journals []string
+	for i, name := range []string{"n1", "n2", "n3"} {
+		journals = append(journals, c.worker(t, i, name, 8))
+	}
+	conn, err := pgx.Connect(ctx, sc.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	waitDone(t, ctx, conn, acked, sc.tmp)
+	var moved int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM shoal.moves").Scan(&moved); err != nil {
+		t.Fatal(err)
+	}
+	if moved != 0 {
+		t.Errorf("%d tasks were adopted although n2 came back within the lease TTL", moved)
+	}
+	onceEach(t, n, journals...)
 }
