@@ -88,12 +88,7 @@ type Pebble struct {
 	log *slog.Logger
 	cfg PebbleConfig
 
-	mu       sync.Mutex
-	queue    []*commitReq // FIFO of batches waiting for the committer
-	closed   bool
-	inflight int           // public calls running; Close waits for them
-	idle     sync.Cond     // on mu: inflight dropped to 0
-	wake     chan struct{} // cap 1: something was queued, or closed
+	commitQueue[*commitReq] // commitqueue.go
 
 	committerDone chan struct{}
 	maxID         uint64 // committer-owned: m/maxid as last committed
@@ -161,11 +156,10 @@ func OpenPebble(cfg PebbleConfig) (*Pebble, error) {
 		db:            db,
 		log:           logger,
 		cfg:           cfg,
-		wake:          make(chan struct{}, 1),
 		committerDone: make(chan struct{}),
 		maxID:         maxID,
 	}
-	p.idle.L = &p.mu
+	p.commitQueue.init()
 	go p.commitLoop()
 	logger.Info("store opened", "dir", cfg.Dir, "max_id", maxID)
 	return p, nil
@@ -175,21 +169,11 @@ func OpenPebble(cfg PebbleConfig) (*Pebble, error) {
 // already queued, waits for running reads (including a Results whose callback
 // is still running) and closes the database. A second Close returns ErrClosed.
 func (p *Pebble) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return ErrClosed
+	if err := p.shut(); err != nil {
+		return err
 	}
-	p.closed = true
-	p.mu.Unlock()
-	p.signal()
 	<-p.committerDone
-
-	p.mu.Lock()
-	for p.inflight > 0 {
-		p.idle.Wait()
-	}
-	p.mu.Unlock()
+	p.waitIdle()
 	if err := p.db.Close(); err != nil {
 		return fmt.Errorf("store: close pebble in %s: %w", p.cfg.Dir, err)
 	}
@@ -205,34 +189,6 @@ func (p *Pebble) Stats() PebbleStats {
 		Syncs:    p.syncs.Load(),
 		MaxGroup: p.maxGroup.Load(),
 		Bytes:    p.bytes.Load(),
-	}
-}
-
-// acquire registers a running call; it fails once Close has begun.
-func (p *Pebble) acquire() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	p.inflight++
-	return nil
-}
-
-func (p *Pebble) release() {
-	p.mu.Lock()
-	p.inflight--
-	if p.inflight == 0 && p.closed {
-		p.idle.Broadcast()
-	}
-	p.mu.Unlock()
-}
-
-// signal wakes the committer without blocking.
-func (p *Pebble) signal() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
 	}
 }
 

@@ -44,6 +44,9 @@ type commitReq struct {
 	done  chan error // receives exactly one value, from the committer
 }
 
+func (r *commitReq) reqState() *atomic.Int32 { return &r.state }
+func (r *commitReq) reqSize() int            { return r.size }
+
 // finish delivers the request's outcome and releases its batch. Only the
 // committer calls it, on taken requests.
 func (r *commitReq) finish(err error) {
@@ -72,16 +75,7 @@ func (p *Pebble) Commit(ctx context.Context, b *Batch) error {
 	if err != nil || r == nil {
 		return err
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(reqQueued, reqWithdrawn) {
-			_ = r.pb.Close()
-			return ctx.Err()
-		}
-		return <-r.done // taken: the outcome is near
-	}
+	return awaitCommit(ctx, &r.state, r.done, func() { _ = r.pb.Close() })
 }
 
 // CommitAsync queues b like Commit but returns as soon as b is queued. The
@@ -218,28 +212,7 @@ func (p *Pebble) writeSweep(ctx context.Context, ids []uint64) error {
 		_ = pb.Close()
 		return err
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(reqQueued, reqWithdrawn) {
-			_ = r.pb.Close()
-			return ctx.Err()
-		}
-		return <-r.done
-	}
-}
-
-func (p *Pebble) enqueue(r *commitReq) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return ErrClosed
-	}
-	p.queue = append(p.queue, r)
-	p.mu.Unlock()
-	p.signal()
-	return nil
+	return awaitCommit(ctx, &r.state, r.done, func() { _ = r.pb.Close() })
 }
 
 func (p *Pebble) commitLoop() {
@@ -247,7 +220,7 @@ func (p *Pebble) commitLoop() {
 	var group []*commitReq
 	for {
 		var ok bool
-		group, ok = p.take(group[:0])
+		group, ok = p.take(group[:0], p.cfg.MaxGroupBytes)
 		if !ok {
 			return
 		}
@@ -256,41 +229,6 @@ func (p *Pebble) commitLoop() {
 		}
 		clear(group) // drop references for the GC
 	}
-}
-
-// take blocks until requests are queued and moves the next group (in queue
-// order, bounded by MaxGroupBytes) into group. It returns false once the
-// store is closed and the queue is drained.
-func (p *Pebble) take(group []*commitReq) ([]*commitReq, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for len(p.queue) == 0 {
-		if p.closed {
-			return group, false
-		}
-		p.mu.Unlock()
-		<-p.wake
-		p.mu.Lock()
-	}
-	n, size := 0, 0
-	for ; n < len(p.queue); n++ {
-		r := p.queue[n]
-		if r.state.Load() == reqWithdrawn {
-			continue // its caller closed its batch already
-		}
-		if len(group) > 0 && size+r.size > p.cfg.MaxGroupBytes {
-			break
-		}
-		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
-			continue // withdrawn just now
-		}
-		size += r.size
-		group = append(group, r)
-	}
-	rest := copy(p.queue, p.queue[n:])
-	clear(p.queue[rest:])
-	p.queue = p.queue[:rest]
-	return group, true
 }
 
 // commitGroup writes the taken requests in queue order and makes them

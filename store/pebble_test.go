@@ -101,9 +101,15 @@ func pendingIDs(t *testing.T, p Store, c messages.Class, after uint64, limit int
 // release is called. It must be called before the store's first write.
 // entered receives once the committer holds its first group.
 func holdCommitter(p *Pebble) (entered <-chan struct{}, release func()) {
+	return holdHook(&p.testHookBeforeGroup)
+}
+
+// holdHook sets *hook (a store's testHookBeforeGroup) to hold the committer
+// as holdCommitter describes.
+func holdHook(hook *func()) (entered <-chan struct{}, release func()) {
 	in := make(chan struct{}, 1)
 	gate := make(chan struct{})
-	p.testHookBeforeGroup = func() {
+	*hook = func() {
 		select {
 		case in <- struct{}{}:
 		default:

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -111,12 +110,7 @@ type Postgres struct {
 	cfg  PostgresConfig
 	sql  pgStatements
 
-	mu       sync.Mutex
-	queue    []*pgReq
-	closed   bool
-	inflight int
-	idle     sync.Cond
-	wake     chan struct{}
+	commitQueue[*pgReq] // commitqueue.go
 
 	committerDone chan struct{}
 
@@ -162,10 +156,9 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 		log:           logger,
 		cfg:           cfg,
 		sql:           statements(cfg.Schema),
-		wake:          make(chan struct{}, 1),
 		committerDone: make(chan struct{}),
 	}
-	p.idle.L = &p.mu
+	p.commitQueue.init()
 	go p.commitLoop()
 	logger.Info("store opened", "postgres", where, "schema", cfg.Schema)
 	return p, nil
@@ -175,20 +168,11 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 // already queued, waits for running reads and closes the pool. A second Close
 // returns ErrClosed.
 func (p *Postgres) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return ErrClosed
+	if err := p.shut(); err != nil {
+		return err
 	}
-	p.closed = true
-	p.mu.Unlock()
-	p.signal()
 	<-p.committerDone
-	p.mu.Lock()
-	for p.inflight > 0 {
-		p.idle.Wait()
-	}
-	p.mu.Unlock()
+	p.waitIdle()
 	p.pool.Close()
 	p.log.Info("store closed", "schema", p.cfg.Schema)
 	return nil
@@ -198,32 +182,6 @@ func (p *Postgres) Close() error {
 // scheduling and the server's speed).
 func (p *Postgres) Stats() PostgresStats {
 	return PostgresStats{Commits: p.commits.Load(), Syncs: p.syncs.Load(), MaxGroup: p.maxGroup.Load(), Retries: p.retries.Load()}
-}
-
-func (p *Postgres) acquire() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	p.inflight++
-	return nil
-}
-
-func (p *Postgres) release() {
-	p.mu.Lock()
-	p.inflight--
-	if p.inflight == 0 && p.closed {
-		p.idle.Broadcast()
-	}
-	p.mu.Unlock()
-}
-
-func (p *Postgres) signal() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
 }
 
 // ident quotes a schema-qualified table name.

@@ -41,7 +41,9 @@ type pgReq struct {
 	done  chan error
 }
 
-func (r *pgReq) finish(err error) { r.done <- err }
+func (r *pgReq) finish(err error)        { r.done <- err }
+func (r *pgReq) reqState() *atomic.Int32 { return &r.state }
+func (r *pgReq) reqSize() int            { return r.size }
 
 // pgWrite holds one Batch as column arrays.
 type pgWrite struct {
@@ -82,15 +84,7 @@ func (p *Postgres) Commit(ctx context.Context, b *Batch) error {
 	if err != nil || r == nil {
 		return err
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(reqQueued, reqWithdrawn) {
-			return ctx.Err()
-		}
-		return <-r.done
-	}
+	return awaitCommit(ctx, &r.state, r.done, nil)
 }
 
 // CommitAsync queues b like Commit and returns at once. The channel receives
@@ -122,14 +116,9 @@ func (p *Postgres) enqueueBatch(ctx context.Context, b *Batch) (*pgReq, error) {
 	if r.size, err = r.w.encode(b); err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrClosed
+	if err := p.enqueue(r); err != nil {
+		return nil, err
 	}
-	p.queue = append(p.queue, r)
-	p.mu.Unlock()
-	p.signal()
 	return r, nil
 }
 
@@ -275,7 +264,7 @@ func (p *Postgres) commitLoop() {
 	var group []*pgReq
 	for {
 		var ok bool
-		group, ok = p.take(group[:0])
+		group, ok = p.take(group[:0], p.cfg.MaxGroupBytes)
 		if !ok {
 			return
 		}
@@ -284,40 +273,6 @@ func (p *Postgres) commitLoop() {
 		}
 		clear(group)
 	}
-}
-
-// take blocks until requests are queued and moves the next group into group.
-// It returns false once the store is closed and the queue is drained.
-func (p *Postgres) take(group []*pgReq) ([]*pgReq, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for len(p.queue) == 0 {
-		if p.closed {
-			return group, false
-		}
-		p.mu.Unlock()
-		<-p.wake
-		p.mu.Lock()
-	}
-	n, size := 0, 0
-	for ; n < len(p.queue); n++ {
-		r := p.queue[n]
-		if r.state.Load() == reqWithdrawn {
-			continue
-		}
-		if len(group) > 0 && size+r.size > p.cfg.MaxGroupBytes {
-			break
-		}
-		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
-			continue
-		}
-		size += r.size
-		group = append(group, r)
-	}
-	rest := copy(p.queue, p.queue[n:])
-	clear(p.queue[rest:])
-	p.queue = p.queue[:rest]
-	return group, true
 }
 
 // commitGroup writes the taken requests in one transaction and finishes

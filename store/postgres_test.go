@@ -172,17 +172,7 @@ func testPgTextSanitized(t *testing.T, p *Postgres) {
 }
 
 func holdPgCommitter(p *Postgres) (entered <-chan struct{}, release func()) {
-	in := make(chan struct{}, 1)
-	gate := make(chan struct{})
-	p.testHookBeforeGroup = func() {
-		select {
-		case in <- struct{}{}:
-		default:
-		}
-		<-gate
-	}
-	var once sync.Once
-	return in, func() { once.Do(func() { close(gate) }) }
+	return holdHook(&p.testHookBeforeGroup)
 }
 
 func (p *Postgres) queued() int {
