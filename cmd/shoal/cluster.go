@@ -8,6 +8,7 @@ import (
 	"github.com/shoalrt/shoal/cluster/membership"
 	"github.com/shoalrt/shoal/cluster/partition"
 	"github.com/shoalrt/shoal/cluster/route"
+	"github.com/shoalrt/shoal/cluster/steal"
 )
 
 // clusterDirectory makes the routing directory of a node that joined the
@@ -47,5 +48,24 @@ func followMembers(ctx context.Context, m *membership.Membership, d *route.Direc
 		case <-t.C:
 		}
 		d.Update(routeMembers(m))
+	}
+}
+
+// stealPeers lists the other members with their gossiped queue depth, for
+// the work stealer.
+func stealPeers(m *membership.Membership, self string) func() []steal.Peer {
+	return func() []steal.Peer {
+		var out []steal.Peer
+		for _, mb := range m.Members() {
+			if mb.Name == self || mb.Load == nil || mb.Remote == "" {
+				continue
+			}
+			var q int64
+			for _, c := range mb.Load.Queued {
+				q += c
+			}
+			out = append(out, steal.Peer{Name: mb.Name, Remote: mb.Remote, Queued: q, FreeSlots: mb.Load.FreeSlots})
+		}
+		return out
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/cluster/steal"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -24,6 +25,8 @@ func nodeCmd() *cobra.Command {
 		attempts                 int32
 		maxLoad                  float64
 		gossip                   gossipFlags
+		stealing                 bool
+		cfgSteal                 steal.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -45,6 +48,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			cfg.Dispatch.LeaseTTL, cfg.Dispatch.MaxLoad = lease, maxLoad
 			cfg.Intake.StandbyLimit, cfg.Intake.DefaultMaxAttempts = standby, attempts
 			cfg.Dedupe.Window, cfg.ResultRetention = window, retention
+			cfg.Steal.MinDepth = cfgSteal.MinDepth
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -63,6 +67,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 					return err
 				}
 				cfg.Members = members(mem, cfg.Cluster)
+				if stealing {
+					cfg.StealFrom = stealPeers(mem, name)
+				}
 			}
 			n, err := node.Start(cmd.Context(), cfg, system, codec)
 			if err != nil {
@@ -97,6 +104,8 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")
 	f.BoolVar(&gossip.fast, "gossip-fast", false, "failure detection tuned for one machine or LAN (~1 s instead of ~5 s)")
+	f.BoolVar(&stealing, "steal", true, "in a cluster, lease work from the most loaded peer when this node's queues are empty and its executors have free slots")
+	f.Int64Var(&cfgSteal.MinDepth, "steal-min-depth", d.Steal.MinDepth, "queued tasks a peer must report before an idle node steals from it")
 	return cmd
 }
 
