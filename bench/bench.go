@@ -100,6 +100,9 @@ type Options struct {
 	// RemoteMessages is W7's cross-node tell count (two child processes over
 	// loopback). Default 1,000,000; negative skips the cross-node part.
 	RemoteMessages int
+	// RemoteBatch is W7's batched cross-node part: results per remote
+	// message (10 × RemoteMessages results in all). Default 1,000; 1 skips it.
+	RemoteBatch int
 	// Nodes is the cluster size. Default 1; more needs the cluster (not built
 	// yet): Run returns ErrNotBuilt.
 	Nodes int
@@ -191,6 +194,7 @@ func (o Options) withDefaults(w string) Options {
 	case "W7":
 		def(&o.Messages, 5_000_000)
 		def(&o.RemoteMessages, 1_000_000)
+		def(&o.RemoteBatch, 1000)
 	}
 	def(&o.PayloadBytes, 256)
 	if o.LoadSampling == "" {
