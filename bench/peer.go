@@ -48,6 +48,8 @@ func init() {
 		err = runSink()
 	case "source":
 		err = runSource(os.Getenv(peerTargetEnv))
+	case "node":
+		err = runNodePeer()
 	default:
 		err = fmt.Errorf("unknown %s %q", peerEnv, mode)
 	}
