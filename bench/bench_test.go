@@ -97,6 +97,13 @@ func TestWorkloadsSmall(t *testing.T) {
 	}{
 		{"W1/mode=drain", "W1", Options{Mode: "drain", Tasks: 2000, Batch: 100, Workers: 2, Slots: 16}, checkAll("executions", 2000)},
 		{"W1/mode=concurrent", "W1", Options{Mode: "concurrent", Tasks: 2000, Batch: 100, Workers: 2, Slots: 16}, checkAll("executions", 2000)},
+		{"W1/cluster=3/mode=drain", "W1", Options{Nodes: 3, Mode: "drain", Tasks: 3000, Batch: 100, Workers: 3, Slots: 16}, checkAll("node_done", 3000)},
+		{"W1/cluster=3/mode=concurrent", "W1", Options{Nodes: 3, Mode: "concurrent", Tasks: 3000, Batch: 100, Workers: 3, Slots: 16}, checkAll("node_done", 3000)},
+		{"W3/cluster=3", "W3", Options{Nodes: 3, Rate: 300, Duration: time.Second}, func(t *testing.T, r *Result) {
+			if r.Metrics["acknowledged"] != 300 || r.Metrics["latency_samples"] != 300 {
+				t.Errorf("acknowledged %v, latency samples %v: want 300", r.Metrics["acknowledged"], r.Metrics["latency_samples"])
+			}
+		}},
 		{"W2", "W2", Options{Tasks: 2000, Batch: 100, Workers: 2, Slots: 16}, func(t *testing.T, r *Result) {
 			if r.Metrics["executions"] != r.Metrics["unique"] || r.Metrics["unique"] != 1600 {
 				t.Errorf("executions %v, unique %v: want both 1600", r.Metrics["executions"], r.Metrics["unique"])
@@ -165,7 +172,7 @@ func TestRunRefuses(t *testing.T) {
 	if _, err := Run(ctx, "W9", Options{}); err == nil {
 		t.Error("W9 accepted")
 	}
-	if _, err := Run(ctx, "W1", Options{Nodes: 3}); !errors.Is(err, ErrNotBuilt) {
+	if _, err := Run(ctx, "W2", Options{Nodes: 3}); !errors.Is(err, ErrNotBuilt) {
 		t.Errorf("cluster: %v", err)
 	}
 	if _, err := Run(ctx, "W1", Options{Mode: "both"}); err == nil {

@@ -198,9 +198,10 @@ func (e *env) counters(res *Result) {
 }
 
 // submitBatches submits tasks 0..n-1 in batches of batch from producers
-// goroutines (batch indices are taken in order). acked counts acknowledged
+// goroutines (batch indices are taken in order); batch b goes to
+// clients[b % len(clients)] (one client per node of a cluster). acked counts acknowledged
 // tasks; onAck, when set, gets each batch's first index and ids.
-func submitBatches(ctx context.Context, c *sdk.Client, n, batch, producers int, build func(i int) sdk.Task,
+func submitBatches(ctx context.Context, clients []*sdk.Client, n, batch, producers int, build func(i int) sdk.Task,
 	acked *atomic.Int64, onAck func(first int, ids []uint64)) error {
 	nb := (n + batch - 1) / batch
 	var next atomic.Int64
@@ -222,7 +223,7 @@ func submitBatches(ctx context.Context, c *sdk.Client, n, batch, producers int, 
 				for i := first; i < min(first+batch, n); i++ {
 					tasks = append(tasks, build(i))
 				}
-				ids, err := c.SubmitBatch(ctx, tasks)
+				ids, err := clients[b%len(clients)].SubmitBatch(ctx, tasks)
 				if err != nil {
 					cancel(fmt.Errorf("submit batch %d (tasks %d..%d): %w", b, first, first+len(tasks)-1, err))
 					return

@@ -26,7 +26,9 @@ import (
 //	sink:   prints "ADDR host:port"; counts *messages.Heartbeat; on each
 //	        *messages.StatusRequest (the end marker) prints "MARK count".
 //	source: prints "READY msgbytes"; on "send N" tells N heartbeats and a
-//	        marker to the sink's actor, then prints "SENT N send_loop_ns".
+//	        marker to the sink's actor, then prints "SENT N send_loop_ns";
+//	        on "send N B" tells N/B heartbeats of B results each (the sink
+//	        counts results).
 //
 // Both exit when stdin closes.
 const (
@@ -46,6 +48,8 @@ func init() {
 		err = runSink()
 	case "source":
 		err = runSource(os.Getenv(peerTargetEnv))
+	case "node":
+		err = runNodePeer()
 	default:
 		err = fmt.Errorf("unknown %s %q", peerEnv, mode)
 	}
@@ -67,9 +71,9 @@ type sink struct {
 }
 
 func (s *sink) Receive(ctx actor.Context) {
-	switch ctx.Message().(type) {
+	switch m := ctx.Message().(type) {
 	case *messages.Heartbeat:
-		s.count++
+		s.count += max(1, len(m.Results)) // a batched heartbeat carries many results
 	case *messages.StatusRequest:
 		fmt.Fprintf(s.out, "MARK %d\n", s.count)
 		s.out.Flush()
@@ -101,8 +105,18 @@ func peerMessage() *messages.Heartbeat {
 }
 
 type sourceCmd struct {
-	n    int
-	done chan time.Duration
+	n, batch int
+	done     chan time.Duration
+}
+
+// batchMessage is a heartbeat reporting batch results, as an executor
+// reports finished tasks: W7's batched unit is one result.
+func batchMessage(batch int) *messages.Heartbeat {
+	h := &messages.Heartbeat{ExecutorID: "bench-w7-source-0001", Results: make([]messages.Result, batch)}
+	for i := range h.Results {
+		h.Results[i] = messages.Result{TaskID: 1<<48 + uint64(i), Attempt: 1, OK: true, RunNanos: 1500}
+	}
+	return h
 }
 
 func runSource(target string) error {
@@ -125,8 +139,16 @@ func runSource(target string) error {
 	sender := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if c, ok := ctx.Message().(sourceCmd); ok {
 			t0 := time.Now()
-			for range c.n {
-				codec.Send(ctx, to, msg)
+			if c.batch > 1 {
+				// Batched: each remote message carries batch results.
+				b := batchMessage(c.batch)
+				for range c.n / c.batch {
+					codec.Send(ctx, to, b)
+				}
+			} else {
+				for range c.n {
+					codec.Send(ctx, to, msg)
+				}
 			}
 			codec.Send(ctx, to, &messages.StatusRequest{})
 			c.done <- time.Since(t0)
@@ -136,15 +158,21 @@ func runSource(target string) error {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) != 2 || f[0] != "send" {
+		if len(f) < 2 || f[0] != "send" {
 			continue
 		}
 		n, err := strconv.Atoi(f[1])
 		if err != nil {
 			return err
 		}
+		batch := 1
+		if len(f) > 2 {
+			if batch, err = strconv.Atoi(f[2]); err != nil {
+				return err
+			}
+		}
 		done := make(chan time.Duration, 1)
-		system.Root.Send(sender, sourceCmd{n: n, done: done})
+		system.Root.Send(sender, sourceCmd{n: n, batch: batch, done: done})
 		d := <-done
 		fmt.Printf("SENT %d %d\n", n, d.Nanoseconds())
 	}

@@ -18,6 +18,9 @@ import (
 // first, then the producers. A task counts as done when the node's counters
 // show its durable result (fsync'd), which comes after its handler ran.
 func runW1(ctx context.Context, opt Options, res *Result) error {
+	if opt.Nodes > 1 {
+		return runW1Cluster(ctx, opt, res)
+	}
 	n := int64(opt.Tasks)
 	res.Params = map[string]any{"mode": opt.Mode, "tasks": opt.Tasks, "producers": opt.Producers, "batch": opt.Batch,
 		"workers": opt.Workers, "slots": opt.Slots, "payload_bytes": opt.PayloadBytes, "durable": "fsync"}
@@ -47,7 +50,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	case "drain":
 		stop := startProgress(opt.Progress, "W1 drain: submitted", n, acked.Load)
 		t0 = time.Now()
-		err = submitBatches(ctx, e.client, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+		err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
 		tSubmitted = time.Now()
 		stop()
 		if err != nil {
@@ -74,7 +77,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 		stop := startProgress(opt.Progress, "W1 concurrent: done", n, e.finished)
 		defer stop()
 		t0 = time.Now()
-		err = submitBatches(ctx, e.client, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+		err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
 		tSubmitted = time.Now()
 		if err != nil {
 			return err

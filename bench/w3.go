@@ -29,11 +29,25 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 	}
 	res.Params = map[string]any{"rate": opt.Rate, "duration_s": opt.Duration.Seconds(), "tasks": total,
 		"workers": opt.Workers, "slots": opt.Slots, "payload_bytes": opt.PayloadBytes, "durable": "fsync", "submit": "one task per call"}
-	e, err := startEnv(ctx, opt, "w3")
-	if err != nil {
-		return err
+	// One node in this process, or opt.Nodes node processes (cluster.go)
+	// recording handler starts in wall-clock time (one machine, one clock).
+	var (
+		e *env
+		c *clusterEnv
+	)
+	if opt.Nodes > 1 {
+		var err error
+		if c, err = startCluster(ctx, opt, "w3", true, true); err != nil {
+			return err
+		}
+		defer c.close()
+	} else {
+		var err error
+		if e, err = startEnv(ctx, opt, "w3"); err != nil {
+			return err
+		}
+		defer e.close()
 	}
-	defer e.close()
 
 	base := time.Now()
 	since := func() int64 { return int64(time.Since(base)) }
@@ -49,8 +63,10 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 		}
 		return nil, nil
 	}
-	if _, err := e.startWorkers(ctx, opt.Workers, opt.Slots, typeNoop, false, handler); err != nil {
-		return err
+	if e != nil {
+		if _, err := e.startWorkers(ctx, opt.Workers, opt.Slots, typeNoop, false, handler); err != nil {
+			return err
+		}
 	}
 	pl := newPayloads(opt.PayloadBytes)
 	var (
@@ -61,8 +77,14 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 	submit := func(i int) {
 		defer wg.Done()
 		task := sdk.Task{Type: typeNoop, Payload: pl.make(uint64(i)), Priority: messages.DefaultPriority}
+		client := (*sdk.Client)(nil)
+		if e != nil {
+			client = e.client
+		} else {
+			client = c.clients[i%len(c.clients)]
+		}
 		submitted[i] = since()
-		if _, err := e.client.Submit(ctx, task); err != nil {
+		if _, err := client.Submit(ctx, task); err != nil {
 			failed.Add(1)
 			errMu.Lock()
 			if firstErr == nil {
@@ -99,8 +121,25 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := e.waitFinished(waitCtx, acked.Load()); err != nil {
-		return err
+	if e != nil {
+		if err := e.waitFinished(waitCtx, acked.Load()); err != nil {
+			return err
+		}
+	} else {
+		var seen int64
+		if err := c.waitFinished(waitCtx, acked.Load(), &seen); err != nil {
+			return err
+		}
+		starts, err := c.starts(waitCtx)
+		if err != nil {
+			return err
+		}
+		for i, ns := range starts {
+			if i < uint64(total) {
+				started[i].Store(ns - base.UnixNano())
+				execs.Add(1)
+			}
+		}
 	}
 	stop()
 
@@ -151,8 +190,13 @@ func runW3(ctx context.Context, opt Options, res *Result) error {
 	res.Metrics["max_sched_ms"] = round(percentile(latSched, 1), 3)
 	res.Metrics["lag_p99_ms"] = round(percentile(lag, 0.99), 3)
 	res.Metrics["lag_max_ms"] = round(percentile(lag, 1), 3)
-	e.counters(res)
-	e.storeStats(res)
+	if e != nil {
+		e.counters(res)
+		e.storeStats(res)
+	} else {
+		c.record(ctx, res)
+		res.notef("%d node processes on loopback, each submission to the next node in turn; latency from wall-clock times in this process and the nodes' (one machine)", opt.Nodes)
+	}
 	if firstErr != nil {
 		res.notef("%d submissions failed; first: %v", failed.Load(), firstErr)
 	}

@@ -105,9 +105,14 @@ func runW7(ctx context.Context, opt Options, res *Result) error {
 	if opt.Progress != nil {
 		fmt.Fprintf(opt.Progress, "W7: %d tells across two processes (remote, loopback, msgpack)\n", opt.RemoteMessages)
 	}
-	r, err := remoteTell(ctx, opt.Logger, opt.RemoteMessages)
+	r, err := remoteTell(ctx, opt.Logger, opt.RemoteMessages, 1)
 	if err != nil {
 		return fmt.Errorf("cross-node: %w", err)
+	}
+	if opt.RemoteBatch > 1 {
+		if err := remoteBatched(ctx, opt, res); err != nil {
+			return err
+		}
 	}
 	res.Params["remote_msg_bytes"] = r.msgBytes
 	res.Metrics["remote_msgs_per_s"] = rate(int64(opt.RemoteMessages), r.delivered)
@@ -207,7 +212,7 @@ func (w *limitedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func remoteTell(ctx context.Context, logger *slog.Logger, n int) (remoteResult, error) {
+func remoteTell(ctx context.Context, logger *slog.Logger, n, batch int) (remoteResult, error) {
 	var r remoteResult
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -233,7 +238,7 @@ func remoteTell(ctx context.Context, logger *slog.Logger, n int) (remoteResult, 
 	total := 0
 	round := func(k int) (time.Duration, time.Duration, int, error) {
 		t0 := time.Now()
-		if _, err := fmt.Fprintf(source.in, "send %d\n", k); err != nil {
+		if _, err := fmt.Fprintf(source.in, "send %d %d\n", k, batch); err != nil {
 			return 0, 0, 0, err
 		}
 		f, err := sink.expect(ctx, "MARK")
@@ -249,7 +254,9 @@ func remoteTell(ctx context.Context, logger *slog.Logger, n int) (remoteResult, 
 		ns, _ := strconv.ParseInt(s[1], 10, 64)
 		return took, time.Duration(ns), got, nil
 	}
+	n -= n % batch
 	warm := min(n, 20_000)
+	warm -= warm % batch
 	if _, _, got, err := round(warm); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
 	} else {
@@ -262,4 +269,27 @@ func remoteTell(ctx context.Context, logger *slog.Logger, n int) (remoteResult, 
 	r.delivered, r.sendLoop, r.received = took, loop, got-total
 	logger.Debug("w7 remote done", "messages", n, "received", r.received, "took", took)
 	return r, nil
+}
+
+// remoteBatched is W7's batched cross-node figure: the same two processes,
+// but each remote message is a heartbeat carrying opt.RemoteBatch results
+// (how executors report finished tasks and nodes forward task batches);
+// the rate counts results.
+func remoteBatched(ctx context.Context, opt Options, res *Result) error {
+	n := opt.RemoteMessages * 10
+	if opt.Progress != nil {
+		fmt.Fprintf(opt.Progress, "W7: %d results in batches of %d across two processes\n", n, opt.RemoteBatch)
+	}
+	r, err := remoteTell(ctx, opt.Logger, n, opt.RemoteBatch)
+	if err != nil {
+		return fmt.Errorf("cross-node batched: %w", err)
+	}
+	n -= n % opt.RemoteBatch
+	res.Params["remote_batch"] = opt.RemoteBatch
+	res.Metrics["remote_batched_msgs_per_s"] = rate(int64(n), r.delivered)
+	if r.received != n {
+		return fmt.Errorf("batched: the receiver counted %d of %d results", r.received, n)
+	}
+	res.notef("cross-node batched: %d results (task id, attempt, ok, run time) in heartbeats of %d, one sender actor to one counting actor in another process", n, opt.RemoteBatch)
+	return nil
 }

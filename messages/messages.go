@@ -68,6 +68,10 @@ func (s TaskState) Terminal() bool {
 
 // TaskSpec is one task as a client submits it.
 type TaskSpec struct {
+	// Encoded as a msgpack array (no field names): it travels by the
+	// thousand in batches. New fields go at the end, with a protocol bump.
+	_msgpack struct{} `msgpack:",as_array"`
+
 	Type     string `msgpack:"type"`
 	Payload  []byte `msgpack:"payload"`
 	Priority int32  `msgpack:"prio"`
@@ -93,6 +97,10 @@ type SubmitAck struct {
 
 // Task is a leased unit of work as an executor sees it.
 type Task struct {
+	// Encoded as a msgpack array (no field names): it travels by the
+	// thousand in batches. New fields go at the end, with a protocol bump.
+	_msgpack struct{} `msgpack:",as_array"`
+
 	ID       uint64 `msgpack:"id"`
 	Type     string `msgpack:"type"`
 	Payload  []byte `msgpack:"payload"`
@@ -128,6 +136,10 @@ type Registered struct {
 
 // Result is the outcome of one execution of a leased task.
 type Result struct {
+	// Encoded as a msgpack array (no field names): it travels by the
+	// thousand in batches. New fields go at the end, with a protocol bump.
+	_msgpack struct{} `msgpack:",as_array"`
+
 	TaskID  uint64 `msgpack:"id"`
 	Attempt int32  `msgpack:"attempt"`
 	OK      bool   `msgpack:"ok"`

@@ -19,6 +19,10 @@ type Snapshot struct {
 	Leases    int
 	Executors []messages.ExecutorStatus
 	Counters  Counters
+	// FreeSlots, Types and AnyType describe the executors for a stealer.
+	FreeSlots int
+	Types     []string
+	AnyType   bool
 }
 
 // SnapshotRequest asks the dispatcher for a Snapshot (answered to the sender).
@@ -39,6 +43,9 @@ type Deps struct {
 	Now       func() time.Time
 	// Authorize checks an executor's token; nil accepts every executor.
 	Authorize func(token string) bool
+	// Stealer, when set, receives the results of stolen tasks
+	// (StolenResults).
+	Stealer *actor.PID
 	// TickEvery is how often leases and retries are checked. Default 100 ms.
 	TickEvery time.Duration
 }
@@ -70,6 +77,8 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.timer.Arm(s.system, s.self, s.d.TickEvery, tick{})
 	case dedupe.Enqueue:
 		s.apply(ctx, s.m.Enqueue(now, msg.Tasks))
+	case EnqueueStolen:
+		s.apply(ctx, s.m.EnqueueStolen(now, msg.Tasks))
 	case *messages.Register:
 		if s.d.Authorize != nil && !s.d.Authorize(msg.Token) {
 			s.d.Logger.Warn("executor refused: bad token", "executor", msg.ExecutorID)
@@ -109,6 +118,8 @@ func (s *shell) Receive(ctx actor.Context) {
 			snap.Queued[c] = s.m.QueueLen(messages.Class(c))
 		}
 		snap.Leases, snap.Executors, snap.Counters = s.m.Leases(), s.m.Executors(), s.m.Counters
+		snap.FreeSlots = s.m.FreeSlots()
+		snap.Types, snap.AnyType = s.m.Types()
 		ctx.Respond(snap)
 	case StateRequest:
 		out := make([]messages.TaskState, len(msg.IDs))
@@ -142,6 +153,9 @@ func (s *shell) apply(ctx actor.Context, fx Effects) {
 	}
 	if len(fx.Finished) > 0 {
 		ctx.Send(s.d.Dedupe, dedupe.Finished{Results: fx.Finished})
+	}
+	if len(fx.Stolen) > 0 && s.d.Stealer != nil {
+		ctx.Send(s.d.Stealer, StolenResults{Results: fx.Stolen})
 	}
 	if fx.Credit != ([messages.NumClasses]int{}) {
 		ctx.Send(s.d.Pump, pump.Credit{N: fx.Credit})

@@ -156,6 +156,7 @@ type Effects struct {
 	Attempts []store.AttemptUpdate    // failed attempts to persist before the retry
 	Credit   [messages.NumClasses]int // queue places freed, to the pump
 	Replies  []Reply                  // direct answers (Register, unknown executor)
+	Stolen   []messages.Result        // results of stolen tasks, for their owner (stolen.go)
 }
 
 // Reply answers a request from an executor.
@@ -339,6 +340,10 @@ func (m *Machine) result(now time.Time, ex *executor, r *messages.Result, fx *Ef
 			ex.runNanos = alpha*float64(r.RunNanos) + (1-alpha)*ex.runNanos
 		}
 	}
+	if le.e.stolen {
+		m.stolenResult(*r, fx)
+		return
+	}
 	if r.OK {
 		m.Counters.Completed++
 		fx.Finished = append(fx.Finished, m.final(now, le.e, messages.StateDone, r.Output, "", r.Attempt))
@@ -350,6 +355,10 @@ func (m *Machine) result(now time.Time, ex *executor, r *messages.Result, fx *Ef
 
 // fail handles a failed attempt: retry with backoff, or dead.
 func (m *Machine) fail(now time.Time, e *entry, attempt int32, msg string, permanent bool, fx *Effects) {
+	if e.stolen {
+		m.stolenResult(messages.Result{TaskID: e.rec.ID, Attempt: attempt, Error: msg, Permanent: permanent}, fx)
+		return
+	}
 	e.attempt = attempt
 	if permanent || attempt >= e.rec.MaxAttempts {
 		m.Counters.Dead++
@@ -582,6 +591,9 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 		if e.holdsPlace {
 			e.holdsPlace = false
 			fx.Credit[e.rec.Class]++
+		}
+		if e.stolen {
+			continue // its owner revoked it: the owner records the outcome
 		}
 		m.Counters.Cancelled++
 		fx.Finished = append(fx.Finished, m.final(now, e, messages.StateCancelled, nil, "cancelled by client", e.attempt))

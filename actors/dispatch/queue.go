@@ -14,6 +14,9 @@ type entry struct {
 	// holdsPlace: the task came from the pump and occupies one of the
 	// class's Capacity places (a credit); retries re-enter without one.
 	holdsPlace bool
+	// stolen: the task belongs to another node (work stealing, stolen.go);
+	// its results go back to that node instead of to dedupe.
+	stolen bool
 }
 
 // queue is one class's queue: highest priority first, then oldest.

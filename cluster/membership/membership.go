@@ -3,9 +3,8 @@
 // protoactor's cluster package), each member's protoactor address in its
 // node metadata, and a small load report per node piggybacked on gossip.
 //
-// Status: membership, encryption and load gossip work and are tested on
-// loopback; partitions, forwarding and work stealing (issue 4) build on it
-// and are not written yet.
+// Routing (cluster/route), work stealing (cluster/steal) and the wiring of
+// both into a node (cluster/member) build on it: see docs/cluster.md.
 package membership
 
 import (

@@ -5,6 +5,7 @@ import (
 
 	"github.com/shoalrt/shoal/cluster/partition"
 	"github.com/shoalrt/shoal/cluster/route"
+	"github.com/shoalrt/shoal/cluster/steal"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -77,4 +78,22 @@ func (n *Node) onOwnerChange(prev, next *route.View, moves []partition.Move) {
 	}
 	n.cfg.Logger.Info("partition table changed", "members", len(next.Members), "moved", len(moves),
 		"gained", gained, "lost", lost, "owned", next.Owned()[next.Self])
+}
+
+// stealerPID is the work stealer, nil when the node does not steal.
+func (n *Node) stealerPID() *actor.PID {
+	if n.cfg.Cluster == nil || n.cfg.StealFrom == nil {
+		return nil
+	}
+	return actor.NewPID(n.system.Address(), steal.Name)
+}
+
+// spawnStealer starts the work stealer (cluster/steal) when enabled.
+func (n *Node) spawnStealer(spawn func(*actor.Props, string) error) error {
+	if n.stealerPID() == nil {
+		return nil
+	}
+	return spawn(steal.Props(n.cfg.Steal, steal.Deps{Self: n.cfg.Cluster.View().Self, Dispatch: n.pids.Dispatch,
+		Codec: n.codec, Peers: n.cfg.StealFrom, ClassOf: n.cfg.Intake.ClassOf, Logger: n.cfg.Logger, Now: n.cfg.Now,
+		Stolen: func(k int) { n.Counters.Stolen.Add(int64(k)) }}), steal.Name)
 }

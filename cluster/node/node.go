@@ -22,6 +22,7 @@ import (
 	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/route"
+	"github.com/shoalrt/shoal/cluster/steal"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -64,6 +65,11 @@ type Config struct {
 	// directory (see cluster.go); it needs remote (a codec). Nil: a single
 	// node, exactly as before.
 	Cluster *route.Directory
+	// StealFrom, when set on a cluster member, lists the peers with their
+	// gossiped queue depths, and the node steals work from loaded peers
+	// when it is idle (cluster/steal, tuned by Steal). Nil: no stealing.
+	StealFrom func() []steal.Peer
+	Steal     steal.Config
 
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
@@ -82,6 +88,7 @@ func DefaultConfig(dir string) Config {
 		Pump:            pump.DefaultConfig(),
 		Dedupe:          dedupe.DefaultConfig(),
 		Dispatch:        dispatch.DefaultConfig(),
+		Steal:           steal.DefaultConfig(),
 	}
 }
 
@@ -97,7 +104,7 @@ func (c Config) Validate() error {
 	case c.SweepEvery <= 0:
 		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
 	}
-	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate())
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate())
 }
 
 // PIDs are the node's addressable actors.
@@ -113,6 +120,8 @@ type Counters struct {
 	ClassStandby [messages.NumClasses]atomic.Int64
 	// Unclassified counts tasks accepted that the pump has not placed yet.
 	Unclassified atomic.Int64
+	// Stolen counts tasks this node leased from loaded peers.
+	Stolen atomic.Int64
 }
 
 // Node is a running shoal node.
@@ -211,7 +220,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 	}
 	return errors.Join(
 		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), p.Results.Id),
-		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
+		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth, Stealer: n.stealerPID()}), NameDispatch),
 		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), p.Dedupe.Id),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.pumpStore(), Dedupe: p.Dedupe, Logger: log, Now: now,
 			Standby: func(total int64, per [messages.NumClasses]int64) {
@@ -227,6 +236,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 			Unclassified: func(d int64) { n.Counters.Unclassified.Add(d) }}), p.Intake.Id),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 		n.spawnRouters(spawn),
+		n.spawnStealer(spawn),
 	)
 }
 
@@ -300,6 +310,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		"retried":      snap.Counters.Retried,
 		"expired":      snap.Counters.Expired,
 		"stale":        snap.Counters.Stale,
+		"stolen":       n.Counters.Stolen.Load(),
 	}}
 	for c := range snap.Queued {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
@@ -345,7 +356,7 @@ func (n *Node) Stop() error {
 		close(n.stopped)
 		n.sweeper.Wait()
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {
 				_ = root.StopFuture(p).Wait()
 			}

@@ -4,8 +4,7 @@
 // list, and a member joining or leaving moves only the partitions it gains or
 // loses (about 1/N of them), never shuffling the rest.
 //
-// Status: the pure mapping, tested; the node does not route by it yet
-// (issue 4: forwarding and rebalancing come next).
+// cluster/route routes tasks by it (docs/cluster.md).
 package partition
 
 import (

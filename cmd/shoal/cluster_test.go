@@ -228,3 +228,57 @@ func TestClusterDedupesAcrossNodes(t *testing.T) {
 		t.Fatalf("a refused batch wrote %d tasks", after-before)
 	}
 }
+
+// A node with no executors keeps its partitions' tasks queued; an idle peer
+// with free slots steals them (as steal/<node> on its dispatcher), runs
+// them on its own worker and reports the results back: every task
+// completes, each payload once, and the executions of n1's tasks happened
+// on n2's worker.
+func TestClusterIdleNodeStealsWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := startCluster(t, 2)
+	journal := c.worker(t, 1, "n2", 8)
+	const n = 2000
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "steal-%d\n", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	out, err := runShoal(t, ctx, strings.NewReader(in.String()), "submit", "--node", c.remotes[0], "--type", "echo",
+		"--stdin", "--batch", "500", "--wait", "--timeout", "90s")
+	if err != nil {
+		t.Fatalf("submit at n1: %v; logs in %s", err, c.tmp)
+	}
+	states := outcomeLines(out)
+	n1 := 0
+	for id, s := range states {
+		if s != "done" {
+			t.Fatalf("task %d is %s", id, s)
+		}
+		if route.TagOf(id) == route.Tag("n1") {
+			n1++
+		}
+	}
+	if len(states) != n || n1 == 0 {
+		t.Fatalf("%d outcomes (%d held by n1), want %d with some at n1", len(states), n1, n)
+	}
+	ex := executions(t, journal)
+	for p, k := range ex {
+		if k != 1 {
+			t.Errorf("payload %q ran %d times", p, k)
+		}
+	}
+	if len(ex) != n {
+		t.Errorf("%d payloads ran on n2's worker, want all %d", len(ex), n)
+	}
+	st := c.status(t, ctx, c.remotes[1])
+	if st == nil {
+		t.Fatal("no status from n2")
+	}
+	if st.Counters["stolen"] < int64(n1) {
+		t.Errorf("n2 reports %d stolen, want >= %d", st.Counters["stolen"], n1)
+	}
+}

@@ -1,28 +1,24 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
-	"github.com/shoalrt/shoal/cluster/membership"
-	"github.com/shoalrt/shoal/cluster/node"
-	"github.com/shoalrt/shoal/cluster/route"
-	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/cluster/member"
 )
 
 // gossipFlags are the `shoal node` flags for cluster membership.
 type gossipFlags struct {
 	bind, join, key string
 	fast            bool
+	steal           bool
 }
 
 // start joins the cluster when --gossip is set; it returns nil when gossip
 // is off.
-func (g gossipFlags) start(name, remote string, log *slog.Logger) (*membership.Membership, error) {
+func (g gossipFlags) start(name, remote string, log *slog.Logger) (*member.Member, error) {
 	if g.bind == "" {
 		if g.join != "" || g.key != "" {
 			return nil, fmt.Errorf("--join and --gossip-key need --gossip host:port")
@@ -43,49 +39,5 @@ func (g gossipFlags) start(name, remote string, log *slog.Logger) (*membership.M
 			seeds = append(seeds, s)
 		}
 	}
-	return membership.Start(membership.Config{Name: name, Bind: g.bind, Remote: remote, Seeds: seeds, Key: key, Fast: g.fast, Logger: log})
-}
-
-// members converts the membership view for status.
-func members(m *membership.Membership, d *route.Directory) func() []messages.MemberStatus {
-	return func() []messages.MemberStatus {
-		owned := d.View().Owned()
-		var out []messages.MemberStatus
-		for _, mb := range m.Members() {
-			s := messages.MemberStatus{Name: mb.Name, Gossip: mb.Gossip, Remote: mb.Remote, Partitions: int32(owned[mb.Name])}
-			if l := mb.Load; l != nil {
-				s.Queued, s.Standby, s.LoadAt = l.Queued, l.Standby, l.At
-				s.Executors, s.FreeSlots, s.DrainRate = l.Executors, l.FreeSlots, l.DrainRate
-			}
-			out = append(out, s)
-		}
-		return out
-	}
-}
-
-// publishLoad gossips the node's queue depths, free executor slots and
-// drain rate every interval until ctx ends.
-func publishLoad(ctx context.Context, n *node.Node, m *membership.Membership, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var rate route.Rate
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		qctx, cancel := context.WithTimeout(ctx, every)
-		st, err := n.Status(qctx)
-		cancel()
-		if err != nil {
-			continue
-		}
-		now := time.Now()
-		l := route.LoadOf(st, rate.Observe(now, route.Finished(st)))
-		l.At = now.UnixMilli()
-		if err := m.Publish(l); err != nil {
-			log.Warn("load gossip failed", "err", err)
-		}
-	}
+	return member.Join(member.Config{Name: name, Gossip: g.bind, Seeds: seeds, Key: key, Fast: g.fast, NoSteal: !g.steal, Logger: log}, remote)
 }

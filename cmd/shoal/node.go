@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/cluster/steal"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -25,6 +26,7 @@ func nodeCmd() *cobra.Command {
 		attempts                 int32
 		maxLoad                  float64
 		gossip                   gossipFlags
+		cfgSteal                 steal.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -48,6 +50,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			cfg.Dispatch.LeaseTTL, cfg.Dispatch.MaxLoad = lease, maxLoad
 			cfg.Intake.StandbyLimit, cfg.Intake.DefaultMaxAttempts = standby, attempts
 			cfg.Dedupe.Window, cfg.ResultRetention = window, retention
+			cfg.Steal.MinDepth = cfgSteal.MinDepth
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -61,19 +64,15 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 				return err
 			}
 			if mem != nil {
-				defer func() { _ = mem.Leave(2 * time.Second) }()
-				if cfg.Cluster, err = clusterDirectory(name, system.Address(), mem, log); err != nil {
-					return err
-				}
-				cfg.Members = members(mem, cfg.Cluster)
+				defer func() { _ = mem.Leave() }()
+				mem.Configure(&cfg)
 			}
 			n, err := node.Start(cmd.Context(), cfg, system, codec)
 			if err != nil {
 				return err
 			}
 			if mem != nil {
-				go publishLoad(cmd.Context(), n, mem, 500*time.Millisecond, log)
-				go followMembers(cmd.Context(), mem, cfg.Cluster, 100*time.Millisecond)
+				go mem.Run(cmd.Context(), n)
 				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
 			}
 			// The line scripts and tests wait for: the address to dial.
@@ -105,6 +104,8 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")
 	f.BoolVar(&gossip.fast, "gossip-fast", false, "failure detection tuned for one machine or LAN (~1 s instead of ~5 s)")
+	f.BoolVar(&gossip.steal, "steal", true, "in a cluster, lease work from the most loaded peer when this node's queues are empty and its executors have free slots")
+	f.Int64Var(&cfgSteal.MinDepth, "steal-min-depth", d.Steal.MinDepth, "queued tasks a peer must report before an idle node steals from it")
 	return cmd
 }
 

@@ -1,0 +1,77 @@
+package dispatch
+
+import (
+	"slices"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store"
+)
+
+// Work stealing, the local half. An idle node's stealer leases tasks from a
+// loaded peer (as the pseudo-executor steal/<node> on the peer's
+// dispatcher) and queues them here with EnqueueStolen. Local executors run
+// them like any task; their results do not go to dedupe (the task is not
+// this node's) but out as Effects.Stolen, which the stealer reports to the
+// peer under the peer's lease. A stolen task never retries here: a failed
+// attempt, an expired local lease or a re-registered executor is reported
+// as a failed attempt, and the owner decides about the retry. A stolen task
+// the owner revokes (cancel, expired steal lease) is dropped silently.
+
+// EnqueueStolen carries stolen tasks from the stealer to the dispatcher.
+type EnqueueStolen struct{ Tasks []store.TaskRecord }
+
+// StolenResults carries results of stolen tasks from the dispatcher to the
+// stealer.
+type StolenResults struct{ Results []messages.Result }
+
+// EnqueueStolen queues tasks leased from another node. Their Attempts field
+// is the attempt the owner granted minus one, so the local lease reports the
+// owner's attempt number. A task whose id this dispatcher already knows is
+// refused at once as a failed attempt (ids of distinct nodes never collide;
+// this guards against a misconfigured cluster).
+func (m *Machine) EnqueueStolen(now time.Time, tasks []store.TaskRecord) Effects {
+	var fx Effects
+	ts := now.UnixNano()
+	for _, t := range tasks {
+		if m.leases[t.ID] != nil || m.State(t.ID) != messages.StateUnknown {
+			m.stolenResult(messages.Result{TaskID: t.ID, Attempt: t.Attempts + 1, Error: "stolen task id already known at the stealing node"}, &fx)
+			continue
+		}
+		m.queues[t.Class].push(&entry{rec: t, enqueued: ts, attempt: t.Attempts, stolen: true})
+	}
+	m.serveParked(now, &fx)
+	return fx
+}
+
+func (m *Machine) stolenResult(r messages.Result, fx *Effects) {
+	fx.Stolen = append(fx.Stolen, r)
+}
+
+// Types lists the task types the attached executors run, sorted; any is
+// true when one of them runs every type.
+func (m *Machine) Types() (types []string, any bool) {
+	set := map[string]bool{}
+	for _, ex := range m.execs {
+		if ex.types == nil {
+			any = true
+		}
+		for t := range ex.types {
+			set[t] = true
+		}
+	}
+	for t := range set {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types, any
+}
+
+// FreeSlots is the attached executors' slots not holding a lease.
+func (m *Machine) FreeSlots() int {
+	n := 0
+	for _, ex := range m.execs {
+		n += max(int(ex.slots)-len(ex.leases), 0)
+	}
+	return n
+}
