@@ -144,7 +144,10 @@ func (n *Node) adopt(s sharedStore, live []uint16, parts []int) {
 		digests := make([]store.Digest, len(recs))
 		old := make([]uint64, len(recs))
 		for i, r := range recs {
-			sub.Tasks[i] = messages.TaskSpec{Type: r.Type, Payload: r.Payload, Priority: r.Priority, Requirements: r.Requirements, MaxAttempts: r.MaxAttempts}
+			// Members may be configured differently: a cap this intake would
+			// refuse would block the page for ever.
+			maxAtt := min(r.MaxAttempts, n.cfg.Intake.MaxAttempts)
+			sub.Tasks[i] = messages.TaskSpec{Type: r.Type, Payload: r.Payload, Priority: r.Priority, Requirements: r.Requirements, MaxAttempts: maxAtt}
 			digests[i], old[i] = r.Digest, r.ID
 		}
 		res, err := n.system.Root.RequestFuture(n.pids.Intake, request.Routed{Submit: sub, Digests: digests}, 30*time.Second).Result()
