@@ -22,8 +22,8 @@ import (
 // queued (up to MaxGroupBytes) and writes it in ONE transaction: each
 // request's tasks, results, pending-flag updates and attempt updates become
 // up to four array statements (multi-row upserts through unnest), all sent in
-// one pipelined round trip, then COMMIT, which is the group's single WAL
-// flush. Requests are applied in queue order and each request in the order
+// one pipelined round trip that the server runs as one implicit transaction
+// and commits with the group's single WAL flush. Requests are applied in queue order and each request in the order
 // Tasks, Results, Attempts, exactly as in the Pebble store.
 //
 // A group the server rejects as a whole (an error reported by PostgreSQL,
@@ -346,20 +346,10 @@ func blockMaxima(reqs []*pgReq) ([]int32, []int64) {
 	return blocks, maxes
 }
 
-// writeTx writes reqs in one transaction: one pipelined round trip for the
-// statements, then COMMIT.
-func (p *Postgres) writeTx(reqs []*pgReq) (err error) {
+// writeTx writes reqs in one transaction, in one round trip.
+func (p *Postgres) writeTx(reqs []*pgReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CommitTimeout)
 	defer cancel()
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("store: commit: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(ctx)
-		}
-	}()
 	var b pgx.Batch
 	var maxID uint64
 	for _, r := range reqs {
@@ -372,17 +362,18 @@ func (p *Postgres) writeTx(reqs []*pgReq) (err error) {
 		blocks, maxes := blockMaxima(reqs)
 		b.Queue(p.sql.raiseBlocks, blocks, maxes)
 	}
-	br := tx.SendBatch(ctx, &b)
+	// One pipeline ending in one Sync: the server runs every statement in
+	// one implicit transaction and commits it at the Sync, before the
+	// batch's last result arrives (pgx Conn.SendBatch), so Close returning
+	// nil means committed. One round trip, no BEGIN and COMMIT of their own.
+	br := p.pool.SendBatch(ctx, &b)
 	for range b.Len() {
-		if _, err = br.Exec(); err != nil {
+		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
 			return fmt.Errorf("store: commit of %d batches: %w", len(reqs), err)
 		}
 	}
-	if err = br.Close(); err != nil {
-		return fmt.Errorf("store: commit of %d batches: %w", len(reqs), err)
-	}
-	if err = tx.Commit(ctx); err != nil {
+	if err := br.Close(); err != nil {
 		return fmt.Errorf("store: commit of %d batches: %w", len(reqs), err)
 	}
 	p.syncs.Add(1)
