@@ -34,8 +34,8 @@ type PostgresConfig struct {
 	// next would exceed it. A single larger Commit is written on its own.
 	// Default 8 MiB.
 	MaxGroupBytes int
-	// CommitTimeout bounds one group transaction, from BEGIN to the end of
-	// COMMIT. A group that times out fails every Commit in it (whether the
+	// CommitTimeout bounds one group transaction, from sending it to the
+	// server's answer to its commit. A group that times out fails every Commit in it (whether the
 	// server committed it is then unknown: every write of the store is an
 	// idempotent upsert, so a caller may safely repeat it). Default 30 s.
 	CommitTimeout time.Duration

@@ -149,6 +149,19 @@ func testPgGroupFailureIsolated(t *testing.T, p *Postgres) {
 	if s := p.Stats(); s.Retries != 1 {
 		t.Errorf("stats = %+v; want 1 retried group", s)
 	}
+	// A request whose later statement fails leaves nothing of its earlier
+	// ones: the task insert succeeds, the result insert is refused.
+	if _, err := p.pool.Exec(t.Context(), "ALTER TABLE "+ident(p.cfg.Schema, "results")+" ADD CONSTRAINT no_bad_result CHECK (error <> 'bad')"); err != nil {
+		t.Fatal(err)
+	}
+	r := mkResult(6, messages.ClassNormal, base)
+	r.Error = "bad"
+	if err := p.Commit(ctx, &Batch{Tasks: []TaskRecord{mkTask(6, messages.ClassNormal)}, Results: []ResultRecord{r}}); err == nil {
+		t.Fatal("commit violating the results constraint succeeded")
+	}
+	if _, ok := mustTask(t, p, 6); ok {
+		t.Errorf("task 6 was written although its batch's result was refused: the commit is not atomic")
+	}
 }
 
 // testPgTextSanitized: strings PostgreSQL text cannot hold are stored with
