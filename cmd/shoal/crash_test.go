@@ -89,6 +89,13 @@ func testCrashRecovery(t *testing.T, sc storeChoice) {
 	}
 	delay := time.Duration(300+rng.IntN(1200)) * time.Millisecond
 	time.Sleep(delay)
+	// On a loaded machine the first acknowledgement can come later than the
+	// delay: the crash is only interesting once something was acknowledged.
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if fi, err := acked.Stat(); err == nil && fi.Size() > 0 {
+			break
+		}
+	}
 	node.kill() // SIGKILL: no shutdown of any kind
 	_ = sub.Process.Signal(syscall.SIGKILL)
 	_ = sub.Wait()
