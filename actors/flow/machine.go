@@ -80,6 +80,7 @@ type Machine struct {
 	flows    map[uint64]*instance // running
 	waiting  waitHeap             // not started yet: highest priority, then oldest, first
 	queued   map[uint64]bool      // ids in waiting (false: cancelled, skip)
+	dropped  int                  // false entries of queued
 	byTask   map[uint64][]stepRef
 	outbox   []stepRef
 	batches  map[uint64][]stepRef
@@ -98,7 +99,7 @@ func New(cfg Config) *Machine {
 func (m *Machine) Active() int { return len(m.flows) }
 
 // Waiting is the number of flows not started yet.
-func (m *Machine) Waiting() int { return len(m.queued) }
+func (m *Machine) Waiting() int { return len(m.queued) - m.dropped }
 
 // InFlight is the number of Submits not yet acknowledged.
 func (m *Machine) InFlight() int { return len(m.batches) }
@@ -130,6 +131,7 @@ func (m *Machine) admit(now time.Time, fx *Effects) {
 		live := m.queued[t.ID]
 		delete(m.queued, t.ID)
 		if !live {
+			m.dropped--
 			continue // cancelled while waiting
 		}
 		in, err := m.start(t)
@@ -330,6 +332,9 @@ func (m *Machine) Completed(now time.Time, results []store.ResultRecord) Effects
 
 func (m *Machine) stepFinished(now time.Time, in *instance, i int, r *store.ResultRecord, fx *Effects) {
 	st := &in.plan.Steps[i]
+	if r.State != messages.StateDone {
+		in.steps[i].phase = done // finished: not to be cancelled with the rest
+	}
 	switch r.State {
 	case messages.StateDone:
 	case messages.StateDead:
@@ -402,6 +407,7 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 			m.drop(in, &fx.Cancel)
 		} else if m.queued[id] {
 			m.queued[id] = false // skipped when popped
+			m.dropped++
 			for i := range m.waiting {
 				if m.waiting[i].ID == id {
 					rec = &m.waiting[i]
