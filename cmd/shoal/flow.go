@@ -302,3 +302,14 @@ func (ff *flowFlags) apply(cfg *node.Config) {
 		cfg.Flows.Compile.KnownType = func(t string) bool { return known[t] }
 	}
 }
+
+// printFlowCounters adds the flow runner's counters to status, once any
+// flow ran.
+func printFlowCounters(w io.Writer, c map[string]int64) {
+	if c["flows_running"]+c["flows_waiting"]+c["flows_done"]+c["flows_failed"]+c["flows_cancelled"] == 0 {
+		return
+	}
+	for _, k := range []string{"flows_running", "flows_waiting", "flows_done", "flows_failed", "flows_cancelled", "flow_steps_submitted", "flow_steps_run", "flow_steps_shared"} {
+		fmt.Fprintf(w, "%s\t%d\n", k, c[k])
+	}
+}
