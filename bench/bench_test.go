@@ -70,6 +70,12 @@ func BenchmarkW4(b *testing.B) {
 	})
 }
 
+func BenchmarkW5(b *testing.B) {
+	b.Run("flows=10000/steps=5/shared=0.5", func(b *testing.B) {
+		benchWorkload(b, "W5", Options{Tasks: 10_000})
+	})
+}
+
 func BenchmarkW6(b *testing.B) {
 	b.Run("duration=3s/overload=10", func(b *testing.B) {
 		benchWorkload(b, "W6", Options{Tasks: 20_000, Duration: 3 * time.Second})
