@@ -13,6 +13,10 @@ import (
 // MaxRunFlows bounds the flows of one RunFlows.
 const MaxRunFlows = 10_000
 
+// MaxRunFlowsBytes bounds the flow tasks one RunFlows builds (each carries
+// its template and input).
+const MaxRunFlowsBytes = 64 << 20
+
 func (s *shell) registerTemplate(ctx actor.Context, msg *messages.RegisterTemplate) {
 	if msg.Version != messages.ProtocolVersion {
 		s.reply(ctx.Sender(), &messages.TemplateAck{Err: messages.Errorf(messages.CodeVersion, "protocol version %d, this node speaks %d", msg.Version, messages.ProtocolVersion)})
@@ -74,6 +78,7 @@ func (s *shell) runFlows(ctx actor.Context, msg *messages.RunFlows) {
 		return
 	}
 	tasks := make([]messages.TaskSpec, len(msg.Flows))
+	total := 0
 	for i := range msg.Flows {
 		t, err := BuildFlowTask(s.d.Registry, s.cfg, &msg.Flows[i])
 		if err != nil {
@@ -83,6 +88,12 @@ func (s *shell) runFlows(ctx actor.Context, msg *messages.RunFlows) {
 			return
 		}
 		tasks[i] = t
+		// Every flow task carries its template: bound what one request
+		// may make the node hold.
+		if total += len(t.Payload); total > MaxRunFlowsBytes {
+			fail(messages.Errorf(messages.CodeInvalid, "flows 0..%d already make %d bytes of flow tasks (limit %d); send fewer flows per request", i, total, MaxRunFlowsBytes))
+			return
+		}
 	}
 	f := ctx.RequestFuture(s.d.Intake, &messages.Submit{Version: messages.ProtocolVersion, Tasks: tasks}, time.Minute)
 	go func() {
