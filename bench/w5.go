@@ -59,6 +59,10 @@ func runW5(ctx context.Context, opt Options, res *Result) error {
 	if _, err := e.client.RegisterTemplate(ctx, []byte(w5Template)); err != nil {
 		return fmt.Errorf("register the W5 template: %w", err)
 	}
+	lone, err := w5Lone(ctx, e, 20)
+	if err != nil {
+		return err
+	}
 	nonce := time.Now().UnixNano()
 	build := func(i int) sdk.Flow {
 		g := fmt.Sprintf("%d-g%d", nonce, i/w5Group)
@@ -72,7 +76,9 @@ func runW5(ctx context.Context, opt Options, res *Result) error {
 	ids := make([]uint64, n)
 	submitted := make([]int64, n) // unix ns of each flow's RunFlows call
 	stats := e.node.FlowStats()
-	finished := func() int64 { return stats.Done.Load() + stats.Failed.Load() }
+	// The burst's own figures: the lone flows ran before it.
+	execs0, submitted0, shared0, done0 := execs.Load(), stats.StepsSubmitted.Load(), stats.StepsShared.Load(), stats.Done.Load()
+	finished := func() int64 { return stats.Done.Load() - done0 + stats.Failed.Load() }
 	stop := startProgress(opt.Progress, "W5: flows finished", int64(n), finished)
 	defer stop()
 
@@ -144,14 +150,14 @@ func runW5(ctx context.Context, opt Options, res *Result) error {
 		lat = append(lat, ms(time.Duration(r.FinishedAt-submitted[i])))
 	}
 	slices.Sort(lat)
-	x := execs.Load()
+	x := execs.Load() - execs0
 	res.Metrics["flows_per_s"] = rate(int64(n), tDone.Sub(t0))
 	res.Metrics["submit_flows_per_s"] = rate(int64(n), tSubmitted.Sub(t0))
 	res.Metrics["end_to_end_s"] = secs(tDone.Sub(t0))
-	res.Metrics["step_submissions"] = float64(stats.StepsSubmitted.Load())
+	res.Metrics["step_submissions"] = float64(stats.StepsSubmitted.Load() - submitted0)
 	res.Metrics["step_executions"] = float64(x)
 	res.Metrics["step_executions_expected"] = float64(expected)
-	res.Metrics["steps_shared"] = float64(stats.StepsShared.Load())
+	res.Metrics["steps_shared"] = float64(stats.StepsShared.Load() - shared0)
 	res.Metrics["flows_failed"] = float64(failed)
 	for _, q := range []struct {
 		name string
@@ -159,9 +165,12 @@ func runW5(ctx context.Context, opt Options, res *Result) error {
 	}{{"p50", 0.50}, {"p99", 0.99}, {"max", 1}} {
 		res.Metrics["flow_latency_"+q.name+"_ms"] = round(percentile(lat, q.p), 1)
 	}
+	res.Metrics["lone_flow_p50_ms"] = round(percentile(lone, 0.5), 1)
+	res.Metrics["lone_flow_max_ms"] = round(percentile(lone, 1), 1)
 	res.Metrics["peak_rss_mb"] = round(peakRSSMB(), 1)
 	e.counters(res)
 	e.storeStats(res)
+	res.notef("lone_flow: %d flows of the same shape run one at a time before the burst (RunFlow to WaitFlow), the latency of a flow that waits for nobody", len(lone))
 	res.notef("latency: from the RunFlows call (batches of %d) to the flow task's durable result; every flow is durable before it is acknowledged", opt.Batch)
 	switch {
 	case failed > 0:
@@ -170,4 +179,28 @@ func runW5(ctx context.Context, opt Options, res *Result) error {
 		return fmt.Errorf("%d step executions, want %d (every distinct step once)", x, expected)
 	}
 	return nil
+}
+
+// w5Lone runs n flows one after another (unique inputs) and returns each
+// one's latency in ms: RunFlow to the end of WaitFlow.
+func w5Lone(ctx context.Context, e *env, n int) ([]float64, error) {
+	var out []float64
+	for i := range n {
+		in := fmt.Appendf(nil, `{"g":"lone-g%[1]d","k3":"lone-k%[1]d","id":"lone-%[1]d-%[2]d"}`, i, time.Now().UnixNano())
+		t := time.Now()
+		id, err := e.client.RunFlow(ctx, sdk.Flow{Template: "bench.w5", Input: in})
+		if err != nil {
+			return nil, fmt.Errorf("lone flow: %w", err)
+		}
+		o, err := e.client.WaitFlow(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("lone flow: %w", err)
+		}
+		if o[0].State != messages.StateDone {
+			return nil, fmt.Errorf("lone flow %d: %s %s", id, o[0].State, o[0].Error)
+		}
+		out = append(out, ms(time.Since(t)))
+	}
+	slices.Sort(out)
+	return out, nil
 }
