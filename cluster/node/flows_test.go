@@ -506,3 +506,69 @@ func TestFlowStepRetries(t *testing.T) {
 		t.Fatal("the step after the failed one ran")
 	}
 }
+
+// The node's in-process flow API (what an HTTP front end calls).
+func TestNodeFlowAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, conn := startNode(t, t.TempDir(), nil)
+	defer n.Stop()
+	api := n.Flows()
+	if _, err := api.RegisterTemplate(ctx, []byte("name: x\nsteps: [{name: a, type: b, args: $steps.zz}]")); !errors.Is(err, messages.ErrInvalid) {
+		t.Fatalf("bad template: %v", err)
+	}
+	info, err := api.RegisterTemplate(ctx, []byte("name: api\nsteps:\n - {name: one, type: gate, args: $input}\n - {name: two, type: gate, args: \"${steps.one}+\"}\n"))
+	if err != nil || info.Version != 1 {
+		t.Fatalf("register: %+v %v", info, err)
+	}
+	if l := api.Templates(false); len(l) != 1 || l[0].Name != "api" {
+		t.Fatalf("templates: %+v", l)
+	}
+	if _, err := api.Run(ctx, messages.FlowSpec{Template: "missing"}); !errors.Is(err, messages.ErrNotFound) {
+		t.Fatalf("unknown template: %v", err)
+	}
+	gate := make(chan struct{})
+	w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: "w", Slots: 4, NoLoad: true})
+	w.Handle("gate", func(ctx context.Context, tk messages.Task) ([]byte, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return tk.Payload, nil
+	})
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+	ids, err := api.Run(ctx, messages.FlowSpec{Template: "api", Input: []byte(`"go"`)}, messages.FlowSpec{Template: "api", Input: []byte(`"stop"`)})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("run: %v %v", ids, err)
+	}
+	for {
+		st, err := api.Get(ctx, ids[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Steps) == 2 && st.Steps[0].TaskID != 0 {
+			if st.Template != "api" || st.Outcome.State != messages.StateLeased || st.Steps[1].State != messages.StateUnknown {
+				t.Fatalf("running flow: %+v", st)
+			}
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if o, err := api.Cancel(ctx, ids[1]); err != nil || o.State != messages.StateCancelled {
+		t.Fatalf("cancel: %+v %v", o, err)
+	}
+	close(gate)
+	o, err := api.Wait(ctx, ids[0])
+	if err != nil || o.State != messages.StateDone || string(o.Output) != `{"two":"go+"}` {
+		t.Fatalf("wait: %+v %v", o, err)
+	}
+	if o, err := api.Wait(ctx, ids[1]); err != nil || o.State != messages.StateCancelled {
+		t.Fatalf("cancelled flow: %+v %v", o, err)
+	}
+	if _, err := api.Get(ctx, 999_999); !errors.Is(err, messages.ErrNotFound) {
+		t.Fatalf("get unknown: %v", err)
+	}
+}
