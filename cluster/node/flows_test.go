@@ -308,6 +308,7 @@ func TestFlowPriorityOvertakes(t *testing.T) {
 	defer cancel()
 	n, conn := startNode(t, t.TempDir(), func(cfg *node.Config) {
 		cfg.Dispatch.Prefetch, cfg.Dispatch.MinPrefetch, cfg.Dispatch.BufferTime = 0, 0, 0
+		cfg.Dispatch.AgingAfter = time.Hour // a slow machine must not promote the low class by age
 	})
 	defer n.Stop()
 	c := sdk.NewClient(conn)
