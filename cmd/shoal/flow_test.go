@@ -55,7 +55,7 @@ func TestFlowCrashResume(t *testing.T) {
 	var ids []uint64
 	for i := range flows {
 		out, err := runShoal(t, ctx, nil, "flow", "run", "crashy", "--node", addr,
-			"--input", fmt.Sprintf(`{"k": "k%d", "d": "%dms"}`, i, 1500+i))
+			"--input", fmt.Sprintf(`{"k": "k%d", "d": "%dms"}`, i, 2500+i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,15 +65,32 @@ func TestFlowCrashResume(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	// Wait until every flow's quick step a is done (durable), then kill the
-	// node while the b steps sleep.
-	for len(journalRuns(t, filepath.Join(tmp, "journal1"))) < flows {
-		if ctx.Err() != nil {
-			t.Fatal("the a steps did not run")
+	// Wait until every flow's quick step a is done (the runner learns of a
+	// step's result only once it is durable), then kill the node while the
+	// b steps sleep.
+	for _, id := range ids {
+		for {
+			out, err := runShoal(t, ctx, nil, "flow", "get", strconv.FormatUint(id, 10), "--node", addr, "--json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st messages.FlowStatus
+			if err := json.Unmarshal([]byte(out), &st); err != nil {
+				t.Fatalf("flow get --json: %v\n%s", err, out)
+			}
+			if len(st.Steps) == 3 && st.Steps[0].State == messages.StateDone {
+				break
+			}
+			if st.Outcome.State.Terminal() {
+				t.Logf("flow %d finished before the kill (a slow machine): %+v", id, st.Outcome)
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("flow %d: step a not done before the kill: %+v", id, st)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // the dedupe flush (2 ms) makes a's results durable
 	node.kill()
 	worker.stop()
 	finished := durableDone(t, data)
@@ -95,7 +112,7 @@ func TestFlowCrashResume(t *testing.T) {
 				t.Fatalf("flow get --json: %v\n%s", err, out)
 			}
 			if st.Outcome.State.Terminal() {
-				want := fmt.Sprintf(`"c-a-k%d-slept %v"`, i, time.Duration(1500+i)*time.Millisecond)
+				want := fmt.Sprintf(`"c-a-k%d-slept %v"`, i, time.Duration(2500+i)*time.Millisecond)
 				if st.Outcome.State != messages.StateDone || string(st.Outcome.Output) != want {
 					t.Fatalf("flow %d: %v %s %s; want done %s", id, st.Outcome.State, st.Outcome.Output, st.Outcome.Error, want)
 				}
