@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
+	"github.com/shoalrt/shoal/actors/flow"
 	"github.com/shoalrt/shoal/actors/pump"
 	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/actors/results"
@@ -58,6 +59,8 @@ type Config struct {
 	Pump     pump.Config
 	Dedupe   dedupe.Config
 	Dispatch dispatch.Config
+	// Flows configures the flow runner (docs/flows.md).
+	Flows flow.Config
 
 	// Members, when set, lists the cluster members for status.
 	Members func() []messages.MemberStatus
@@ -89,6 +92,7 @@ func DefaultConfig(dir string) Config {
 		Dedupe:          dedupe.DefaultConfig(),
 		Dispatch:        dispatch.DefaultConfig(),
 		Steal:           steal.DefaultConfig(),
+		Flows:           flow.DefaultConfig(),
 	}
 }
 
@@ -104,12 +108,13 @@ func (c Config) Validate() error {
 	case c.SweepEvery <= 0:
 		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
 	}
-	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate())
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate())
 }
 
 // PIDs are the node's addressable actors.
 type PIDs struct {
 	Intake, Results, Dedupe, Dispatch, Status *actor.PID
+	Flows                                     *actor.PID
 }
 
 // Counters are the node's cumulative counts.
@@ -138,6 +143,7 @@ type Node struct {
 	codec    *cluster.Codec
 	// routerPIDs are the cluster routers (nil entries on a single node).
 	routerPIDs [3]*actor.PID
+	flows    flowParts
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
@@ -202,7 +208,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 
 	addr := n.system.Address()
 	pid := func(name string) *actor.PID { return actor.NewPID(addr, name) }
-	n.pids = PIDs{Intake: pid(NameIntake), Results: pid(NameResults), Dedupe: pid(NameDedupe), Dispatch: pid(NameDispatch), Status: pid(NameStatus)}
+	n.pids = PIDs{Intake: pid(NameIntake), Results: pid(NameResults), Dedupe: pid(NameDedupe), Dispatch: pid(NameDispatch), Status: pid(NameStatus), Flows: pid(NameFlows)}
 	n.ownNames()
 	p := n.pids
 	root := n.system.Root
@@ -219,9 +225,10 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		auth = func(tok string) bool { return tok == cfg.Token }
 	}
 	return errors.Join(
-		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), p.Results.Id),
+		n.spawnFlows(tr, spawn), // first: dedupe hands flow tasks to its router as soon as it runs
+		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.completed, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), p.Results.Id),
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth, Stealer: n.stealerPID()}), NameDispatch),
-		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), p.Dedupe.Id),
+		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: pid(nameFlowRouter), Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), p.Dedupe.Id),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.pumpStore(), Dedupe: p.Dedupe, Logger: log, Now: now,
 			Standby: func(total int64, per [messages.NumClasses]int64) {
 				for c := range per {
@@ -316,6 +323,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
 			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})
 	}
+	n.flowCounters(st.Counters)
 	if n.cfg.Members != nil {
 		st.Members = n.cfg.Members()
 	}
@@ -356,7 +364,7 @@ func (n *Node) Stop() error {
 		close(n.stopped)
 		n.sweeper.Wait()
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {
 				_ = root.StopFuture(p).Wait()
 			}
