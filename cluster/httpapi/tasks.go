@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -89,9 +87,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 }
 
 // lookup asks the result hub for the tasks' current states without waiting.
-func (s *Server) lookup(ctx context.Context, ids []uint64) ([]messages.Outcome, *messages.Error) {
+func (s *Server) lookup(ids []uint64) ([]messages.Outcome, *messages.Error) {
+	return s.waitHub(ids, 0)
+}
+
+// waitHub asks the result hub once: it answers when every task is terminal
+// or, after d, with the states known then.
+func (s *Server) waitHub(ids []uint64, d time.Duration) ([]messages.Outcome, *messages.Error) {
 	res, err := s.conn.System.Root.RequestFuture(s.conn.PID(messages.ActorResults),
-		&messages.Wait{IDs: ids, TimeoutMillis: 0}, s.cfg.AskTimeout).Result()
+		&messages.Wait{IDs: ids, TimeoutMillis: d.Milliseconds()}, d+s.cfg.AskTimeout).Result()
 	if err != nil {
 		return nil, messages.Errorf(messages.CodeUnavailable, "result hub did not answer: %v", err)
 	}
@@ -113,7 +117,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	out, e := s.lookup(r.Context(), []uint64{id})
+	out, e := s.lookup([]uint64{id})
 	if e != nil {
 		writeError(w, e)
 		return
@@ -164,22 +168,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	var out []messages.Outcome
-	if d < 50*time.Millisecond {
-		out, e = s.lookup(r.Context(), in.IDs)
-	} else {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		var err error
-		out, err = s.client.Wait(ctx, in.IDs...)
-		cancel()
-		switch {
-		case err == nil || out != nil: // finished, or the states at the timeout
-		case errors.Is(err, context.DeadlineExceeded): // no answer in time: ask once more
-			out, e = s.lookup(r.Context(), in.IDs)
-		default:
-			e = messages.AsError(err)
-		}
-	}
+	out, e := s.waitHub(in.IDs, d)
 	if e != nil {
 		writeError(w, e)
 		return
