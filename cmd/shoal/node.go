@@ -24,6 +24,7 @@ func nodeCmd() *cobra.Command {
 		attempts                 int32
 		maxLoad                  float64
 		gossip                   gossipFlags
+		api                      httpFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -65,6 +66,11 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if err != nil {
 				return err
 			}
+			apiDone, err := api.start(cmd.Context(), system, cmd.OutOrStdout(), log)
+			if err != nil {
+				_ = n.Stop()
+				return err
+			}
 			if mem != nil {
 				go publishLoad(cmd.Context(), n, mem, 500*time.Millisecond, log)
 				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
@@ -73,6 +79,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s listening on %s (data %s)\n", name, system.Address(), dir)
 			<-cmd.Context().Done()
 			log.Info("node stopping")
+			if apiDone != nil {
+				<-apiDone
+			}
 			return n.Stop()
 		},
 	}
@@ -92,6 +101,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: no cluster). Membership only so far: partitions and forwarding are not built yet")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")
+	api.add(f)
 	f.BoolVar(&gossip.fast, "gossip-fast", false, "failure detection tuned for one machine or LAN (~1 s instead of ~5 s)")
 	return cmd
 }
