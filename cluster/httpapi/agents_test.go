@@ -1,6 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -214,5 +217,59 @@ func TestAgentLostLeaseResponseIsRetried(t *testing.T) {
 	again := e.leaseUntil("l1", map[string]any{"timeout_ms": 200})
 	if again.Tasks[0].ID != first.Tasks[0].ID || again.Tasks[0].Attempt != 2 {
 		t.Fatalf("lease after a lost handover: %+v, want the task again at attempt 2", again)
+	}
+}
+
+// Serve ends when its context does, cutting a parked lease short, and
+// stops the agent relays.
+func TestServeStopsWithParkedLease(t *testing.T) {
+	e := start(t, withExecToken, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- e.api.Serve(ctx, ln) }()
+	other := &env{t: t, url: "http://" + ln.Addr().String(), tok: e.tok}
+	other.register("park", "job")
+	leaseDone := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", other.url+"/v1/agents/park/lease", strings.NewReader(`{"timeout_ms": 60000}`))
+		req.Header.Set("Authorization", "Bearer "+e.tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			leaseDone <- -1
+			return
+		}
+		resp.Body.Close()
+		leaseDone <- resp.StatusCode
+	}()
+	// Wait until the lease is parked at the dispatcher (the executor shows).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var st httpapi.StatusOut
+		other.do("GET", "/v1/status", nil, &st)
+		if len(st.Executors) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("agent never registered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	select {
+	case <-leaseDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the parked lease call was not cut short")
 	}
 }
