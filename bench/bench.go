@@ -34,7 +34,7 @@ import (
 // Workloads are the ids Run accepts, in order.
 var workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7"}
 
-// Workloads lists the workload ids (W5 is listed but not built yet).
+// Workloads lists the workload ids.
 func Workloads() []string { return slices.Clone(workloads) }
 
 // ErrNotBuilt is returned for workloads and modes whose shoal feature does
@@ -51,6 +51,7 @@ type Options struct {
 	// KeepData keeps the store directory after the run.
 	KeepData bool
 	// Tasks is the task count: W1 200,000; W2 100,000 submissions; W4 20,000;
+	// W5 10,000 flows;
 	// W6 the size of the drain-rate probe, 50,000.
 	Tasks int
 	// Rate is W3's submissions per second (default 5,000) and W6's offered
@@ -175,6 +176,10 @@ func (o Options) withDefaults(w string) Options {
 		if o.LoadSampling == "" {
 			o.LoadSampling = "on"
 		}
+	case "W5":
+		def(&o.Tasks, 10_000)
+		def(&o.Workers, 4)
+		def(&o.Slots, 256)
 	case "W6":
 		def(&o.Tasks, 50_000)
 		def(&o.Workers, 4)
@@ -256,9 +261,6 @@ func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w == "W5" {
-		return nil, fmt.Errorf("bench: W5 needs flows (issue 6), not built yet: %w", ErrNotBuilt)
-	}
 	opt = opt.withDefaults(w)
 	if err := opt.validate(w); err != nil {
 		return nil, err
@@ -276,6 +278,8 @@ func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
 		err = runW3(ctx, opt, res)
 	case "W4":
 		err = runW4(ctx, opt, res)
+	case "W5":
+		err = runW5(ctx, opt, res)
 	case "W6":
 		err = runW6(ctx, opt, res)
 	case "W7":

@@ -39,6 +39,7 @@ func Default() *Registry {
 	add("shoal.Status", func() any { return &Status{} })
 	add("shoal.Error", func() any { return &Error{} })
 	add("shoal.NodeLoad", func() any { return &NodeLoad{} })
+	addFlows(add)
 	return r
 }
 

@@ -44,6 +44,15 @@ func sampleMessages() []any {
 			Counters:  map[string]int64{"submitted": 10, "done": 9}},
 		TaskErrorf(CodeBadPriority, 3, "priority %d outside [%d, %d]", 101, MinPriority, MaxPriority),
 		&NodeLoad{Node: "n1", Queued: [NumClasses]int64{1, 2, 3}, Standby: 4, FreeSlots: 5, DrainRate: 1234.5, At: 1700000000000},
+		&RegisterTemplate{Version: ProtocolVersion, Spec: []byte("name: t\nsteps:\n - {name: a, type: echo}\n")},
+		&TemplateAck{Template: TemplateInfo{Name: "t", Version: 2, Steps: []string{"a", "b"}, Inputs: []string{"x"}, Spec: []byte(`{"name":"t"}`)}},
+		&ListTemplates{All: true},
+		&TemplateList{Templates: []TemplateInfo{{Name: "t", Version: 1, Steps: []string{"a"}}}, Err: Errorf(CodeNotFound, "none")},
+		&RunFlows{Version: ProtocolVersion, Flows: []FlowSpec{{Template: "t", TemplateVersion: 1, Input: []byte(`{"x":1}`), Priority: 80, HasPriority: true}}},
+		&RunFlowsAck{IDs: []uint64{5, 6}},
+		&FlowGet{ID: 5},
+		&FlowStatus{ID: 5, Template: "t", TemplateVersion: 1, Outcome: Outcome{TaskID: 5, State: StateLeased},
+			Steps: []StepStatus{{Name: "a", Type: "echo", State: StateDone, TaskID: 7, Shared: true}}},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
+	"github.com/shoalrt/shoal/actors/flow"
 	"github.com/shoalrt/shoal/actors/pump"
 	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/actors/results"
@@ -52,6 +53,8 @@ type Config struct {
 	Pump     pump.Config
 	Dedupe   dedupe.Config
 	Dispatch dispatch.Config
+	// Flows configures the flow runner (docs/flows.md).
+	Flows flow.Config
 
 	// Members, when set, lists the cluster members for status.
 	Members func() []messages.MemberStatus
@@ -73,6 +76,7 @@ func DefaultConfig(dir string) Config {
 		Pump:            pump.DefaultConfig(),
 		Dedupe:          dedupe.DefaultConfig(),
 		Dispatch:        dispatch.DefaultConfig(),
+		Flows:           flow.DefaultConfig(),
 	}
 }
 
@@ -86,12 +90,13 @@ func (c Config) Validate() error {
 	case c.SweepEvery <= 0:
 		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
 	}
-	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate())
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Flows.Validate())
 }
 
 // PIDs are the node's addressable actors.
 type PIDs struct {
 	Intake, Results, Dedupe, Dispatch, Status *actor.PID
+	Flows                                     *actor.PID
 }
 
 // Counters are the node's cumulative counts.
@@ -115,6 +120,7 @@ type Node struct {
 	stopped  chan struct{}
 	sweeper  sync.WaitGroup
 	opts     []actor.PropsOption // codec middlewares when remote
+	flows    flowParts
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
@@ -170,7 +176,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 
 	addr := n.system.Address()
 	pid := func(name string) *actor.PID { return actor.NewPID(addr, name) }
-	n.pids = PIDs{Intake: pid(NameIntake), Results: pid(NameResults), Dedupe: pid(NameDedupe), Dispatch: pid(NameDispatch), Status: pid(NameStatus)}
+	n.pids = PIDs{Intake: pid(NameIntake), Results: pid(NameResults), Dedupe: pid(NameDedupe), Dispatch: pid(NameDispatch), Status: pid(NameStatus), Flows: pid(NameFlows)}
 	p := n.pids
 	root := n.system.Root
 
@@ -186,7 +192,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		auth = func(tok string) bool { return tok == cfg.Token }
 	}
 	return errors.Join(
-		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.count, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), NameResults),
+		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.completed, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), NameResults),
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
 		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
@@ -202,6 +208,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 			Waiting:      func() int64 { return n.Counters.Standby.Load() + n.Counters.Unclassified.Load() },
 			Unclassified: func(d int64) { n.Counters.Unclassified.Add(d) }}), NameIntake),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
+		n.spawnFlows(tr, spawn),
 	)
 }
 
@@ -280,6 +287,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
 			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})
 	}
+	n.flowCounters(st.Counters)
 	if n.cfg.Members != nil {
 		st.Members = n.cfg.Members()
 	}
@@ -320,7 +328,7 @@ func (n *Node) Stop() error {
 		close(n.stopped)
 		n.sweeper.Wait()
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.pids.Flows, n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			_ = root.StopFuture(p).Wait()
 		}
 		err = n.store.Close()

@@ -27,7 +27,7 @@ with the machine it ran on. Zero-valued flags take each workload's default.
 
 Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
   W1 throughput (--mode drain|concurrent)   W2 dedupe   W3 latency (--rate)
-  W4 CPU efficiency   W5 flows (not built yet)   W6 overload   W7 messaging`,
+  W4 CPU efficiency   W5 flows   W6 overload   W7 messaging`,
 		Example: `  shoal bench W1 --mode concurrent
   shoal bench W3 --rate 2000 --duration 10s --json w3.json`,
 		Args: cobra.MinimumNArgs(1),
@@ -72,7 +72,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.BoolVar(&quiet, "quiet", false, "no progress lines")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	f.StringVar(&o.Dir, "data", "", "parent directory of the run's store (default: the temp dir)")
-	f.IntVar(&o.Tasks, "tasks", 0, "task count (W1 200000, W2 100000, W4 20000)")
+	f.IntVar(&o.Tasks, "tasks", 0, "task count (W1 200000, W2 100000, W4 20000; W5: flows, 10000)")
 	f.IntVar(&o.Rate, "rate", 0, "W3 submissions/s (5000); W6 offered tasks/s (10× drain)")
 	f.DurationVar(&o.Duration, "duration", 0, "W3 (20s) and W6 (30s) submission time")
 	f.IntVar(&o.Producers, "producers", 0, "concurrent submitters (4)")
