@@ -250,7 +250,7 @@ func TestServeStopsWithParkedLease(t *testing.T) {
 	for {
 		var st httpapi.StatusOut
 		other.do("GET", "/v1/status", nil, &st)
-		if len(st.Executors) == 1 {
+		if slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "park" }) {
 			break
 		}
 		if time.Now().After(deadline) {

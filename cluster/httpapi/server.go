@@ -116,6 +116,7 @@ func New(cfg Config, conn *sdk.Conn) (*Server, error) {
 		{Method: "POST", Path: "/v1/agents/{id}/heartbeat", handler: s.heartbeat},
 		{Method: "POST", Path: "/v1/agents/{id}/complete", handler: s.complete},
 	}
+	s.routes = append(s.routes, s.flowRoutes()...)
 	return s, nil
 }
 
