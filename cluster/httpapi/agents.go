@@ -102,7 +102,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pid, e := s.relay(in.ID, true)
+	pid, e := s.relay(r.Context(), in.ID, true)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -119,7 +119,9 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.mu.Lock()
-		s.ttl[in.ID] = time.Duration(reg.LeaseTTLMillis) * time.Millisecond
+		if r := s.agents[in.ID]; r != nil {
+			r.ttl = time.Duration(reg.LeaseTTLMillis) * time.Millisecond
+		}
 		s.mu.Unlock()
 		s.log.Info("http agent registered", "agent", in.ID, "slots", in.Slots, "types", in.Types)
 		writeJSON(w, http.StatusOK, registeredOut{ID: in.ID, LeaseTTLMS: reg.LeaseTTLMillis, HeartbeatMS: reg.HeartbeatMillis})
@@ -129,22 +131,69 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// relayEntry is one agent's relay actor.
+type relayEntry struct {
+	pid   *actor.PID
+	ttl   time.Duration // the lease TTL, from the registration
+	since time.Time     // when the relay was spawned
+}
+
 // relay returns the relay actor of agent id, spawning it when create is set.
-func (s *Server) relay(id string, create bool) (*actor.PID, *messages.Error) {
+func (s *Server) relay(ctx context.Context, id string, create bool) (*actor.PID, *messages.Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.agents[id]; p != nil {
-		return p, nil
+	if r := s.agents[id]; r != nil {
+		return r.pid, nil
 	}
 	if !create {
 		return nil, messages.Errorf(messages.CodeUnknownExecutor, "agent %q is not registered with this node; POST /v1/agents first", id)
 	}
 	if len(s.agents) >= s.cfg.MaxAgents {
-		return nil, messages.Errorf(messages.CodeOverloaded, "this node relays %d HTTP agents already (the limit)", len(s.agents))
+		s.mu.Unlock()
+		s.sweep(ctx)
+		s.mu.Lock()
+		if r := s.agents[id]; r != nil {
+			return r.pid, nil
+		}
+		if len(s.agents) >= s.cfg.MaxAgents {
+			return nil, messages.Errorf(messages.CodeOverloaded, "this node relays %d live HTTP agents already (the limit)", len(s.agents))
+		}
 	}
 	p := s.conn.System.Root.Spawn(agent.Props(id, agent.Deps{Dispatch: s.conn.PID(messages.ActorDispatch), Transport: s.conn.Transport, Logger: s.log}))
-	s.agents[id] = p
+	s.agents[id] = &relayEntry{pid: p, since: time.Now()}
 	return p, nil
+}
+
+// sweep stops the relays of agents the dispatcher no longer knows (gone
+// silent past their lease TTL, or never registered), so agents that come
+// and go under fresh ids do not use up MaxAgents. A relay younger than
+// AskTimeout is spared: its registration may be on its way.
+func (s *Server) sweep(ctx context.Context) {
+	st, err := s.client.Status(ctx)
+	if err != nil {
+		s.log.Warn("http agent sweep: no status", "err", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, e := range st.Executors {
+		known[e.ID] = true
+	}
+	cutoff := time.Now().Add(-s.cfg.AskTimeout)
+	var stop []*actor.PID
+	s.mu.Lock()
+	for id, r := range s.agents {
+		if !known[id] && r.since.Before(cutoff) {
+			stop = append(stop, r.pid)
+			delete(s.agents, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range stop {
+		s.conn.System.Root.Stop(p)
+	}
+	if len(stop) > 0 {
+		s.log.Info("http agent relays swept", "stopped", len(stop))
+	}
 }
 
 func resultsOf(in []ResultIn) ([]messages.Result, *messages.Error) {
@@ -208,16 +257,16 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	pid, e := s.relay(r.PathValue("id"), false)
+	pid, e := s.relay(r.Context(), r.PathValue("id"), false)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
 	s.mu.Lock()
-	if ttl := s.ttl[r.PathValue("id")]; ttl > 0 {
+	if re := s.agents[r.PathValue("id")]; re != nil && re.ttl > 0 {
 		// A parked lease renews nothing at the dispatcher: answer well
 		// within the lease TTL, so a polling agent is never expired.
-		d = min(d, ttl/2)
+		d = min(d, re.ttl/2)
 	}
 	s.mu.Unlock()
 	root := s.conn.System.Root
@@ -306,7 +355,7 @@ func (s *Server) beat(w http.ResponseWriter, r *http.Request, load *LoadOut, hel
 		writeError(w, e)
 		return
 	}
-	pid, e := s.relay(r.PathValue("id"), false)
+	pid, e := s.relay(r.Context(), r.PathValue("id"), false)
 	if e != nil {
 		writeError(w, e)
 		return

@@ -273,3 +273,38 @@ func TestServeStopsWithParkedLease(t *testing.T) {
 		t.Fatal("the parked lease call was not cut short")
 	}
 }
+
+// Agents that vanished for good do not use up MaxAgents: their relays are
+// swept when the limit is reached; live agents are never swept.
+func TestAgentRelaysOfVanishedAgentsAreSwept(t *testing.T) {
+	e := start(t, func(c *node.Config) {
+		withExecToken(c)
+		c.Dispatch.LeaseTTL = 300 * time.Millisecond
+	}, func(c *httpapi.Config) { c.MaxAgents = 2; c.AskTimeout = 100 * time.Millisecond })
+	e.register("a1", "t")
+	e.register("a2", "t")
+	// Both are live (registered just now): a third is refused.
+	e.wantError(429, "overloaded", "POST", "/v1/agents", map[string]any{"id": "a3", "slots": 1, "token": "exec-tok"})
+	// a2 keeps heartbeating, a1 vanishes; once a1 expires, a3 gets its place.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var hb struct{}
+		if code := e.do("POST", "/v1/agents/a2/heartbeat", map[string]any{}, &hb); code != 200 {
+			t.Fatalf("a2 heartbeat: %d", code)
+		}
+		var r registered
+		code := e.do("POST", "/v1/agents", map[string]any{"id": "a3", "slots": 1, "token": "exec-tok"}, &r)
+		if code == 200 {
+			break
+		}
+		if code != 429 || time.Now().After(deadline) {
+			t.Fatalf("register a3: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.wantError(409, "unknown_executor", "POST", "/v1/agents/a1/heartbeat", map[string]any{})
+	var hb struct{}
+	if code := e.do("POST", "/v1/agents/a2/heartbeat", map[string]any{}, &hb); code != 200 {
+		t.Fatalf("live agent a2 was swept: %d", code)
+	}
+}

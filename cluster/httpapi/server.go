@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
@@ -88,9 +86,8 @@ type Server struct {
 	mux    *http.ServeMux
 
 	mu     sync.Mutex
-	agents map[string]*actor.PID
-	ttl    map[string]time.Duration // agents' lease TTL, from registration
-	extra  []Route                  // added by Handle before the first request
+	agents map[string]*relayEntry
+	extra  []Route // added by Handle before the first request
 }
 
 // New returns the API over conn (sdk.Local on the node's actor system).
@@ -103,7 +100,7 @@ func New(cfg Config, conn *sdk.Conn) (*Server, error) {
 	}
 	c := sdk.NewClient(conn)
 	c.Timeout = cfg.AskTimeout
-	s := &Server{cfg: cfg, conn: conn, client: c, log: cfg.Logger, agents: map[string]*actor.PID{}, ttl: map[string]time.Duration{}}
+	s := &Server{cfg: cfg, conn: conn, client: c, log: cfg.Logger, agents: map[string]*relayEntry{}}
 	s.routes = []Route{
 		{Method: "GET", Path: "/healthz", Public: true, handler: s.healthz},
 		{Method: "POST", Path: "/v1/tasks", handler: s.submit},
@@ -190,11 +187,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // agents had gone silent.
 func (s *Server) Close() {
 	s.mu.Lock()
-	pids := s.agents
-	s.agents = map[string]*actor.PID{}
+	relays := s.agents
+	s.agents = map[string]*relayEntry{}
 	s.mu.Unlock()
-	for _, p := range pids {
-		_ = s.conn.System.Root.StopFuture(p).Wait()
+	for _, r := range relays {
+		_ = s.conn.System.Root.StopFuture(r.pid).Wait()
 	}
 }
 
