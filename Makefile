@@ -3,7 +3,7 @@
 
 GO        ?= go
 FUZZTIME  ?= 30s
-FUZZ_PKGS ?= ./messages ./cluster
+FUZZ_PKGS ?= ./messages ./cluster ./cluster/httpapi
 
 .PHONY: help build image test bench lint demo fuzz clean
 
