@@ -24,7 +24,7 @@ func TestRelayProperties(t *testing.T) {
 		var waiting []*Waiter
 		outstanding := 0 // Pulls the dispatcher has not answered
 		next := uint64(1)
-		granted := map[uint64]bool{}  // live at the dispatcher's view
+		granted := map[uint64]bool{}   // live at the dispatcher's view
 		withAgent := map[uint64]bool{} // handed over, not returned or reported
 		gone := map[uint64]bool{}      // reported, revoked or failed as lost
 
