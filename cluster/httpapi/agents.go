@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"regexp"
 	"time"
@@ -372,6 +371,6 @@ func (s *Server) beat(w http.ResponseWriter, r *http.Request, load *LoadOut, hel
 		}
 		writeJSON(w, http.StatusOK, cancelOut{Cancel: nonNil(hr.Cancel)})
 	case <-ctx.Done():
-		writeError(w, messages.Errorf(messages.CodeUnavailable, "agent relay did not answer: %v", fmt.Sprint(ctx.Err())))
+		writeError(w, messages.Errorf(messages.CodeUnavailable, "agent relay did not answer: %v", ctx.Err()))
 	}
 }
