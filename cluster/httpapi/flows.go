@@ -191,7 +191,10 @@ type FlowOut struct {
 	Template        string     `json:"template,omitempty"`
 	TemplateVersion int32      `json:"template_version,omitempty"`
 	Outcome         OutcomeOut `json:"outcome"`
-	Steps           []StepOut  `json:"steps"`
+	// Result is the assembled result as JSON once the flow is done (the
+	// same bytes as outcome.output).
+	Result json.RawMessage `json:"result,omitempty"`
+	Steps  []StepOut       `json:"steps"`
 }
 
 // GET /v1/flows/{id}
@@ -207,6 +210,9 @@ func (s *Server) getFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := FlowOut{ID: st.ID, Template: st.Template, TemplateVersion: st.TemplateVersion, Outcome: outcomeOut(st.Outcome), Steps: []StepOut{}}
+	if st.Outcome.State == messages.StateDone && json.Valid(st.Outcome.Output) {
+		out.Result = st.Outcome.Output
+	}
 	for _, p := range st.Steps {
 		out.Steps = append(out.Steps, StepOut{Name: p.Name, Type: p.Type, State: p.State.String(), TaskID: p.TaskID, Shared: p.Shared})
 	}

@@ -101,6 +101,10 @@ func TestFlowsOverHTTP(t *testing.T) {
 	if code := e.do("GET", "/v1/flows/"+itoa(ack.IDs[0]), nil, &fl); code != 200 || fl.Template != "shout" || fl.TemplateVersion != 1 || fl.Outcome.State != "done" {
 		t.Fatalf("get flow: %d %+v", code, fl)
 	}
+	var res map[string]string
+	if err := json.Unmarshal(fl.Result, &res); err != nil || res["result"] != "X-HI" {
+		t.Fatalf("flow result %s: %v", fl.Result, err)
+	}
 }
 
 func TestFlowRoutesRefuseBadInput(t *testing.T) {

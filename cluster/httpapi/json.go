@@ -54,7 +54,9 @@ func HTTPStatus(c messages.ErrorCode) int {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // an API, not a page: keep < > & readable
+	_ = enc.Encode(v)
 }
 
 func writeError(w http.ResponseWriter, e *messages.Error) {
