@@ -8,13 +8,12 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shoalrt/shoal/actors/dedupe"
+	"github.com/shoalrt/shoal/actors/pump"
 	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
-
-// ExecutorID is the flow runner's executor id at the dispatcher.
-const ExecutorID = "shoal-flows"
 
 // Completed carries durable results to the runner (the node forwards every
 // batch the result hub receives).
@@ -22,7 +21,7 @@ type Completed struct{ Results []store.ResultRecord }
 
 // Stats are the runner's counters, readable from any goroutine.
 type Stats struct {
-	Active, Started, Done, Failed, Cancelled           atomic.Int64
+	Active, Waiting, Started, Done, Failed, Cancelled  atomic.Int64
 	StepsSubmitted, StepsRun, StepsShared, StepsFailed atomic.Int64
 }
 
@@ -30,15 +29,12 @@ type Stats struct {
 type Deps struct {
 	Store     store.Store
 	Intake    *actor.PID
-	Dispatch  *actor.PID
 	Dedupe    *actor.PID
+	Pump      *actor.PID
 	Registry  *Registry
 	Transport wire.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Token is the node's executor token (the runner registers like any
-	// executor).
-	Token string
 	// Stats, when set, mirrors the counters.
 	Stats *Stats
 }
@@ -50,8 +46,6 @@ type submitted struct {
 
 type lookedUp struct{ results []store.ResultRecord }
 
-type heartbeat struct{}
-
 type flushLater struct{}
 
 type shell struct {
@@ -60,16 +54,12 @@ type shell struct {
 	d      Deps
 	self   *actor.PID
 	system *actor.ActorSystem
-	hb     wire.Timer
 	retry  wire.Timer
-	every  time.Duration
-	// registered: a Pull is outstanding once the dispatcher accepted us.
-	registered bool
-	reports    []messages.Result
 }
 
 // Props returns the flow actor: the runner of flow tasks and the answerer
-// of template and flow requests.
+// of template and flow requests. It receives flow tasks from dedupe through
+// the Router.
 func Props(cfg Config, d Deps) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return &shell{cfg: cfg, m: New(cfg), d: d} })
 }
@@ -79,36 +69,14 @@ func (s *shell) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
-		s.register(ctx)
-	case *messages.Registered:
-		if msg.Err != nil {
-			s.d.Logger.Error("flow runner refused by the dispatcher", "err", msg.Err)
-			return
-		}
-		s.every = max(time.Duration(msg.HeartbeatMillis)*time.Millisecond, 10*time.Millisecond)
-		s.hb.Arm(s.system, s.self, s.every, heartbeat{})
-		s.registered = true
-		s.pull(ctx)
-	case *messages.Grant:
-		if msg.Err != nil {
-			// The dispatcher forgot us (we were silent past the lease TTL):
-			// it requeued our flows and will grant them again.
-			s.d.Logger.Warn("flow runner lost its registration; registering again", "err", msg.Err, "flows", s.m.Active())
-			s.m.Reset()
-			s.registered = false
-			s.register(ctx)
-			return
-		}
-		s.apply(ctx, s.m.Revoked(msg.Cancel))
-		s.apply(ctx, s.m.Grant(now, msg.Tasks))
-		s.flush(ctx)
-		s.pull(ctx)
+	case dedupe.Enqueue:
+		s.apply(ctx, s.m.Enqueue(now, msg.Tasks))
+	case dedupe.CancelQueued:
+		s.apply(ctx, s.m.Cancel(now, msg.IDs))
 	case Completed:
-		s.apply(ctx, s.m.Completed(msg.Results))
-		s.flush(ctx)
+		s.apply(ctx, s.m.Completed(now, msg.Results))
 	case lookedUp:
-		s.apply(ctx, s.m.Completed(msg.results))
-		s.flush(ctx)
+		s.apply(ctx, s.m.Completed(now, msg.results))
 	case submitted:
 		var ids []uint64
 		var err *messages.Error
@@ -117,17 +85,9 @@ func (s *shell) Receive(ctx actor.Context) {
 		} else {
 			err = messages.Errorf(messages.CodeUnavailable, "intake did not answer")
 		}
-		s.apply(ctx, s.m.Submitted(msg.seq, ids, err))
-		s.flush(ctx)
+		s.apply(ctx, s.m.Submitted(now, msg.seq, ids, err))
 	case flushLater:
 		s.retry.Clear()
-		s.flush(ctx)
-	case heartbeat:
-		s.hb.Clear()
-		if s.registered {
-			s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Heartbeat{ExecutorID: ExecutorID, Held: s.m.Held(), Results: s.takeReports()})
-		}
-		s.hb.Arm(s.system, s.self, s.every, heartbeat{})
 	case *messages.RegisterTemplate:
 		s.registerTemplate(ctx, msg)
 	case *messages.ListTemplates:
@@ -137,29 +97,24 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *messages.FlowGet:
 		s.get(ctx, msg)
 	case *actor.Stopping:
-		s.hb.Stop()
 		s.retry.Stop()
+		return
+	default:
+		return
 	}
-	s.sendReports(ctx)
+	s.flush(ctx)
 	s.stats()
 }
 
-func (s *shell) register(ctx actor.Context) {
-	s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Register{Version: messages.ProtocolVersion, ExecutorID: ExecutorID,
-		Types: []string{messages.FlowTaskType}, Slots: int32(s.cfg.MaxActive / 2), Token: s.d.Token})
-}
-
-// pull keeps one Pull outstanding: the dispatcher answers it with flows to
-// run or with flows cancelled (long poll).
-func (s *shell) pull(ctx actor.Context) {
-	free := max(int32(s.cfg.MaxActive-s.m.Active()), 0)
-	s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Pull{ExecutorID: ExecutorID, Free: free, Results: s.takeReports()})
-}
-
 func (s *shell) apply(ctx actor.Context, fx Effects) {
-	s.reports = append(s.reports, fx.Reports...)
+	if fx.Credit != ([messages.NumClasses]int{}) {
+		ctx.Send(s.d.Pump, pump.Credit{N: fx.Credit})
+	}
+	if len(fx.Finished) > 0 {
+		ctx.Send(s.d.Dedupe, dedupe.Finished{Results: fx.Finished})
+	}
 	if len(fx.Cancel) > 0 {
-		s.d.Transport.Send(ctx, s.d.Dedupe, &messages.Cancel{IDs: fx.Cancel})
+		ctx.Send(s.d.Dedupe, &messages.Cancel{IDs: fx.Cancel})
 	}
 	if len(fx.Lookup) > 0 {
 		s.lookup(fx.Lookup)
@@ -167,20 +122,6 @@ func (s *shell) apply(ctx actor.Context, fx Effects) {
 	if fx.RetryLater && !s.retry.Armed() {
 		s.retry.Arm(s.system, s.self, 50*time.Millisecond, flushLater{})
 	}
-}
-
-// sendReports reports finished flows at once (a Heartbeat carries them;
-// the outstanding Pull stays parked).
-func (s *shell) sendReports(ctx actor.Context) {
-	if len(s.reports) > 0 && s.registered {
-		s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Heartbeat{ExecutorID: ExecutorID, Results: s.takeReports()})
-	}
-}
-
-func (s *shell) takeReports() []messages.Result {
-	r := s.reports
-	s.reports = nil
-	return r
 }
 
 // flush submits ready steps; each Submit's acknowledgement comes back as a
@@ -229,6 +170,7 @@ func (s *shell) stats() {
 	}
 	c := &s.m.Counters
 	st.Active.Store(int64(s.m.Active()))
+	st.Waiting.Store(int64(s.m.Waiting()))
 	st.Started.Store(c.Started)
 	st.Done.Store(c.Done)
 	st.Failed.Store(c.Failed)
@@ -243,4 +185,42 @@ func (s *shell) reply(to *actor.PID, msg any) {
 	if to != nil {
 		s.d.Transport.Send(s.system.Root, to, msg)
 	}
+}
+
+// Router stands between dedupe and the dispatcher: flow tasks go to the
+// flow runner, every other task to the dispatcher; cancels go to both
+// (each ignores ids it does not hold).
+func Router(dispatch, runner *actor.PID) *actor.Props {
+	return actor.PropsFromFunc(func(ctx actor.Context) {
+		switch msg := ctx.Message().(type) {
+		case dedupe.Enqueue:
+			flows := 0
+			for i := range msg.Tasks {
+				if msg.Tasks[i].Type == messages.FlowTaskType {
+					flows++
+				}
+			}
+			if flows == 0 {
+				ctx.Send(dispatch, msg)
+				return
+			}
+			if flows == len(msg.Tasks) {
+				ctx.Send(runner, msg)
+				return
+			}
+			var f, o []store.TaskRecord
+			for _, t := range msg.Tasks {
+				if t.Type == messages.FlowTaskType {
+					f = append(f, t)
+				} else {
+					o = append(o, t)
+				}
+			}
+			ctx.Send(dispatch, dedupe.Enqueue{Tasks: o})
+			ctx.Send(runner, dedupe.Enqueue{Tasks: f})
+		case dedupe.CancelQueued:
+			ctx.Send(dispatch, msg)
+			ctx.Send(runner, msg)
+		}
+	})
 }

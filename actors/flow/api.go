@@ -28,8 +28,7 @@ func (s *shell) registerTemplate(ctx actor.Context, msg *messages.RegisterTempla
 }
 
 // BuildFlowTask turns a FlowSpec into its flow task: the template resolved
-// in reg, the input normalised, the task queued at the bottom of the flow's
-// priority class.
+// in reg, the input normalised, the flow's priority on the task.
 func BuildFlowTask(reg *Registry, cfg Config, f *messages.FlowSpec) (messages.TaskSpec, error) {
 	p, err := reg.Get(f.Template, f.TemplateVersion)
 	if err != nil {
@@ -54,7 +53,7 @@ func BuildFlowTask(reg *Registry, cfg Config, f *messages.FlowSpec) (messages.Ta
 	if err != nil {
 		return messages.TaskSpec{}, messages.Errorf(messages.CodeInvalid, "flow %s: %v", p.Spec.Name, err)
 	}
-	return messages.TaskSpec{Type: messages.FlowTaskType, Payload: b, Priority: cfg.Classes.FlowTaskPriority(prio), MaxAttempts: cfg.FlowMaxAttempts}, nil
+	return messages.TaskSpec{Type: messages.FlowTaskType, Payload: b, Priority: prio}, nil
 }
 
 // runFlows validates every flow (all or none), then submits the flow tasks
@@ -68,6 +67,10 @@ func (s *shell) runFlows(ctx actor.Context, msg *messages.RunFlows) {
 		return
 	case len(msg.Flows) == 0 || len(msg.Flows) > MaxRunFlows:
 		fail(messages.Errorf(messages.CodeInvalid, "run needs 1 to %d flows, got %d", MaxRunFlows, len(msg.Flows)))
+		return
+	}
+	if held := s.m.Active() + s.m.Waiting(); held+len(msg.Flows) > s.cfg.MaxFlows {
+		fail(messages.Errorf(messages.CodeOverloaded, "%d flows are unfinished (limit %d); retry later", held, s.cfg.MaxFlows))
 		return
 	}
 	tasks := make([]messages.TaskSpec, len(msg.Flows))
@@ -99,9 +102,12 @@ func (s *shell) get(ctx actor.Context, msg *messages.FlowGet) {
 	sender := ctx.Sender()
 	st := &messages.FlowStatus{ID: msg.ID, Outcome: messages.Outcome{TaskID: msg.ID, State: messages.StateUnknown}}
 	live := false
-	if tpl, steps, ok := s.m.Status(msg.ID); ok {
-		st.Steps, st.Outcome.State, live = steps, messages.StateLeased, true
-		_ = tpl
+	if steps, ok := s.m.Status(msg.ID); ok {
+		// Running (with its steps) or waiting for a running place.
+		st.Steps, st.Outcome.State, live = steps, messages.StateQueued, true
+		if steps != nil {
+			st.Outcome.State = messages.StateLeased
+		}
 	}
 	store := s.d.Store
 	go func() {

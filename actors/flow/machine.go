@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"container/heap"
 	"fmt"
 	"time"
 
@@ -9,55 +10,6 @@ import (
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
-
-// Config tunes the flow runner.
-type Config struct {
-	// MaxActive is about how many flows the runner holds at once (it
-	// registers with MaxActive/2 slots; the dispatcher grants up to twice a
-	// executor's slots). Default 20,000.
-	MaxActive int
-	// MaxBatch bounds the steps of one Submit (at most the intake's
-	// MaxBatch). Default 4,096.
-	MaxBatch int
-	// MaxSubmits bounds the step Submits waiting for their acknowledgement;
-	// ready steps wait in the runner meanwhile and go out together. Default 4.
-	MaxSubmits int
-	// FlowMaxAttempts is a flow task's MaxAttempts: how many times the flow
-	// is started again after its runner lost it (a failed step fails the
-	// flow at once). Default 3.
-	FlowMaxAttempts int32
-	// PlanCache bounds the compiled templates kept by their text. Default 1,024.
-	PlanCache int
-	// Classes are the intake's priority classes (set by the node).
-	Classes Classes
-	// Compile checks templates (known step types, retry bounds).
-	Compile CompileOptions
-	// TemplateDir, when set, is loaded at start (*.yaml, *.yml, *.json).
-	TemplateDir string
-}
-
-// DefaultConfig returns the documented defaults.
-func DefaultConfig() Config {
-	return Config{MaxActive: 20_000, MaxBatch: 4096, MaxSubmits: 4, FlowMaxAttempts: 3, PlanCache: 1024,
-		Classes: Classes{HighMin: 70, LowMax: 29}}
-}
-
-// Validate names the first bad field.
-func (c Config) Validate() error {
-	switch {
-	case c.MaxActive < 2:
-		return fmt.Errorf("flow: MaxActive must be >= 2, got %d", c.MaxActive)
-	case c.MaxBatch <= 0:
-		return fmt.Errorf("flow: MaxBatch must be > 0, got %d", c.MaxBatch)
-	case c.MaxSubmits <= 0:
-		return fmt.Errorf("flow: MaxSubmits must be > 0, got %d", c.MaxSubmits)
-	case c.FlowMaxAttempts <= 0:
-		return fmt.Errorf("flow: FlowMaxAttempts must be > 0, got %d", c.FlowMaxAttempts)
-	case c.PlanCache <= 0:
-		return fmt.Errorf("flow: PlanCache must be > 0, got %d", c.PlanCache)
-	}
-	return nil
-}
 
 type phase uint8
 
@@ -78,21 +30,18 @@ type stepState struct {
 }
 
 type instance struct {
-	id       uint64
-	attempt  int32
+	rec      store.TaskRecord // the flow task (payload dropped once started)
 	plan     *Plan
 	prio     int32
 	env      env
 	steps    []stepState
 	left     int
-	started  int64
 	template string
 }
 
 type stepRef struct {
-	flow    uint64
-	attempt int32
-	step    int
+	flow *instance
+	step int
 }
 
 // Batch is one Submit of ready steps.
@@ -103,8 +52,11 @@ type Batch struct {
 
 // Effects are what the shell must do after a step of the machine.
 type Effects struct {
-	// Reports are flow results for the dispatcher (the flow task's result).
-	Reports []messages.Result
+	// Finished are flow tasks' terminal results, for dedupe to persist.
+	Finished []store.ResultRecord
+	// Credit returns the queue places of flow tasks taken from the pump
+	// (flows wait in the runner, not in the dispatch queues).
+	Credit [messages.NumClasses]int
 	// Cancel lists step tasks nobody waits for any more.
 	Cancel []uint64
 	// Lookup lists step tasks whose result may have become durable before
@@ -125,7 +77,10 @@ type Counters struct {
 // the Submits in flight. It does no I/O.
 type Machine struct {
 	cfg      Config
-	flows    map[uint64]*instance
+	flows    map[uint64]*instance // running
+	waiting  waitHeap             // not started yet: highest priority, then oldest, first
+	queued   map[uint64]bool      // ids in waiting (false: cancelled, skip)
+	dropped  int                  // false entries of queued
 	byTask   map[uint64][]stepRef
 	outbox   []stepRef
 	batches  map[uint64][]stepRef
@@ -136,21 +91,15 @@ type Machine struct {
 
 // New returns an empty runner.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, flows: map[uint64]*instance{}, byTask: map[uint64][]stepRef{},
+	return &Machine{cfg: cfg, flows: map[uint64]*instance{}, queued: map[uint64]bool{}, byTask: map[uint64][]stepRef{},
 		batches: map[uint64][]stepRef{}, plans: map[[32]byte]*Plan{}}
 }
 
-// Active is the number of flows held.
+// Active is the number of flows running.
 func (m *Machine) Active() int { return len(m.flows) }
 
-// Held lists the flow tasks held (their leases to renew).
-func (m *Machine) Held() []uint64 {
-	out := make([]uint64, 0, len(m.flows))
-	for id := range m.flows {
-		out = append(out, id)
-	}
-	return out
-}
+// Waiting is the number of flows not started yet.
+func (m *Machine) Waiting() int { return len(m.queued) - m.dropped }
 
 // InFlight is the number of Submits not yet acknowledged.
 func (m *Machine) InFlight() int { return len(m.batches) }
@@ -158,19 +107,37 @@ func (m *Machine) InFlight() int { return len(m.batches) }
 // Pending is the number of ready steps waiting for a Submit.
 func (m *Machine) Pending() int { return len(m.outbox) }
 
-// Grant starts the flow tasks the dispatcher leased to the runner. A task
-// that is already held (its lease was lost and granted again) starts over:
-// its finished steps are absorbed by dedupe.
-func (m *Machine) Grant(now time.Time, tasks []messages.Task) Effects {
+// Enqueue takes flow tasks from dedupe (originals: a duplicate flow
+// attached to its original there). Their queue places go back to the pump
+// at once; the flows wait here and start as running flows finish.
+func (m *Machine) Enqueue(now time.Time, tasks []store.TaskRecord) Effects {
 	var fx Effects
 	for _, t := range tasks {
-		if old := m.flows[t.ID]; old != nil {
-			m.drop(old, nil)
+		fx.Credit[t.Class]++
+		if _, dup := m.queued[t.ID]; dup || m.flows[t.ID] != nil {
+			continue
 		}
-		in, err := m.start(now, t)
+		m.queued[t.ID] = true
+		heap.Push(&m.waiting, t)
+	}
+	m.admit(now, &fx)
+	return fx
+}
+
+// admit starts waiting flows while fewer than MaxActive run.
+func (m *Machine) admit(now time.Time, fx *Effects) {
+	for len(m.flows) < m.cfg.MaxActive && m.waiting.Len() > 0 {
+		t := heap.Pop(&m.waiting).(store.TaskRecord)
+		live := m.queued[t.ID]
+		delete(m.queued, t.ID)
+		if !live {
+			m.dropped--
+			continue // cancelled while waiting
+		}
+		in, err := m.start(t)
 		if err != nil {
 			m.Counters.Failed++
-			fx.Reports = append(fx.Reports, messages.Result{TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: true})
+			fx.Finished = append(fx.Finished, result(now, &t, messages.StateDead, nil, err.Error()))
 			continue
 		}
 		m.Counters.Started++
@@ -178,16 +145,20 @@ func (m *Machine) Grant(now time.Time, tasks []messages.Task) Effects {
 		for _, i := range in.plan.Order {
 			if in.steps[i].depsLeft == 0 {
 				if err := m.ready(in, i); err != nil {
-					m.fail(in, err.Error(), &fx)
+					m.fail(now, in, err.Error(), fx)
 					break
 				}
 			}
 		}
 	}
-	return fx
 }
 
-func (m *Machine) start(now time.Time, t messages.Task) (*instance, error) {
+func result(now time.Time, t *store.TaskRecord, st messages.TaskState, out []byte, msg string) store.ResultRecord {
+	return store.ResultRecord{ID: t.ID, Class: t.Class, Digest: t.Digest, State: st, Output: out, Error: msg,
+		Attempts: 1, FinishedAt: now.UnixNano()}
+}
+
+func (m *Machine) start(t store.TaskRecord) (*instance, error) {
 	p, err := DecodePayload(t.Payload)
 	if err != nil {
 		return nil, err
@@ -200,8 +171,9 @@ func (m *Machine) start(now time.Time, t messages.Task) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &instance{id: t.ID, attempt: t.Attempt, plan: plan, prio: p.Priority, steps: make([]stepState, len(plan.Steps)),
-		left: len(plan.Steps), started: now.UnixNano(), template: fmt.Sprintf("%s v%d", p.Template, p.Version)}
+	t.Payload = nil
+	in := &instance{rec: t, plan: plan, prio: p.Priority, steps: make([]stepState, len(plan.Steps)),
+		left: len(plan.Steps), template: fmt.Sprintf("%s v%d", p.Template, p.Version)}
 	in.env = env{input: input, outputs: make([]any, len(plan.Steps))}
 	for i := range plan.Steps {
 		in.steps[i].depsLeft = len(plan.Steps[i].Deps)
@@ -240,13 +212,13 @@ func (m *Machine) ready(in *instance, i int) error {
 		return err
 	}
 	in.steps[i].phase, in.steps[i].payload = ready, b
-	m.outbox = append(m.outbox, stepRef{in.id, in.attempt, i})
+	m.outbox = append(m.outbox, stepRef{in, i})
 	return nil
 }
 
+// live reports whether the step's flow still runs.
 func (m *Machine) live(r stepRef) (*instance, bool) {
-	in := m.flows[r.flow]
-	return in, in != nil && in.attempt == r.attempt
+	return r.flow, m.flows[r.flow.rec.ID] == r.flow
 }
 
 // Flush takes ready steps into Submits while fewer than MaxSubmits wait.
@@ -287,7 +259,7 @@ func (m *Machine) Flush() []Batch {
 }
 
 // Submitted takes the intake's answer to a Submit.
-func (m *Machine) Submitted(seq uint64, ids []uint64, err *messages.Error) Effects {
+func (m *Machine) Submitted(now time.Time, seq uint64, ids []uint64, err *messages.Error) Effects {
 	var fx Effects
 	refs, ok := m.batches[seq]
 	if !ok {
@@ -316,13 +288,11 @@ func (m *Machine) Submitted(seq uint64, ids []uint64, err *messages.Error) Effec
 		if !ok {
 			continue
 		}
-		switch {
-		case retry || (err.Index >= 0 && int(err.Index) != i):
-			// Not this step's fault: submit it again.
-			m.resubmit(in, r)
-		default:
-			m.fail(in, fmt.Sprintf("step %s: refused by intake: %s", in.plan.Steps[r.step].Name, err.Message), &fx)
+		if retry || (err.Index >= 0 && int(err.Index) != i) {
+			m.resubmit(in, r) // not this step's fault: submit it again
+			continue
 		}
+		m.fail(now, in, fmt.Sprintf("step %s: refused by intake: %s", in.plan.Steps[r.step].Name, err.Message), &fx)
 	}
 	fx.RetryLater = retry
 	return fx
@@ -339,7 +309,7 @@ func (m *Machine) resubmit(in *instance, r stepRef) {
 }
 
 // Completed takes durable results (every task's: those of steps matter).
-func (m *Machine) Completed(results []store.ResultRecord) Effects {
+func (m *Machine) Completed(now time.Time, results []store.ResultRecord) Effects {
 	var fx Effects
 	for k := range results {
 		r := &results[k]
@@ -353,22 +323,26 @@ func (m *Machine) Completed(results []store.ResultRecord) Effects {
 			if !ok || in.steps[ref.step].phase != running || in.steps[ref.step].task != r.ID {
 				continue
 			}
-			m.stepFinished(in, ref.step, r, &fx)
+			m.stepFinished(now, in, ref.step, r, &fx)
 		}
 	}
+	m.admit(now, &fx)
 	return fx
 }
 
-func (m *Machine) stepFinished(in *instance, i int, r *store.ResultRecord, fx *Effects) {
+func (m *Machine) stepFinished(now time.Time, in *instance, i int, r *store.ResultRecord, fx *Effects) {
 	st := &in.plan.Steps[i]
+	if r.State != messages.StateDone {
+		in.steps[i].phase = done // finished: not to be cancelled with the rest
+	}
 	switch r.State {
 	case messages.StateDone:
 	case messages.StateDead:
 		m.Counters.StepsFailed++
-		m.fail(in, fmt.Sprintf("step %s (task %d, type %s) failed after %d attempt(s): %s", st.Name, r.ID, st.Type, r.Attempts, r.Error), fx)
+		m.fail(now, in, fmt.Sprintf("step %s (task %d, type %s) failed after %d attempt(s): %s", st.Name, r.ID, st.Type, r.Attempts, r.Error), fx)
 		return
 	default:
-		m.fail(in, fmt.Sprintf("step %s (task %d) was %s", st.Name, r.ID, r.State), fx)
+		m.fail(now, in, fmt.Sprintf("step %s (task %d) was %s", st.Name, r.ID, r.State), fx)
 		return
 	}
 	ss := &in.steps[i]
@@ -383,7 +357,7 @@ func (m *Machine) stepFinished(in *instance, i int, r *store.ResultRecord, fx *E
 	for _, d := range st.Dependents {
 		if in.steps[d].depsLeft--; in.steps[d].depsLeft == 0 {
 			if err := m.ready(in, d); err != nil {
-				m.fail(in, err.Error(), fx)
+				m.fail(now, in, err.Error(), fx)
 				return
 			}
 		}
@@ -393,18 +367,19 @@ func (m *Machine) stepFinished(in *instance, i int, r *store.ResultRecord, fx *E
 	}
 	out, err := in.plan.Result(&in.env)
 	if err != nil {
-		m.fail(in, err.Error(), fx)
+		m.fail(now, in, err.Error(), fx)
 		return
 	}
 	m.Counters.Done++
-	fx.Reports = append(fx.Reports, messages.Result{TaskID: in.id, Attempt: in.attempt, OK: true, Output: out})
+	fx.Finished = append(fx.Finished, result(now, &in.rec, messages.StateDone, out, ""))
 	m.drop(in, nil)
 }
 
-// fail ends a flow with a permanent error and cancels its unfinished steps.
-func (m *Machine) fail(in *instance, msg string, fx *Effects) {
+// fail ends a flow with the error of its failed step and cancels its
+// unfinished steps.
+func (m *Machine) fail(now time.Time, in *instance, msg string, fx *Effects) {
 	m.Counters.Failed++
-	fx.Reports = append(fx.Reports, messages.Result{TaskID: in.id, Attempt: in.attempt, Error: "flow " + in.template + ": " + msg, Permanent: true})
+	fx.Finished = append(fx.Finished, result(now, &in.rec, messages.StateDead, nil, "flow "+in.template+": "+msg))
 	m.drop(in, &fx.Cancel)
 }
 
@@ -412,7 +387,7 @@ func (m *Machine) fail(in *instance, msg string, fx *Effects) {
 // (a shared step is only detached from this flow by the cancel: dedupe
 // keeps it running for the other flows that wait for it).
 func (m *Machine) drop(in *instance, cancel *[]uint64) {
-	delete(m.flows, in.id)
+	delete(m.flows, in.rec.ID)
 	for i := range in.steps {
 		if in.steps[i].phase == running && cancel != nil {
 			*cancel = append(*cancel, in.steps[i].task)
@@ -420,32 +395,43 @@ func (m *Machine) drop(in *instance, cancel *[]uint64) {
 	}
 }
 
-// Revoked drops flows whose leases the dispatcher revoked (the flow was
-// cancelled) and cancels their unfinished steps.
-func (m *Machine) Revoked(ids []uint64) Effects {
+// Cancel cancels flows (dedupe asks, for a client): a waiting flow is
+// removed, a running one dropped with its unfinished steps cancelled. Ids
+// the runner does not hold are ignored (they are other tasks).
+func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 	var fx Effects
 	for _, id := range ids {
+		var rec *store.TaskRecord
 		if in := m.flows[id]; in != nil {
-			m.Counters.Cancelled++
+			rec = &in.rec
 			m.drop(in, &fx.Cancel)
+		} else if m.queued[id] {
+			m.queued[id] = false // skipped when popped
+			m.dropped++
+			for i := range m.waiting {
+				if m.waiting[i].ID == id {
+					rec = &m.waiting[i]
+					break
+				}
+			}
+		}
+		if rec != nil {
+			m.Counters.Cancelled++
+			fx.Finished = append(fx.Finished, result(now, rec, messages.StateCancelled, nil, "flow cancelled by client"))
 		}
 	}
+	m.admit(now, &fx)
 	return fx
 }
 
-// Reset forgets every flow (the runner registered again: the dispatcher
-// requeued the flows it held and will grant them again).
-func (m *Machine) Reset() {
-	clear(m.flows)
-	clear(m.byTask)
-	m.outbox = nil
-}
-
-// Status describes a held flow's steps.
-func (m *Machine) Status(id uint64) (template string, steps []messages.StepStatus, ok bool) {
+// Status describes a flow the runner holds: its steps while it runs.
+func (m *Machine) Status(id uint64) (steps []messages.StepStatus, ok bool) {
+	if m.queued[id] {
+		return nil, true
+	}
 	in := m.flows[id]
 	if in == nil {
-		return "", nil, false
+		return nil, false
 	}
 	steps = make([]messages.StepStatus, len(in.steps))
 	for i := range in.steps {
@@ -461,5 +447,24 @@ func (m *Machine) Status(id uint64) (template string, steps []messages.StepStatu
 		}
 		steps[i] = s
 	}
-	return in.template, steps, true
+	return steps, true
+}
+
+// waitHeap orders waiting flows: higher priority first, then lower id.
+type waitHeap []store.TaskRecord
+
+func (h waitHeap) Len() int { return len(h) }
+func (h waitHeap) Less(i, j int) bool {
+	if h[i].Priority != h[j].Priority {
+		return h[i].Priority > h[j].Priority
+	}
+	return h[i].ID < h[j].ID
+}
+func (h waitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)   { *h = append(*h, x.(store.TaskRecord)) }
+func (h *waitHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

@@ -57,27 +57,14 @@ func (c Classes) Range(p int32) (lo, hi int32) {
 	return c.LowMax + 1, c.HighMin - 1
 }
 
-// FlowTaskPriority is the queue priority of a flow task of priority p: the
-// bottom of its class. Steps of running flows (queued at least one above)
-// therefore always go before new flows of the same class: the flow runner
-// never starts new work while started flows' steps wait, and executors
-// never scan past waiting flow tasks to find steps.
-func (c Classes) FlowTaskPriority(p int32) int32 {
-	lo, _ := c.Range(p)
-	return lo
-}
-
 // StepPriority is the priority of a step of a flow of priority p: the step's
-// own priority (or the flow's) kept inside the flow's class and above the
-// class's flow tasks.
+// own priority (or the flow's) kept inside the flow's class, so that a
+// high-priority flow's steps overtake a low one's (S2.5).
 func (c Classes) StepPriority(flow int32, st *Step) int32 {
 	lo, hi := c.Range(flow)
 	p := flow
 	if st.HasPriority {
 		p = st.Priority
-	}
-	if lo < hi {
-		lo++
 	}
 	return min(max(p, lo), hi)
 }

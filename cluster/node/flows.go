@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -16,12 +17,17 @@ import (
 // NameFlows is the flow actor's name (messages.ActorFlows).
 const NameFlows = messages.ActorFlows
 
+// nameFlowRouter stands between dedupe and the dispatcher: flow tasks go
+// to the flow runner, the rest to the dispatcher.
+const nameFlowRouter = "shoal-flow-router"
+
 type flowParts struct {
 	registry *flow.Registry
 	stats    flow.Stats
 }
 
-// spawnFlows loads the template directory and spawns the flow actor.
+// spawnFlows loads the template directory and spawns the flow runner and
+// the router that hands it flow tasks.
 func (n *Node) spawnFlows(tr wire.Transport, spawn func(*actor.Props, string) error) error {
 	cfg := n.cfg.Flows
 	cfg.Classes = flow.Classes{HighMin: n.cfg.Intake.HighMin, LowMax: n.cfg.Intake.LowMax}
@@ -39,8 +45,10 @@ func (n *Node) spawnFlows(tr wire.Transport, spawn func(*actor.Props, string) er
 			n.cfg.Logger.Info("flow template loaded", "template", p.Spec.Name, "version", p.Version, "steps", len(p.Steps))
 		}
 	}
-	return spawn(flow.Props(cfg, flow.Deps{Store: n.store, Intake: n.pids.Intake, Dispatch: n.pids.Dispatch, Dedupe: n.pids.Dedupe,
-		Registry: n.flows.registry, Transport: tr, Logger: n.cfg.Logger, Now: n.cfg.Now, Token: n.cfg.Token, Stats: &n.flows.stats}), NameFlows)
+	return errors.Join(
+		spawn(flow.Props(cfg, flow.Deps{Store: n.store, Intake: n.pids.Intake, Dedupe: n.pids.Dedupe, Pump: actor.NewPID(n.system.Address(), namePump),
+			Registry: n.flows.registry, Transport: tr, Logger: n.cfg.Logger, Now: n.cfg.Now, Stats: &n.flows.stats}), NameFlows),
+		spawn(flow.Router(n.pids.Dispatch, n.pids.Flows), nameFlowRouter))
 }
 
 // completed counts durable results and forwards them to the flow runner,
@@ -53,6 +61,7 @@ func (n *Node) completed(rs []store.ResultRecord) {
 func (n *Node) flowCounters(c map[string]int64) {
 	s := &n.flows.stats
 	c["flows_running"] = s.Active.Load()
+	c["flows_waiting"] = s.Waiting.Load()
 	c["flows_done"] = s.Done.Load()
 	c["flows_failed"] = s.Failed.Load()
 	c["flows_cancelled"] = s.Cancelled.Load()

@@ -440,9 +440,13 @@ func TestFlowResumesAfterRestart(t *testing.T) {
 	wctx, wstop = context.WithCancel(ctx)
 	defer wstop()
 	go w.Run(wctx)
-	out, err := c.WaitFlow(ctx, id)
+	wctx2, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
+	out, err := c.WaitFlow(wctx2, id)
 	if err != nil {
-		t.Fatal(err)
+		st, gerr := c.GetFlow(ctx, id)
+		stat, _ := n.Status(ctx)
+		t.Fatalf("%v; flow %+v %v; status %+v", err, st, gerr, stat)
 	}
 	if out[0].State != messages.StateDone || string(out[0].Output) != `{"two":"2:1:go!"}` {
 		t.Fatalf("resumed flow: %v %q %s", out[0].State, out[0].Output, out[0].Error)

@@ -192,9 +192,10 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		auth = func(tok string) bool { return tok == cfg.Token }
 	}
 	return errors.Join(
+		n.spawnFlows(tr, spawn), // first: dedupe hands flow tasks to its router as soon as it runs
 		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.completed, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), NameResults),
 		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth}), NameDispatch),
-		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: p.Dispatch, Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
+		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: pid(nameFlowRouter), Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), NameDedupe),
 		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.store, Dedupe: p.Dedupe, Logger: log, Now: now,
 			Standby: func(total int64, per [messages.NumClasses]int64) {
 				for c := range per {
@@ -208,7 +209,6 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 			Waiting:      func() int64 { return n.Counters.Standby.Load() + n.Counters.Unclassified.Load() },
 			Unclassified: func(d int64) { n.Counters.Unclassified.Add(d) }}), NameIntake),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
-		n.spawnFlows(tr, spawn),
 	)
 }
 
@@ -328,7 +328,7 @@ func (n *Node) Stop() error {
 		close(n.stopped)
 		n.sweeper.Wait()
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.pids.Flows, n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			_ = root.StopFuture(p).Wait()
 		}
 		err = n.store.Close()

@@ -25,6 +25,7 @@ func nodeCmd() *cobra.Command {
 		maxLoad                  float64
 		gossip                   gossipFlags
 		api                      httpFlags
+		flows                    flowFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -46,6 +47,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			cfg.Dispatch.LeaseTTL, cfg.Dispatch.MaxLoad = lease, maxLoad
 			cfg.Intake.StandbyLimit, cfg.Intake.DefaultMaxAttempts = standby, attempts
 			cfg.Dedupe.Window, cfg.ResultRetention = window, retention
+			flows.apply(&cfg)
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -98,6 +100,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.DurationVar(&retention, "retention", d.ResultRetention, "how long results are kept")
 	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
+	flows.add(f)
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: no cluster). Membership only so far: partitions and forwarding are not built yet")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")

@@ -270,5 +270,6 @@ func printStatus(w io.Writer, st *messages.Status) {
 	for _, k := range []string{"accepted", "done", "deduplicated", "retried", "dead", "cancelled", "expired", "stale", "granted", "leased"} {
 		fmt.Fprintf(tw, "%s\t%d\n", k, st.Counters[k])
 	}
+	printFlowCounters(tw, st.Counters)
 	tw.Flush()
 }
