@@ -109,10 +109,10 @@ func (s *shell) get(ctx actor.Context, msg *messages.FlowGet) {
 			st.Outcome.State = messages.StateLeased
 		}
 	}
-	store := s.d.Store
+	st0 := s.d.Store
 	go func() {
 		bg := context.Background()
-		t, ok, err := store.Task(bg, msg.ID)
+		t, ok, err := st0.Task(bg, msg.ID)
 		switch {
 		case err != nil:
 			st.Err = messages.Errorf(messages.CodeUnavailable, "task store read failed: %v", err)
@@ -127,7 +127,7 @@ func (s *shell) get(ctx actor.Context, msg *messages.FlowGet) {
 			}
 		}
 		if st.Err == nil {
-			if r, ok, err := store.Result(bg, msg.ID); err == nil && ok {
+			if r, ok, err := st0.Result(bg, msg.ID); err == nil && ok {
 				st.Outcome, st.Steps = results.Outcome(r), nil
 			} else if !ok && st.Outcome.State == messages.StateUnknown {
 				st.Err = messages.Errorf(messages.CodeNotFound, "no flow %d (or its result expired)", msg.ID)

@@ -87,9 +87,6 @@ const (
 
 var stepName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// ErrTemplate is what every template and input error matches with errors.Is.
-var ErrTemplate = messages.ErrInvalid
-
 // ParseSpec reads a template from YAML or JSON (JSON is read as JSON;
 // anything else as YAML). Unknown fields are errors.
 func ParseSpec(text []byte) (*Spec, error) {

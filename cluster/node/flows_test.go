@@ -455,3 +455,54 @@ func TestFlowResumesAfterRestart(t *testing.T) {
 		t.Fatalf("step one ran %d times (want 1), step two %d (want 2: once before the restart, once after)", firstRuns.Load(), secondRuns.Load())
 	}
 }
+
+// A failing step is retried per its retry policy; a step that then
+// succeeds lets its flow finish, one that keeps failing fails its flow with
+// its error after its attempts.
+func TestFlowStepRetries(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, conn := startNode(t, t.TempDir(), func(cfg *node.Config) { cfg.Dispatch.RetryBase = 5 * time.Millisecond })
+	defer n.Stop()
+	c := sdk.NewClient(conn)
+	tpl := "name: retry\nsteps:\n - {name: s, type: unsteady, args: $input, retry: {max_attempts: 2}}\n - {name: t, type: unsteady, args: \"ok-${steps.s}\"}\n"
+	if _, err := c.RegisterTemplate(ctx, []byte(tpl)); err != nil {
+		t.Fatal(err)
+	}
+	var calls sync.Map
+	w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: "w", Slots: 4, NoLoad: true})
+	w.Handle("unsteady", func(_ context.Context, tk messages.Task) ([]byte, error) {
+		v, _ := calls.LoadOrStore(string(tk.Payload), new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+		switch {
+		case string(tk.Payload) == "never":
+			return nil, errors.New("disk on fire")
+		case string(tk.Payload) == "once" && tk.Attempt == 1:
+			return nil, errors.New("transient")
+		}
+		return tk.Payload, nil
+	})
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+	ids, err := c.RunFlows(ctx, []sdk.Flow{{Template: "retry", Input: []byte(`"once"`)}, {Template: "retry", Input: []byte(`"never"`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.WaitFlow(ctx, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].State != messages.StateDone || string(out[0].Output) != `{"t":"ok-once"}` {
+		t.Fatalf("flow with a step that succeeds on retry: %v %q %s", out[0].State, out[0].Output, out[0].Error)
+	}
+	if out[1].State != messages.StateDead || !strings.Contains(out[1].Error, "step s") || !strings.Contains(out[1].Error, "failed after 2 attempt(s): disk on fire") {
+		t.Fatalf("flow with a step that keeps failing: %v %q", out[1].State, out[1].Error)
+	}
+	if v, _ := calls.Load("never"); v.(*atomic.Int64).Load() != 2 {
+		t.Fatalf("failing step ran %d times, want 2 (its max_attempts)", v.(*atomic.Int64).Load())
+	}
+	if _, ran := calls.Load("ok-never"); ran {
+		t.Fatal("the step after the failed one ran")
+	}
+}
