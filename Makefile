@@ -3,7 +3,7 @@
 
 GO        ?= go
 FUZZTIME  ?= 30s
-FUZZ_PKGS ?= ./messages ./cluster ./actors/flow
+FUZZ_PKGS ?= ./messages ./cluster ./actors/flow ./cluster/httpapi
 
 .PHONY: help build image test bench lint demo fuzz clean
 

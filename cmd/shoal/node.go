@@ -27,6 +27,7 @@ func nodeCmd() *cobra.Command {
 		maxLoad                  float64
 		gossip                   gossipFlags
 		cfgSteal                 steal.Config
+		api                      httpFlags
 		flows                    flowFlags
 	)
 	cmd := &cobra.Command{
@@ -73,6 +74,11 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if err != nil {
 				return err
 			}
+			apiDone, err := api.start(cmd.Context(), system, cmd.OutOrStdout(), log)
+			if err != nil {
+				_ = n.Stop()
+				return err
+			}
 			if mem != nil {
 				go mem.Run(cmd.Context(), n)
 				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
@@ -85,6 +91,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s listening on %s (data %s)\n", name, system.Address(), where)
 			<-cmd.Context().Done()
 			log.Info("node stopping")
+			if apiDone != nil {
+				<-apiDone
+			}
 			return n.Stop()
 		},
 	}
@@ -106,6 +115,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")
+	api.add(f)
 	f.BoolVar(&gossip.fast, "gossip-fast", false, "failure detection tuned for one machine or LAN (~1 s instead of ~5 s)")
 	f.BoolVar(&gossip.steal, "steal", true, "in a cluster, lease work from the most loaded peer when this node's queues are empty and its executors have free slots")
 	f.Int64Var(&cfgSteal.MinDepth, "steal-min-depth", d.Steal.MinDepth, "queued tasks a peer must report before an idle node steals from it")

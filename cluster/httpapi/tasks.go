@@ -1,0 +1,271 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// TaskIn is one task of a submission.
+type TaskIn struct {
+	Type string `json:"type"`
+	// Payload is a JSON string (taken as text) or any other JSON value
+	// (taken as its JSON encoding).
+	Payload       json.RawMessage   `json:"payload,omitempty"`
+	PayloadBase64 string            `json:"payload_base64,omitempty"`
+	Priority      *int32            `json:"priority,omitempty"` // default 50
+	Requirements  map[string]string `json:"requirements,omitempty"`
+	MaxAttempts   int32             `json:"max_attempts,omitempty"`
+}
+
+type submitIn struct {
+	Tasks []TaskIn `json:"tasks"`
+}
+
+type idsOut struct {
+	IDs []uint64 `json:"ids"`
+}
+
+// OutcomeOut is a task's state and, when finished, its result.
+type OutcomeOut struct {
+	ID           uint64  `json:"id"`
+	State        string  `json:"state"`
+	Output       *string `json:"output,omitempty"`
+	OutputBase64 string  `json:"output_base64,omitempty"`
+	Error        string  `json:"error,omitempty"`
+	Attempts     int32   `json:"attempts"`
+	AliasOf      uint64  `json:"alias_of,omitempty"`
+}
+
+func outcomeOut(o messages.Outcome) OutcomeOut {
+	out := OutcomeOut{ID: o.TaskID, State: o.State.String(), Error: o.Error, Attempts: o.Attempts, AliasOf: o.AliasOf}
+	out.Output, out.OutputBase64 = textOrBase64(o.Output)
+	return out
+}
+
+func outcomesOut(os []messages.Outcome) []OutcomeOut {
+	out := make([]OutcomeOut, len(os))
+	for i, o := range os {
+		out[i] = outcomeOut(o)
+	}
+	return out
+}
+
+// POST /v1/tasks: all or nothing, answered once every task is durable.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	var in submitIn
+	if e := decode(r, &in); e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(in.Tasks) == 0 {
+		writeError(w, messages.Errorf(messages.CodeInvalid, "tasks: give at least one task"))
+		return
+	}
+	specs := make([]messages.TaskSpec, len(in.Tasks))
+	for i, t := range in.Tasks {
+		p, err := payloadOf(t.Payload, t.PayloadBase64)
+		if err != nil {
+			writeError(w, messages.TaskErrorf(messages.CodeInvalid, i, "%v", err))
+			return
+		}
+		prio := messages.DefaultPriority
+		if t.Priority != nil {
+			prio = *t.Priority
+		}
+		specs[i] = messages.TaskSpec{Type: t.Type, Payload: p, Priority: prio, Requirements: t.Requirements, MaxAttempts: t.MaxAttempts}
+	}
+	ids, err := s.client.SubmitBatch(r.Context(), specs)
+	if err != nil {
+		writeError(w, messages.AsError(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, idsOut{IDs: ids})
+}
+
+// lookup asks the result hub for the tasks' current states without waiting.
+func (s *Server) lookup(ids []uint64) ([]messages.Outcome, *messages.Error) {
+	return s.waitHub(ids, 0)
+}
+
+// waitHub asks the result hub once: it answers when every task is terminal
+// or, after d, with the states known then.
+func (s *Server) waitHub(ids []uint64, d time.Duration) ([]messages.Outcome, *messages.Error) {
+	res, err := s.conn.System.Root.RequestFuture(s.conn.PID(messages.ActorResults),
+		&messages.Wait{IDs: ids, TimeoutMillis: d.Milliseconds()}, d+s.cfg.AskTimeout).Result()
+	if err != nil {
+		return nil, messages.Errorf(messages.CodeUnavailable, "result hub did not answer: %v", err)
+	}
+	res, err = s.conn.Unwrap(res)
+	out, ok := res.(*messages.Outcomes)
+	if err != nil || !ok {
+		return nil, messages.Errorf(messages.CodeInternal, "result hub answered %T (%v)", res, err)
+	}
+	if out.Err != nil && out.Err.Code != messages.CodeTimeout {
+		return nil, out.Err
+	}
+	return out.Outcomes, nil
+}
+
+// GET /v1/tasks/{id}
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
+	id, e := pathID(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	out, e := s.lookup([]uint64{id})
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(out) != 1 || out[0].State == messages.StateUnknown {
+		writeError(w, messages.Errorf(messages.CodeNotFound, "task %d: no such task, or its result has expired", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, outcomeOut(out[0]))
+}
+
+type waitIn struct {
+	IDs []uint64 `json:"ids"`
+	// TimeoutMS bounds the wait (absent: the default; 0: answer at once).
+	TimeoutMS *int64 `json:"timeout_ms,omitempty"`
+}
+
+type outcomesOutBody struct {
+	Outcomes []OutcomeOut `json:"outcomes"`
+	// Done is true when every task is terminal (done, dead or cancelled).
+	Done bool `json:"done"`
+}
+
+func (s *Server) ids(ids []uint64) *messages.Error {
+	if len(ids) == 0 || len(ids) > s.cfg.MaxIDs {
+		return messages.Errorf(messages.CodeInvalid, "ids: give 1 to %d task ids, got %d", s.cfg.MaxIDs, len(ids))
+	}
+	if i := slices.Index(ids, 0); i >= 0 {
+		return messages.Errorf(messages.CodeInvalid, "ids[%d]: task ids are positive", i)
+	}
+	return nil
+}
+
+// POST /v1/tasks/wait: a bounded long poll. It answers when every task is
+// terminal or at the timeout with the states known then (done: false).
+func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
+	var in waitIn
+	if e := decode(r, &in); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.ids(in.IDs); e != nil {
+		writeError(w, e)
+		return
+	}
+	d, e := s.waitFor(in.TimeoutMS)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	out, e := s.waitHub(in.IDs, d)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	done := len(out) == len(in.IDs)
+	for _, o := range out {
+		done = done && o.State.Terminal()
+	}
+	writeJSON(w, http.StatusOK, outcomesOutBody{Outcomes: outcomesOut(out), Done: done})
+}
+
+type cancelIn struct {
+	IDs []uint64 `json:"ids"`
+}
+
+// POST /v1/tasks/cancel
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	var in cancelIn
+	if e := decode(r, &in); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.ids(in.IDs); e != nil {
+		writeError(w, e)
+		return
+	}
+	out, err := s.client.Cancel(r.Context(), in.IDs...)
+	if err != nil {
+		writeError(w, messages.AsError(err))
+		return
+	}
+	done := true
+	for _, o := range out {
+		done = done && o.State.Terminal()
+	}
+	writeJSON(w, http.StatusOK, outcomesOutBody{Outcomes: outcomesOut(out), Done: done})
+}
+
+// StatusOut is the node's status as JSON.
+type StatusOut struct {
+	Node      string           `json:"node"`
+	Classes   []ClassOut       `json:"classes"`
+	Executors []ExecutorOut    `json:"executors"`
+	Counters  map[string]int64 `json:"counters"`
+	Members   []MemberOut      `json:"members,omitempty"`
+}
+
+// ClassOut is one priority class.
+type ClassOut struct {
+	Class   string `json:"class"`
+	Queued  int64  `json:"queued"`
+	Standby int64  `json:"standby"`
+}
+
+// LoadOut is a load report (fractions 0..1 and tasks held).
+type LoadOut struct {
+	CPU      float64 `json:"cpu"`
+	Mem      float64 `json:"mem"`
+	IO       float64 `json:"io"`
+	InFlight int32   `json:"inflight"`
+}
+
+// ExecutorOut is one attached executor (native or HTTP agent).
+type ExecutorOut struct {
+	ID         string  `json:"id"`
+	Slots      int32   `json:"slots"`
+	Leases     int32   `json:"leases"`
+	Load       LoadOut `json:"load"`
+	LastSeenMS int64   `json:"last_seen_unix_ms"`
+}
+
+// MemberOut is one cluster member.
+type MemberOut struct {
+	Name    string  `json:"name"`
+	Gossip  string  `json:"gossip"`
+	Remote  string  `json:"remote"`
+	Queued  []int64 `json:"queued"`
+	Standby int64   `json:"standby"`
+	LoadAt  int64   `json:"load_at_unix_ms"`
+}
+
+// GET /v1/status
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.client.Status(r.Context())
+	if err != nil {
+		writeError(w, messages.AsError(err))
+		return
+	}
+	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}}
+	for _, c := range st.Classes {
+		out.Classes = append(out.Classes, ClassOut(c))
+	}
+	for _, e := range st.Executors {
+		out.Executors = append(out.Executors, ExecutorOut{ID: e.ID, Slots: e.Slots, Leases: e.Leases, Load: LoadOut(e.Load), LastSeenMS: e.LastSeen})
+	}
+	for _, m := range st.Members {
+		out.Members = append(out.Members, MemberOut{Name: m.Name, Gossip: m.Gossip, Remote: m.Remote, Queued: m.Queued[:], Standby: m.Standby, LoadAt: m.LoadAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
