@@ -143,7 +143,7 @@ type Node struct {
 	codec    *cluster.Codec
 	// routerPIDs are the cluster routers (nil entries on a single node).
 	routerPIDs [3]*actor.PID
-	flows    flowParts
+	flows      flowParts
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
