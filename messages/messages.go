@@ -254,6 +254,9 @@ const (
 	ExecSleeping = "sleeping"
 	ExecDraining = "draining"
 	ExecFailed   = "failed"
+	// ExecRestarting is a process the node launched, waiting out its
+	// restart backoff.
+	ExecRestarting = "restarting"
 )
 
 // Alert is raised by a node's supervisor when an executor keeps failing
