@@ -18,12 +18,12 @@ func testConfig() Config {
 	return cfg
 }
 
-func exec(id string, at time.Time) messages.ExecutorStatus {
+func attached(id string, at time.Time) messages.ExecutorStatus {
 	return messages.ExecutorStatus{ID: id, Slots: 4, LastSeen: at.UnixMilli(), State: messages.ExecActive}
 }
 
 func idleExec(id string, seen, idleSince time.Time) messages.ExecutorStatus {
-	e := exec(id, seen)
+	e := attached(id, seen)
 	e.IdleSince = idleSince.UnixMilli()
 	return e
 }
@@ -133,20 +133,20 @@ func TestHealthChecks(t *testing.T) {
 		wantEvict bool
 		wantKill  bool
 	}{
-		{"fresh heartbeat", exec("a", t0), false, false, false},
-		{"silent past timeout", exec("a", t0.Add(-cfg.HeartbeatTimeout-time.Millisecond)), false, true, false},
-		{"silent exactly timeout", exec("a", t0.Add(-cfg.HeartbeatTimeout)), false, false, false},
+		{"fresh heartbeat", attached("a", t0), false, false, false},
+		{"silent past timeout", attached("a", t0.Add(-cfg.HeartbeatTimeout-time.Millisecond)), false, true, false},
+		{"silent exactly timeout", attached("a", t0.Add(-cfg.HeartbeatTimeout)), false, false, false},
 		{"sleeping and silent", func() messages.ExecutorStatus {
-			e := exec("a", t0.Add(-time.Hour))
+			e := attached("a", t0.Add(-time.Hour))
 			e.State = messages.ExecSleeping
 			return e
 		}(), false, false, false},
 		{"own check failing", func() messages.ExecutorStatus {
-			e := exec("a", t0)
+			e := attached("a", t0)
 			e.Unhealthy = "disk full"
 			return e
 		}(), false, true, false},
-		{"launched and silent: killed, evicted at exit", exec("a", t0.Add(-time.Hour)), true, false, true},
+		{"launched and silent: killed, evicted at exit", attached("a", t0.Add(-time.Hour)), true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := New(cfg, "n")
@@ -178,7 +178,7 @@ func TestHealthChecks(t *testing.T) {
 // marks it failed until it comes back healthy.
 func TestExternalExecutorHealthEscalates(t *testing.T) {
 	m := New(testConfig(), "n")
-	bad := exec("x", t0)
+	bad := attached("x", t0)
 	bad.Unhealthy = "gpu lost"
 	var alerts []messages.Alert
 	for i := range 3 {
@@ -194,7 +194,7 @@ func TestExternalExecutorHealthEscalates(t *testing.T) {
 	if v := m.View(); len(v.Extra) != 1 || v.Extra[0].State != messages.ExecFailed {
 		t.Fatalf("view %+v, want x failed", v.Extra)
 	}
-	m.Observe(t0.Add(time.Minute), []messages.ExecutorStatus{exec("x", t0.Add(time.Minute))})
+	m.Observe(t0.Add(time.Minute), []messages.ExecutorStatus{attached("x", t0.Add(time.Minute))})
 	if v := m.View(); len(v.Extra) != 0 {
 		t.Fatalf("healthy again but still shown %+v", v.Extra)
 	}
@@ -213,8 +213,8 @@ func TestLaunchedNeverRegisters(t *testing.T) {
 	// Registered in time: running, never killed for it.
 	m2 := New(cfg, "n")
 	m2.Launch(t0, "w")
-	m2.Observe(t0.Add(time.Second), []messages.ExecutorStatus{exec("w", t0.Add(time.Second))})
-	if fx := m2.Observe(t0.Add(cfg.HeartbeatTimeout+time.Second), []messages.ExecutorStatus{exec("w", t0.Add(cfg.HeartbeatTimeout+time.Second))}); len(fx.Kill) != 0 {
+	m2.Observe(t0.Add(time.Second), []messages.ExecutorStatus{attached("w", t0.Add(time.Second))})
+	if fx := m2.Observe(t0.Add(cfg.HeartbeatTimeout+time.Second), []messages.ExecutorStatus{attached("w", t0.Add(cfg.HeartbeatTimeout+time.Second))}); len(fx.Kill) != 0 {
 		t.Fatalf("a registered process was killed: %+v", fx)
 	}
 }
@@ -254,7 +254,7 @@ func TestSleepPolicies(t *testing.T) {
 		{"time: idle long enough", SleepTime, 0, []messages.ExecutorStatus{idleExec("a", t0.Add(after), t0)}, t0.Add(after), []string{"a"}},
 		{"time: not yet", SleepTime, 0, []messages.ExecutorStatus{idleExec("a", t0.Add(after), t0)}, t0.Add(after - time.Millisecond), nil},
 		{"time: busy", SleepTime, 0, []messages.ExecutorStatus{func() messages.ExecutorStatus {
-			e := exec("a", t0.Add(after))
+			e := attached("a", t0.Add(after))
 			e.Leases = 1
 			return e
 		}()}, t0.Add(after), nil},
@@ -266,12 +266,12 @@ func TestSleepPolicies(t *testing.T) {
 		}()}, t0.Add(after), nil},
 		{"off", SleepOff, 0, []messages.ExecutorStatus{idleExec("a", t0.Add(after), t0)}, t0.Add(after), nil},
 		{"load: low for the window", SleepLoad, 0, []messages.ExecutorStatus{func() messages.ExecutorStatus {
-			e := exec("a", t0.Add(after))
+			e := attached("a", t0.Add(after))
 			e.Leases, e.Load.CPU = 0, 0.05
 			return e
 		}()}, t0.Add(after), []string{"a"}},
 		{"load: leases count as load", SleepLoad, 0, []messages.ExecutorStatus{func() messages.ExecutorStatus {
-			e := exec("a", t0.Add(after))
+			e := attached("a", t0.Add(after))
 			e.Leases = 2 // 2 of 4 slots
 			return e
 		}()}, t0.Add(after), nil},
@@ -294,7 +294,7 @@ func TestLoadPolicyResetsWhenLoaded(t *testing.T) {
 	cfg := testConfig()
 	cfg.SleepPolicy, cfg.SleepAfter, cfg.MinActive, cfg.HeartbeatTimeout = SleepLoad, time.Minute, 0, time.Hour
 	m := New(cfg, "n")
-	e := exec("a", t0)
+	e := attached("a", t0)
 	m.Observe(t0, []messages.ExecutorStatus{e})
 	e.Load.CPU = 0.9
 	m.Observe(t0.Add(30*time.Second), []messages.ExecutorStatus{e})
@@ -313,7 +313,7 @@ func TestMerge(t *testing.T) {
 	m.Launch(t0, "w1")
 	m.Launch(t0, "w2")
 	m.Exited(t0, "w2", "crash")
-	got := m.View().Merge([]messages.ExecutorStatus{exec("w1", t0), exec("ext", t0)})
+	got := m.View().Merge([]messages.ExecutorStatus{attached("w1", t0), attached("ext", t0)})
 	if len(got) != 3 || got[0].ID != "ext" || got[0].Launched || !got[1].Launched || got[2].ID != "w2" || got[2].State != messages.ExecRestarting {
 		t.Fatalf("merged %+v", got)
 	}
