@@ -16,10 +16,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
 )
+
+// stealPrefix names the pseudo-executors of peers' work stealers.
+const stealPrefix = "steal/"
 
 // Sleep policies.
 const (
@@ -33,9 +37,9 @@ type Config struct {
 	// Interval is how often every executor is checked. Default 1 s.
 	Interval time.Duration
 	// HeartbeatTimeout evicts an awake executor silent this long, or a
-	// launched process not registered this long after it started. Default
-	// 9 s (three heartbeats at the default 15 s lease TTL); the node derives
-	// it from its lease TTL when 0.
+	// launched process not registered this long after it started. 0 (the
+	// default): three heartbeat intervals, 3 × LeaseTTL / 5 (9 s at the
+	// default 15 s lease TTL), set by the node; 9 s if nobody sets it.
 	HeartbeatTimeout time.Duration
 	// RestartBase and RestartMax bound the restart backoff of a launched
 	// executor process: base × 2^(failures in the window − 1). Defaults
@@ -64,7 +68,7 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Interval: time.Second, HeartbeatTimeout: 9 * time.Second,
+		Interval: time.Second,
 		RestartBase: 500 * time.Millisecond, RestartMax: 30 * time.Second,
 		MaxRestarts: 5, RestartWindow: 10 * time.Minute,
 		SleepPolicy: SleepTime, SleepAfter: 2 * time.Minute, LoadThreshold: 0.1, MinActive: 1,
@@ -77,8 +81,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Interval <= 0:
 		return fmt.Errorf("supervisor: Interval must be > 0, got %v", c.Interval)
-	case c.HeartbeatTimeout <= 0:
-		return fmt.Errorf("supervisor: HeartbeatTimeout must be > 0, got %v", c.HeartbeatTimeout)
+	case c.HeartbeatTimeout < 0:
+		return fmt.Errorf("supervisor: HeartbeatTimeout must be >= 0 (0: derived from the lease TTL), got %v", c.HeartbeatTimeout)
 	case c.RestartBase <= 0 || c.RestartMax < c.RestartBase:
 		return fmt.Errorf("supervisor: need 0 < RestartBase <= RestartMax, got %v and %v", c.RestartBase, c.RestartMax)
 	case c.MaxRestarts < 0:
@@ -162,6 +166,9 @@ type Machine struct {
 
 // New returns a supervisor for the node named node.
 func New(cfg Config, node string) *Machine {
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout = 9 * time.Second
+	}
 	return &Machine{cfg: cfg, node: node, procs: map[string]*proc{}, recs: map[string]*record{}, lowSince: map[string]int64{}}
 }
 
@@ -341,6 +348,9 @@ func (m *Machine) sleep(ts int64, execs []messages.ExecutorStatus, fx *Effects) 
 	active := 0
 	var idle []string
 	for _, e := range execs {
+		if strings.HasPrefix(e.ID, stealPrefix) {
+			continue // a peer's work stealer (cluster/steal) does not understand sleep
+		}
 		if e.State != messages.ExecActive && e.State != "" {
 			delete(m.lowSince, e.ID)
 			continue

@@ -13,6 +13,7 @@ var t0 = time.Unix(1_700_000_000, 0)
 
 func testConfig() Config {
 	cfg := DefaultConfig()
+	cfg.HeartbeatTimeout = 9 * time.Second
 	cfg.SleepPolicy = SleepOff
 	cfg.MaxRestarts = 2
 	return cfg
@@ -264,6 +265,7 @@ func TestSleepPolicies(t *testing.T) {
 			e.State = messages.ExecSleeping
 			return e
 		}()}, t0.Add(after), nil},
+		{"time: a peer's stealer never sleeps", SleepTime, 0, []messages.ExecutorStatus{idleExec("steal/n2", t0.Add(after), t0)}, t0.Add(after), nil},
 		{"off", SleepOff, 0, []messages.ExecutorStatus{idleExec("a", t0.Add(after), t0)}, t0.Add(after), nil},
 		{"load: low for the window", SleepLoad, 0, []messages.ExecutorStatus{func() messages.ExecutorStatus {
 			e := attached("a", t0.Add(after))
