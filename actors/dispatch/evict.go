@@ -102,17 +102,18 @@ func (m *Machine) sleepGrant(ex *executor) messages.Grant {
 	g := messages.Grant{LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), Cancel: ex.revoked, Sleep: true,
 		HeartbeatMillis: m.SleepHeartbeat().Milliseconds()}
 	ex.revoked = nil
+	ex.asleep = true
 	return g
 }
 
-// wake makes ex active; a sleeping one is sent a grant (maybe empty) that
-// ends its sleep.
+// wake makes ex active; one told to sleep (even if drained since) is sent
+// a grant (maybe empty) that ends its sleep.
 func (m *Machine) wake(now time.Time, ex *executor, fx *Effects) {
-	was := ex.state
 	ex.state = messages.ExecActive
-	if was != messages.ExecSleeping {
+	if !ex.asleep {
 		return
 	}
+	ex.asleep = false
 	m.Counters.Woken++
 	fx.Grants = append(fx.Grants, GrantTo{ex.id, m.grant(now, ex, fx)})
 }

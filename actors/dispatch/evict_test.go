@@ -120,6 +120,15 @@ func TestSleepWakeDrain(t *testing.T) {
 	if got := taskIDs(grantTo(fx, "a")); !slices.Equal(got, []uint64{2}) {
 		t.Fatalf("undrained a granted %v, want [2]", got)
 	}
+	// Asleep, then drained, then undrained: it is woken (it pulls no more
+	// on its own).
+	pull(m, t0, "a", noLoad())
+	m.SetState(t0, "a", messages.ExecSleeping)
+	m.SetState(t0, "a", messages.ExecDraining)
+	fx, _ = m.SetState(t0, "a", messages.ExecActive)
+	if g := grantTo(fx, "a"); g == nil || g.Sleep {
+		t.Fatalf("undraining a sleeper sent %+v, want a waking grant", g)
+	}
 	// Errors are typed.
 	if _, err := m.SetState(t0, "zz", messages.ExecDraining); !errors.Is(err, messages.ErrNotFound) {
 		t.Fatalf("unknown executor: %v", err)

@@ -145,6 +145,7 @@ type executor struct {
 	state     string
 	idleSince int64  // when it last held no lease (unix ns)
 	unhealthy string // its own health check's failure, from its heartbeat
+	asleep    bool   // told Grant{Sleep}: it pulls again only when woken
 }
 
 // GrantTo is a grant for one executor.
@@ -245,7 +246,7 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		m.fail(now, le.e, le.attempt, fmt.Sprintf("executor %s registered again: its running tasks were lost", ex.id), false, &fx)
 	}
 	ex.revoked = nil
-	ex.state, ex.idleSince, ex.unhealthy = messages.ExecActive, now.UnixNano(), ""
+	ex.state, ex.idleSince, ex.unhealthy, ex.asleep = messages.ExecActive, now.UnixNano(), "", false
 	ex.slots = max(r.Slots, 1)
 	ex.caps = r.Capabilities
 	ex.types = nil
