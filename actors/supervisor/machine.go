@@ -68,7 +68,7 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Interval: time.Second,
+		Interval:    time.Second,
 		RestartBase: 500 * time.Millisecond, RestartMax: 30 * time.Second,
 		MaxRestarts: 5, RestartWindow: 10 * time.Minute,
 		SleepPolicy: SleepTime, SleepAfter: 2 * time.Minute, LoadThreshold: 0.1, MinActive: 1,
