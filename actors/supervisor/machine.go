@@ -38,8 +38,8 @@ type Config struct {
 	Interval time.Duration
 	// HeartbeatTimeout evicts an awake executor silent this long, or a
 	// launched process not registered this long after it started. 0 (the
-	// default): three heartbeat intervals, 3 × LeaseTTL / 5 (9 s at the
-	// default 15 s lease TTL), set by the node; 9 s if nobody sets it.
+	// default): four heartbeat intervals, 4 × LeaseTTL / 5 (12 s at the
+	// default 15 s lease TTL), set by the node; 12 s if nobody sets it.
 	HeartbeatTimeout time.Duration
 	// RestartBase and RestartMax bound the restart backoff of a launched
 	// executor process: base × 2^(failures in the window − 1). Defaults
@@ -167,7 +167,7 @@ type Machine struct {
 // New returns a supervisor for the node named node.
 func New(cfg Config, node string) *Machine {
 	if cfg.HeartbeatTimeout == 0 {
-		cfg.HeartbeatTimeout = 9 * time.Second
+		cfg.HeartbeatTimeout = 12 * time.Second
 	}
 	return &Machine{cfg: cfg, node: node, procs: map[string]*proc{}, recs: map[string]*record{}, lowSince: map[string]int64{}}
 }

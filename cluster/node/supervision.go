@@ -25,7 +25,7 @@ func (n *Node) supervisorPID() *actor.PID { return actor.NewPID(n.system.Address
 func (n *Node) spawnSupervisor(spawn func(*actor.Props, string) error) error {
 	cfg := n.cfg.Supervisor
 	if cfg.HeartbeatTimeout == 0 {
-		cfg.HeartbeatTimeout = 3 * n.cfg.Dispatch.LeaseTTL / 5 // three heartbeats
+		cfg.HeartbeatTimeout = 4 * n.cfg.Dispatch.LeaseTTL / 5 // four heartbeats: well before the lease expires, yet patient with a loaded host
 	}
 	d := supervisor.Deps{Dispatch: n.pids.Dispatch, Launcher: n.cfg.Launcher, Sinks: n.cfg.AlertSinks, Logger: n.cfg.Logger, Now: n.cfg.Now}
 	if n.cfg.Launcher != nil {

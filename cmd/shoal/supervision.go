@@ -32,7 +32,7 @@ func (sf *supervisionFlags) add(f *pflag.FlagSet) {
 	f.IntVar(&sf.executors, "executors", 0, "start this many `shoal worker` processes pointed at this node (with its --token); the supervisor restarts them when they exit or fail health")
 	f.StringVar(&sf.executorArgs, "executor-args", "", "extra arguments for the launched workers, space-separated (e.g. \"--types sleep,echo --slots 4\")")
 	f.DurationVar(&sf.cfg.Interval, "health-interval", d.Interval, "how often the supervisor checks every executor (heartbeat age, its own health report)")
-	f.DurationVar(&sf.cfg.HeartbeatTimeout, "health-timeout", 0, "an awake executor silent this long is evicted (0: three heartbeats, 3 × --lease-ttl / 5)")
+	f.DurationVar(&sf.cfg.HeartbeatTimeout, "health-timeout", 0, "an awake executor silent this long is evicted (0: four heartbeats, 4 × --lease-ttl / 5)")
 	f.DurationVar(&sf.cfg.RestartBase, "restart-base", d.RestartBase, "first restart delay of a launched worker; doubles per failure in the window")
 	f.DurationVar(&sf.cfg.RestartMax, "restart-max", d.RestartMax, "longest restart delay")
 	f.IntVar(&sf.cfg.MaxRestarts, "max-restarts", d.MaxRestarts, "restarts allowed within --restart-window; the next failure raises an alert and marks the executor failed")
