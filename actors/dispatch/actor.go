@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,6 +37,10 @@ type tick struct{}
 // Evict asks the dispatcher to forget an executor and requeue its leases
 // at once (Machine.Evict). Sent by the supervisor.
 type Evict struct{ Executor, Reason string }
+
+// EvictAddress evicts every executor whose replies go to Address (a
+// process whose connection was lost: its remote endpoint terminated).
+type EvictAddress struct{ Address, Reason string }
 
 // SetState makes an executor active, sleeping or draining
 // (Machine.SetState). Answered with a StateResult when sent as a request.
@@ -117,6 +122,19 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.d.Logger.Warn("executor evicted", "executor", msg.Executor, "reason", msg.Reason)
 		s.apply(ctx, s.m.Evict(now, msg.Executor, msg.Reason))
 		delete(s.pids, msg.Executor)
+	case EvictAddress:
+		var ids []string
+		for id, p := range s.pids {
+			if p.Address == msg.Address {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			s.d.Logger.Warn("executor evicted", "executor", id, "reason", msg.Reason)
+			s.apply(ctx, s.m.Evict(now, id, msg.Reason))
+			delete(s.pids, id)
+		}
 	case SetState:
 		fx, err := s.m.SetState(now, msg.Executor, msg.State)
 		s.apply(ctx, fx)

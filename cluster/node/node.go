@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
 
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
@@ -157,6 +158,8 @@ type Node struct {
 	// routerPIDs are the cluster routers (nil entries on a single node).
 	routerPIDs [3]*actor.PID
 	flows      flowParts
+	// endpointSub evicts executors whose connection is lost (supervision.go).
+	endpointSub *eventstream.Subscription
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
@@ -381,6 +384,9 @@ func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
 		close(n.stopped)
 		n.sweeper.Wait()
+		if n.endpointSub != nil {
+			n.system.EventStream.Unsubscribe(n.endpointSub)
+		}
 		root := n.system.Root
 		for _, p := range []*actor.PID{n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {

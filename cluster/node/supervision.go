@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 
+	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/supervisor"
 	"github.com/shoalrt/shoal/messages"
 )
@@ -33,6 +35,9 @@ func (n *Node) spawnSupervisor(spawn func(*actor.Props, string) error) error {
 			d.Launch = append(d.Launch, LaunchedID(n.cfg.Name, i+1))
 		}
 	}
+	if n.codec != nil {
+		n.watchEndpoints()
+	}
 	// Not through spawn: its children are executor actors, whose codec
 	// middlewares come with their own props.
 	_, err := n.system.Root.SpawnNamed(supervisor.Props(cfg, n.cfg.Name, d), nameSupervisor)
@@ -40,6 +45,19 @@ func (n *Node) spawnSupervisor(spawn func(*actor.Props, string) error) error {
 		return fmt.Errorf("node: spawn %s: %w", nameSupervisor, err)
 	}
 	return nil
+}
+
+// watchEndpoints evicts the executors of a process whose connection is
+// lost (protoactor remote publishes EndpointTerminatedEvent when the
+// stream to an address breaks): their leases are requeued at once rather
+// than when the lease or the health check times out.
+func (n *Node) watchEndpoints() {
+	root, d := n.system.Root, n.pids.Dispatch
+	n.endpointSub = n.system.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
+			root.Send(d, dispatch.EvictAddress{Address: e.Address, Reason: "connection to " + e.Address + " lost"})
+		}
+	})
 }
 
 // SpawnExecutor starts an in-process executor actor (executor.Props) under

@@ -291,3 +291,42 @@ func TestIdleWorkerSleepsAndWakes(t *testing.T) {
 		t.Fatal("draining an unknown executor succeeded")
 	}
 }
+
+// TestLostConnectionEvictsAtOnce: a worker the node did not launch is
+// SIGKILLed mid-task. The node sees its connection drop and requeues its
+// leases at once: with a 5 minute lease TTL and a 4 minute health timeout,
+// only that explains the tasks finishing on the other worker in time.
+func TestLostConnectionEvictsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	tmp := t.TempDir()
+	node, addr := startSupervisedNode(t, tmp, "--lease-ttl", "5m", "--health-timeout", "4m", "--sleep-policy", "off")
+	defer node.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	victim := startProc(t, filepath.Join(tmp, "victim.log"), "shoal worker", "worker", "--node", addr, "--id", "victim", "--types", "sleep", "--slots", "4")
+	out, err := runShoal(t, ctx, strings.NewReader("2000ms\n2001ms\n2002ms\n"), "submit", "--node", addr, "--type", "sleep", "--stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(out)
+	waitStatus(t, ctx, addr, "victim running the tasks", func(st *messages.Status) bool {
+		e := executorNamed(st, "victim")
+		return e != nil && e.Leases == 3
+	})
+	victim.kill()
+	startProc(t, filepath.Join(tmp, "other.log"), "shoal worker", "worker", "--node", addr, "--id", "other", "--types", "sleep", "--slots", "4")
+	out, err = runShoal(t, ctx, nil, append([]string{"wait", "--node", addr}, ids...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, state := range outcomeLines(out) {
+		if state != "done" {
+			t.Errorf("task %d %s", id, state)
+		}
+	}
+	if st := nodeStatus(t, ctx, addr); st == nil || st.Counters["evicted"] != 3 || executorNamed(st, "victim") != nil {
+		t.Fatalf("status %+v, want 3 evicted and the victim gone", st)
+	}
+}
