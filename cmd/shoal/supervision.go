@@ -151,5 +151,8 @@ func executorState(e messages.ExecutorStatus) string {
 	if e.Launched {
 		s += fmt.Sprintf(" (launched, %d restarts)", e.Restarts)
 	}
+	if e.Unhealthy != "" {
+		s += ": " + e.Unhealthy
+	}
 	return s
 }
