@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ func workerCmd() *cobra.Command {
 		journal                string
 		slots                  int
 		caps                   map[string]string
+		faults                 workerFaults
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -27,12 +29,16 @@ Built-in task types:
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()
+			if faults.failOnStart {
+				fmt.Fprintln(cmd.ErrOrStderr(), "shoal worker: --fail-on-start: exiting with status 3 (fault injection)")
+				os.Exit(3)
+			}
 			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(log)})
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log})
+			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log, Health: faults.health()})
 			var jw *journalWriter
 			if journal != "" {
 				if jw, err = openJournal(journal); err != nil {
@@ -59,6 +65,7 @@ Built-in task types:
 	f.StringVar(&types, "types", builtinNames(), "comma-separated built-in task types to run")
 	f.IntVar(&slots, "slots", 8, "tasks run at once")
 	f.StringVar(&journal, "journal", "", "append one line per finished execution (id, attempt, type, payload) to this file (for tests and audits)")
+	faults.add(f)
 	f.StringToStringVar(&caps, "cap", nil, "capability label or tool version, e.g. --cap os=linux --cap xcode=15.2.0")
 	return cmd
 }
