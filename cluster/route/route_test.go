@@ -239,7 +239,7 @@ func TestOutcomeGather(t *testing.T) {
 func TestLoadAndRate(t *testing.T) {
 	st := &messages.Status{
 		Classes:   []messages.ClassStatus{{Queued: 5}, {Queued: 6}, {Queued: 7}},
-		Executors: []messages.ExecutorStatus{{Slots: 8, Leases: 3}, {Slots: 4, Leases: 9}},
+		Executors: []messages.ExecutorStatus{{Slots: 8, Leases: 3}, {Slots: 4, Leases: 9}, {ID: "gone", State: messages.ExecFailed}, {ID: "back-soon", State: messages.ExecRestarting}},
 		Counters:  map[string]int64{"standby": 11, "done": 100, "dead": 1, "cancelled": 2, "deduplicated": 3},
 	}
 	l := LoadOf(st, 2.5)
