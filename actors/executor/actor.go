@@ -151,8 +151,12 @@ func (s *shell) Receive(ctx actor.Context) {
 func (s *shell) shutdown() {
 	s.hb.Stop()
 	s.load.Stop()
+	if s.work == nil {
+		return // failed before it started
+	}
 	s.stop()
 	close(s.work)
+	s.work = nil
 	s.wg.Wait()
 }
 
