@@ -2,6 +2,7 @@ package membership
 
 import (
 	"bytes"
+	"net"
 	"testing"
 	"time"
 
@@ -92,4 +93,51 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: validated", name)
 		}
 	}
+}
+
+// With JoinRetry a member whose seed is not up yet keeps trying until it
+// is; after a seed was lost and is back (a partition that outlived
+// gossip-to-the-dead), the re-join brings the members together again.
+// Without JoinRetry the join fails at once.
+func TestJoinRetryAndRejoin(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := l.Addr().String()
+	l.Close()
+	if _, err := Start(Config{Name: "x", Bind: "127.0.0.1:0", Seeds: []string{seed}, Fast: true}); err == nil {
+		t.Fatal("join of a seed that is down: no error without JoinRetry")
+	}
+	type res struct {
+		m   *Membership
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		m, err := Start(Config{Name: "b", Bind: "127.0.0.1:0", Seeds: []string{seed}, Fast: true, JoinRetry: time.Minute, RejoinEvery: 200 * time.Millisecond})
+		done <- res{m, err}
+	}()
+	time.Sleep(1500 * time.Millisecond) // let b fail at least once (not a timing assertion)
+	a, err := Start(Config{Name: "a", Bind: seed, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	b := r.m
+	t.Cleanup(func() { _ = b.Shutdown() })
+	eventually(t, "a sees b", func() bool { return len(a.Members()) == 2 })
+	// a goes away and comes back on the same address as a new process
+	// would: it knows nobody, so only b's re-join can reunite them.
+	_ = a.Shutdown()
+	eventually(t, "b sees a gone", func() bool { return len(b.Members()) == 1 })
+	a2, err := Start(Config{Name: "a2", Bind: seed, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a2.Shutdown() })
+	eventually(t, "b re-joined a2", func() bool { return len(a2.Members()) == 2 && len(b.Members()) == 2 })
 }

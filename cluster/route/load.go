@@ -17,6 +17,9 @@ func LoadOf(st *messages.Status, drain float64) messages.NodeLoad {
 		}
 	}
 	for _, e := range st.Executors {
+		if messages.IsStealExecutor(e.ID) {
+			continue // another node's capacity (messages.IsStealExecutor)
+		}
 		l.FreeSlots += max(e.Slots-e.Leases, 0)
 	}
 	return l
