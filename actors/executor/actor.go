@@ -45,6 +45,15 @@ type heartbeat struct{}
 type sample struct{}
 type register struct{}
 
+// registerCheck re-sends a Register that got no answer: the node may have
+// been starting (its remote up before its dispatcher) or gone meanwhile,
+// and a request to a missing actor is dropped without a reply.
+type registerCheck struct{}
+
+// RegisterRetry is how long an executor waits for Registered before it
+// registers again.
+const RegisterRetry = 3 * time.Second
+
 type shell struct {
 	cfg  Config
 	d    Deps
@@ -59,6 +68,7 @@ type shell struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	hb, load wire.Timer
+	regCheck wire.Timer
 	hbEvery  time.Duration
 	self     *actor.PID
 	system   *actor.ActorSystem
@@ -77,7 +87,13 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.started(ctx)
 	case register:
 		s.register(ctx)
+	case registerCheck:
+		if !s.m.IsRegistered() {
+			s.d.Logger.Warn("no answer to registration; registering again", "executor", s.cfg.ID)
+			s.register(ctx)
+		}
 	case *messages.Registered:
+		s.regCheck.Stop()
 		if s.d.OnRegistered != nil {
 			s.d.OnRegistered(msg)
 		}
@@ -124,6 +140,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 		s.load.Arm(s.system, s.self, s.cfg.LoadInterval, sample{})
 	case *actor.Stopping:
+		s.regCheck.Stop()
 		s.hb.Stop()
 		s.load.Stop()
 		s.stop()
@@ -159,6 +176,7 @@ func (s *shell) register(ctx actor.Context) {
 		Version: messages.ProtocolVersion, ExecutorID: s.cfg.ID, Types: types,
 		Slots: int32(s.cfg.Slots), Capabilities: s.cfg.Capabilities, Token: s.cfg.Token,
 	})
+	s.regCheck.Arm(s.system, s.self, RegisterRetry, registerCheck{})
 }
 
 func (s *shell) retryRegister() {
