@@ -147,6 +147,10 @@ func listenSystem(listen, advertise string, sec cluster.Security, log *slog.Logg
 		}
 		opts = append(opts, remote.WithAdvertisedHost(advertise))
 	}
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && (!sec.TLS() || sec.Token == "") {
+		log.Warn("remote listener reachable from other machines without TLS and a token: anyone who reaches it can submit, cancel and run tasks (see docs/security.md)",
+			"listen", listen, "tls", sec.TLS(), "token", sec.Token != "")
+	}
 	alog := actorLogger(log)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return alog }))
 	r, err := cluster.StartRemote(system, host, port, log, opts...)
