@@ -183,10 +183,15 @@ func (m *Membership) Addr() string {
 
 // Members lists the live members, this one included, sorted by name.
 func (m *Membership) Members() []Member {
+	// memberlist's node list first, without m.mu: memberlist calls
+	// NotifyLeave (which takes m.mu) while holding its node lock, so
+	// holding m.mu while asking for that lock deadlocks (seen in the Docker
+	// cluster test: a restarted node stopped answering for good).
+	nodes := m.ml.Members()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Member
-	for _, n := range m.ml.Members() {
+	for _, n := range nodes {
 		var md meta
 		_ = msgpack.Unmarshal(n.Meta, &md)
 		out = append(out, Member{Name: n.Name, Gossip: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Remote: md.Remote, Load: m.loads[n.Name]})

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -140,4 +141,54 @@ func TestJoinRetryAndRejoin(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = a2.Shutdown() })
 	eventually(t, "b re-joined a2", func() bool { return len(a2.Members()) == 2 && len(b.Members()) == 2 })
+}
+
+// Members may be called at any time, also while memberlist reports a
+// member gone: it must not hold its own lock while asking memberlist (which
+// calls NotifyLeave holding its node lock). Readers hammer Members while
+// peers join and die; the test fails (instead of hanging) if a reader
+// blocks for 20 s.
+func TestMembersDuringLeaveDoesNotDeadlock(t *testing.T) {
+	a := start(t, "a", key)
+	stop := make(chan struct{})
+	progress := make(chan struct{}, 1)
+	for range 2 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a.Members()
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	defer close(stop)
+	alive := func(n int) func() bool {
+		return func() bool {
+			got := make(chan int, 1)
+			go func() { got <- len(a.Members()) }()
+			select {
+			case k := <-got:
+				return k == n
+			case <-time.After(20 * time.Second):
+				t.Fatal("Members blocked for 20 s: deadlock with memberlist's NotifyLeave")
+				return false
+			}
+		}
+	}
+	for i := range 4 {
+		b, err := Start(Config{Name: fmt.Sprintf("b%d", i), Bind: "127.0.0.1:0", Seeds: []string{a.Addr()}, Key: key, Fast: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "a sees b", alive(2))
+		_ = b.Shutdown() // dies: a's memberlist declares it dead (NotifyLeave)
+		eventually(t, "a sees b gone", alive(1))
+	}
 }
