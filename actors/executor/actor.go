@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ type shell struct {
 	wg       sync.WaitGroup
 	hb, load wire.Timer
 	regCheck wire.Timer
+	inc      uint64 // Register.Incarnation of this run
 	hbEvery  time.Duration
 	self     *actor.PID
 	system   *actor.ActorSystem
@@ -151,6 +153,7 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) started(ctx actor.Context) {
 	s.self, s.system = ctx.Self(), ctx.ActorSystem()
+	s.inc = rand.Uint64() | 1
 	s.base, s.stop = context.WithCancel(context.Background())
 	// The node may let an executor hold up to slots × (1 + its buffer, 16 by
 	// default) when tasks are very short; a send to a full channel only
@@ -175,6 +178,7 @@ func (s *shell) register(ctx actor.Context) {
 	s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Register{
 		Version: messages.ProtocolVersion, ExecutorID: s.cfg.ID, Types: types,
 		Slots: int32(s.cfg.Slots), Capabilities: s.cfg.Capabilities, Token: s.cfg.Token,
+		Incarnation: s.inc,
 	})
 	s.regCheck.Arm(s.system, s.self, RegisterRetry, registerCheck{})
 }
