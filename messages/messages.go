@@ -125,6 +125,12 @@ type Register struct {
 	Slots        int32             `msgpack:"slots"`
 	Capabilities map[string]string `msgpack:"caps,omitempty"`
 	Token        string            `msgpack:"token,omitempty"`
+	// Incarnation identifies one run of the executor (random, non-zero,
+	// fixed for its lifetime). A Register repeating the incarnation the
+	// node already has (an answer was lost or slow) keeps the executor's
+	// leases; a new one, or 0, means the executor restarted and its leased
+	// tasks are failed and queued again.
+	Incarnation uint64 `msgpack:"inc,omitempty"`
 }
 
 // Registered answers Register.

@@ -146,6 +146,7 @@ type executor struct {
 	idleSince int64  // when it last held no lease (unix ns)
 	unhealthy string // its own health check's failure, from its heartbeat
 	asleep    bool   // told Grant{Sleep}: it pulls again only when woken
+	inc       uint64 // Register.Incarnation
 }
 
 // GrantTo is a grant for one executor.
@@ -237,10 +238,16 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		ex = &executor{id: r.ExecutorID, leases: map[uint64]*lease{}}
 		m.execs[r.ExecutorID] = ex
 	}
-	// A known executor registers again only after it restarted: the tasks
-	// it held died with it. Left leased, its new heartbeats would renew
-	// them forever with nobody running them.
+	// A known executor registers again after it restarted: the tasks it
+	// held died with it. Left leased, its new heartbeats would renew them
+	// forever with nobody running them. The same incarnation registering
+	// again only lost an answer: its tasks still run, keep them.
+	same := r.Incarnation != 0 && r.Incarnation == ex.inc
+	ex.inc = r.Incarnation
 	for _, id := range slices.Sorted(maps.Keys(ex.leases)) {
+		if same {
+			break
+		}
 		le := ex.leases[id]
 		delete(m.leases, id)
 		delete(ex.leases, id)

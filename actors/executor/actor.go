@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -73,6 +74,7 @@ type shell struct {
 	wg       sync.WaitGroup
 	hb, load wire.Timer
 	regCheck wire.Timer
+	inc      uint64 // Register.Incarnation of this run
 	hbEvery  time.Duration
 	// sleepEvery is the heartbeat interval while asleep (from Grant.Sleep).
 	sleepEvery time.Duration
@@ -186,6 +188,7 @@ func (s *shell) heartbeatEvery() time.Duration {
 
 func (s *shell) started(ctx actor.Context) {
 	s.self, s.system = ctx.Self(), ctx.ActorSystem()
+	s.inc = rand.Uint64() | 1
 	s.base, s.stop = context.WithCancel(context.Background())
 	// The node may let an executor hold up to slots × (1 + its buffer, 16 by
 	// default) when tasks are very short; a send to a full channel only
@@ -210,6 +213,7 @@ func (s *shell) register(ctx actor.Context) {
 	s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Register{
 		Version: messages.ProtocolVersion, ExecutorID: s.cfg.ID, Types: types,
 		Slots: int32(s.cfg.Slots), Capabilities: s.cfg.Capabilities, Token: s.cfg.Token,
+		Incarnation: s.inc,
 	})
 	s.regCheck.Arm(s.system, s.self, RegisterRetry, registerCheck{})
 }

@@ -87,6 +87,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			}
 			if mem != nil {
 				go mem.Run(cmd.Context(), n)
+				go probePeers(cmd.Context(), mem.Directory(), sec, log)
 				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
 			}
 			// The line scripts and tests wait for: the address to dial.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -63,4 +66,39 @@ from the nodes.`,
 	cmd.Flags().StringSliceVar(&hosts, "host", nil, "extra DNS name or IP the certificates name (repeat or comma-separate)")
 	cmd.Flags().DurationVar(&valid, "valid", 365*24*time.Hour, "validity of the CA and the certificates")
 	return cmd
+}
+
+// probePeers checks once that every member that appears accepts this node's
+// credentials (cluster.Probe), so that a member started with another token
+// or CA is reported at once in both logs instead of as forwards and steals
+// timing out. A member that leaves and returns is probed again.
+func probePeers(ctx context.Context, dir *route.Directory, sec cluster.Security, log *slog.Logger) {
+	probed := map[string]bool{}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		v := dir.View()
+		live := map[string]bool{}
+		for _, m := range v.Members {
+			live[m.Name] = true
+			if m.Name == v.Self || probed[m.Name] {
+				continue
+			}
+			probed[m.Name] = true
+			if err := cluster.Probe(ctx, m.Remote, sec); err != nil && ctx.Err() == nil {
+				log.Error("a cluster member refuses this node's connection: tasks forwarded to it and work stolen from it will fail; members need one --token and certificates from one CA",
+					"member", m.Name, "remote", m.Remote, "err", err)
+			}
+		}
+		for name := range probed {
+			if !live[name] {
+				delete(probed, name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,40 @@ func TestClusterTLSAndToken(t *testing.T) {
 	msg := runFail(t, wctx, append([]string{"worker", "--node", c.remotes[2], "--types", "echo"}, append(tlsArgs(certs, "client"), "--token", "wrong")...)...)
 	if !strings.Contains(msg, "unauthorized") {
 		t.Errorf("worker with a wrong token: %q does not say unauthorized", msg)
+	}
+}
+
+// A member started with another token than the cluster's is reported in the
+// logs as soon as it is seen, instead of only as forwards timing out.
+func TestMemberWithAnotherTokenIsReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	tmp := t.TempDir()
+	g1 := freeAddr(t)
+	node := func(name, gossip, token string, join ...string) string {
+		log := filepath.Join(tmp, name+".log")
+		args := []string{"node", "--name", name, "--data", filepath.Join(tmp, name), "--listen", freeAddr(t),
+			"--gossip", gossip, "--gossip-fast", "--token", token}
+		if len(join) > 0 {
+			args = append(args, "--join", join[0])
+		}
+		startProc(t, log, "listening on", args...)
+		return log
+	}
+	log1 := node("n1", g1, "right")
+	log2 := node("n2", freeAddr(t), "wrong", g1)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, l := range []string{log1, log2} {
+		for {
+			b, _ := os.ReadFile(l)
+			if strings.Contains(string(b), "refuses this node's connection") && strings.Contains(string(b), "unauthorized") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not report the member with another token:\n%s", l, b)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 }
