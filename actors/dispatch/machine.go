@@ -128,6 +128,8 @@ type lease struct {
 	e       *entry
 	exec    *executor
 	attempt int32
+	est     float64 // estimated run time, ns (counted in exec.backlog)
+	cell    *runCell
 }
 
 type executor struct {
@@ -141,6 +143,7 @@ type executor struct {
 	runNanos float64 // EWMA of its tasks' run time
 	parked   bool
 	revoked  []uint64
+	backlog  float64 // sum of its leases' estimates, ns
 }
 
 // GrantTo is a grant for one executor.
@@ -182,11 +185,17 @@ type Machine struct {
 	schedule []messages.Class
 	rr       int
 	Counters Counters
+	// Placement (placement.go).
+	shapes map[string]bool // requirement shape → some executor satisfies it
+	aside  map[string]*setAside
+	asideN int
+	runEst map[estKey]*runCell
 }
 
 // New returns an empty dispatcher.
 func New(cfg Config) *Machine {
-	m := &Machine{cfg: cfg, leases: map[uint64]*lease{}, execs: map[string]*executor{}, perTask: map[string]float64{}}
+	m := &Machine{cfg: cfg, leases: map[uint64]*lease{}, execs: map[string]*executor{}, perTask: map[string]float64{},
+		shapes: map[string]bool{}, aside: map[string]*setAside{}, runEst: map[estKey]*runCell{}}
 	m.schedule = interleave(cfg.Weights) // H N L H N H N H H H for 6:3:1
 	return m
 }
@@ -213,7 +222,9 @@ func interleave(w [messages.NumClasses]int) []messages.Class {
 func (m *Machine) Enqueue(now time.Time, tasks []store.TaskRecord) Effects {
 	ts := now.UnixNano()
 	for _, t := range tasks {
-		m.queues[t.Class].push(&entry{rec: t, enqueued: ts, attempt: t.Attempts, holdsPlace: true})
+		e := &entry{rec: t, enqueued: ts, attempt: t.Attempts, holdsPlace: true}
+		prepare(e)
+		m.admit(ts, e)
 	}
 	var fx Effects
 	m.serveParked(now, &fx)
@@ -238,6 +249,7 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		m.fail(now, le.e, le.attempt, fmt.Sprintf("executor %s registered again: its running tasks were lost", ex.id), false, &fx)
 	}
 	ex.revoked = nil
+	ex.backlog = 0
 	ex.slots = max(r.Slots, 1)
 	ex.caps = r.Capabilities
 	ex.types = nil
@@ -248,6 +260,7 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		}
 	}
 	ex.lastSeen = now.UnixNano()
+	m.executorsChanged(true)
 	fx.Replies = append(fx.Replies, Reply{r.ExecutorID, &messages.Registered{
 		LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), HeartbeatMillis: (m.cfg.LeaseTTL / 5).Milliseconds(),
 	}})
@@ -332,7 +345,9 @@ func (m *Machine) result(now time.Time, ex *executor, r *messages.Result, fx *Ef
 	}
 	delete(m.leases, r.TaskID)
 	delete(ex.leases, r.TaskID)
+	ex.backlog = max(ex.backlog-le.est, 0)
 	if r.RunNanos > 0 {
+		le.cell.learn(r.RunNanos)
 		const alpha = 0.1
 		if ex.runNanos == 0 {
 			ex.runNanos = float64(r.RunNanos)
@@ -400,7 +415,13 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 		if e == nil {
 			break
 		}
+		cell := m.cell(e)
+		est := m.estimate(e, cell, ex)
 		if n >= free {
+			if m.betterElsewhere(ex, e, est) {
+				m.queues[e.rec.Class].push(e) // another executor finishes it sooner
+				break
+			}
 			cost := m.perTask[e.rec.Type]
 			if cost <= 0 {
 				cost = 1 / float64(ex.slots)
@@ -416,7 +437,8 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 			fx.Credit[e.rec.Class]++
 		}
 		m.Counters.Granted++
-		le := &lease{e: e, exec: ex, attempt: e.attempt + 1}
+		le := &lease{e: e, exec: ex, attempt: e.attempt + 1, est: est, cell: cell}
+		ex.backlog += est
 		m.leases[e.rec.ID] = le
 		ex.leases[e.rec.ID] = le
 		g.Tasks = append(g.Tasks, messages.Task{ID: e.rec.ID, Type: e.rec.Type, Payload: e.rec.Payload, Priority: e.rec.Priority, Attempt: le.attempt})
@@ -498,12 +520,7 @@ func (ex *executor) canRun(t *store.TaskRecord) bool {
 	if ex.types != nil && !ex.types[t.Type] {
 		return false
 	}
-	for k, want := range t.Requirements {
-		if !Satisfies(ex.caps[k], want) {
-			return false
-		}
-	}
-	return true
+	return len(t.Requirements) == 0 || ex.satisfies(t.Requirements)
 }
 
 // serveParked grants work to parked executors while there is any.
@@ -511,6 +528,7 @@ func (m *Machine) serveParked(now time.Time, fx *Effects) {
 	if len(m.parked) == 0 || m.Queued() == 0 && !m.anyRevoked() {
 		return
 	}
+	m.sortParked()
 	keep := m.parked[:0]
 	for _, ex := range m.parked {
 		if m.execs[ex.id] != ex || !ex.parked {
@@ -542,12 +560,14 @@ func (m *Machine) anyRevoked() bool {
 func (m *Machine) Tick(now time.Time) Effects {
 	var fx Effects
 	ts := now.UnixNano()
+	left := false
 	for _, id := range slices.Sorted(maps.Keys(m.execs)) { // sorted: deterministic effects
 		ex := m.execs[id]
 		if ts-ex.lastSeen <= int64(m.cfg.LeaseTTL) {
 			continue
 		}
 		delete(m.execs, id)
+		left = true
 		for _, tid := range slices.Sorted(maps.Keys(ex.leases)) {
 			le := ex.leases[tid]
 			delete(m.leases, tid)
@@ -555,10 +575,13 @@ func (m *Machine) Tick(now time.Time) Effects {
 			m.fail(now, le.e, le.attempt, fmt.Sprintf("lease expired: executor %s silent for %v", id, m.cfg.LeaseTTL), false, &fx)
 		}
 	}
+	if left {
+		m.executorsChanged(false)
+	}
 	for m.delayed.Len() > 0 && m.delayed[0].at <= ts {
 		r := heap.Pop(&m.delayed).(*retry)
 		r.e.enqueued = ts
-		m.queues[r.e.rec.Class].push(r.e)
+		m.admit(ts, r.e)
 	}
 	m.serveParked(now, &fx)
 	return fx
@@ -573,8 +596,11 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 		if le := m.leases[id]; le != nil {
 			delete(m.leases, id)
 			delete(le.exec.leases, id)
+			le.exec.backlog = max(le.exec.backlog-le.est, 0)
 			le.exec.revoked = append(le.exec.revoked, id)
 			e = le.e
+		} else if x := m.removeAside(id); x != nil {
+			e = x
 		} else if i := slices.IndexFunc(m.delayed, func(r *retry) bool { return r.e.rec.ID == id }); i >= 0 {
 			e = heap.Remove(&m.delayed, i).(*retry).e
 		} else {
@@ -616,6 +642,9 @@ func (m *Machine) State(id uint64) messages.TaskState {
 			return messages.StateQueued
 		}
 	}
+	if m.asideN > 0 && m.asideShape(id) != "" {
+		return messages.StateQueued
+	}
 	return messages.StateUnknown
 }
 
@@ -641,7 +670,8 @@ func (m *Machine) Leases() int { return len(m.leases) }
 func (m *Machine) Executors() []messages.ExecutorStatus {
 	out := make([]messages.ExecutorStatus, 0, len(m.execs))
 	for _, ex := range m.execs {
-		out = append(out, messages.ExecutorStatus{ID: ex.id, Slots: ex.slots, Leases: int32(len(ex.leases)), Load: ex.load, LastSeen: ex.lastSeen / 1e6})
+		out = append(out, messages.ExecutorStatus{ID: ex.id, Slots: ex.slots, Leases: int32(len(ex.leases)), Load: ex.load, LastSeen: ex.lastSeen / 1e6,
+			BacklogMillis: int64(ex.finish() / 1e6), Cloud: ex.caps[messages.CapCloud] == "true"})
 	}
 	slices.SortFunc(out, func(a, b messages.ExecutorStatus) int {
 		if a.ID < b.ID {

@@ -224,6 +224,19 @@ func (s *dispatchSim) check() {
 	for _, r := range s.m.delayed {
 		places[r.e.rec.ID]++
 	}
+	asideN := 0
+	for _, g := range s.m.aside {
+		for _, e := range g.entries {
+			places[e.rec.ID]++
+			asideN++
+			if s.m.placeable(e) {
+				t.Fatalf("task %d set aside though an executor satisfies %s", e.rec.ID, g.reqs)
+			}
+		}
+	}
+	if asideN != s.m.UnplaceableCount() {
+		t.Fatalf("set-aside count %d, lists hold %d", s.m.UnplaceableCount(), asideN)
+	}
 	for id := range s.m.leases {
 		places[id]++
 	}
@@ -240,6 +253,13 @@ func (s *dispatchSim) check() {
 		for _, e := range s.m.queues[c] {
 			if e.holdsPlace {
 				queued[c]++
+			}
+		}
+	}
+	for _, g := range s.m.aside {
+		for _, e := range g.entries {
+			if e.holdsPlace {
+				queued[e.rec.Class]++
 			}
 		}
 	}

@@ -319,6 +319,10 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		"stale":        snap.Counters.Stale,
 		"stolen":       n.Counters.Stolen.Load(),
 	}}
+	for _, u := range snap.Unplaceable {
+		st.Counters["unplaceable"] += int64(u.Tasks)
+		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6})
+	}
 	for c := range snap.Queued {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
 			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})

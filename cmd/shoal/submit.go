@@ -197,7 +197,10 @@ func printOutcomes(w io.Writer, outcomes []messages.Outcome) {
 		if o.Error != "" {
 			res = "error: " + o.Error
 		}
-		if len(res) > 80 {
+		if o.Reason != "" {
+			res = o.Reason
+		}
+		if len(res) > 80 && o.Reason == "" {
 			res = res[:77] + "..."
 		}
 		alias := "-"
@@ -258,6 +261,7 @@ func printStatus(w io.Writer, st *messages.Status) {
 		seen := time.Since(time.UnixMilli(e.LastSeen)).Round(time.Millisecond)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%.0f%%\t%.0f%%\t%v ago\n", e.ID, e.Slots, e.Leases, e.Load.CPU*100, e.Load.Mem*100, e.Load.IO*100, seen)
 	}
+	printPlacement(tw, st)
 	if len(st.Members) > 0 {
 		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "MEMBER\tGOSSIP\tREMOTE\tPARTITIONS\tQUEUED H/N/L\tSTANDBY\tEXECUTORS\tFREE SLOTS\tDRAIN/S")
@@ -272,5 +276,6 @@ func printStatus(w io.Writer, st *messages.Status) {
 		fmt.Fprintf(tw, "%s\t%d\n", k, st.Counters[k])
 	}
 	printFlowCounters(tw, st.Counters)
+	printCloudCounters(tw, st.Counters)
 	tw.Flush()
 }
