@@ -19,6 +19,10 @@ type TaskIn struct {
 	Priority      *int32            `json:"priority,omitempty"` // default 50
 	Requirements  map[string]string `json:"requirements,omitempty"`
 	MaxAttempts   int32             `json:"max_attempts,omitempty"`
+	// Size is the task's declared size (placement estimates); Pin names
+	// the only executor that may run it (a planned allocation).
+	Size float64 `json:"size,omitempty"`
+	Pin  string  `json:"pin,omitempty"`
 }
 
 type submitIn struct {
@@ -38,10 +42,11 @@ type OutcomeOut struct {
 	Error        string  `json:"error,omitempty"`
 	Attempts     int32   `json:"attempts"`
 	AliasOf      uint64  `json:"alias_of,omitempty"`
+	Reason       string  `json:"reason,omitempty"`
 }
 
 func outcomeOut(o messages.Outcome) OutcomeOut {
-	out := OutcomeOut{ID: o.TaskID, State: o.State.String(), Error: o.Error, Attempts: o.Attempts, AliasOf: o.AliasOf}
+	out := OutcomeOut{ID: o.TaskID, State: o.State.String(), Error: o.Error, Attempts: o.Attempts, AliasOf: o.AliasOf, Reason: o.Reason}
 	out.Output, out.OutputBase64 = textOrBase64(o.Output)
 	return out
 }
@@ -76,7 +81,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		if t.Priority != nil {
 			prio = *t.Priority
 		}
-		specs[i] = messages.TaskSpec{Type: t.Type, Payload: p, Priority: prio, Requirements: t.Requirements, MaxAttempts: t.MaxAttempts}
+		specs[i] = messages.TaskSpec{Type: t.Type, Payload: p, Priority: prio, Requirements: t.Requirements, MaxAttempts: t.MaxAttempts,
+			Size: t.Size, Pin: t.Pin}
 	}
 	ids, err := s.client.SubmitBatch(r.Context(), specs)
 	if err != nil {
