@@ -14,6 +14,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shoalrt/shoal/actors/cloud"
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/flow"
@@ -62,6 +63,11 @@ type Config struct {
 	// Flows configures the flow runner (docs/flows.md).
 	Flows flow.Config
 
+	// Cloud tunes the cloud actor; CloudProvider, when set, turns cloud
+	// spill on (actors/cloud, cloud.go). Nil: off.
+	Cloud         cloud.Config
+	CloudProvider cloud.Provider
+
 	// Members, when set, lists the cluster members for status.
 	Members func() []messages.MemberStatus
 	// Cluster, when set, makes the node a cluster member routing by its
@@ -93,6 +99,7 @@ func DefaultConfig(dir string) Config {
 		Dispatch:        dispatch.DefaultConfig(),
 		Steal:           steal.DefaultConfig(),
 		Flows:           flow.DefaultConfig(),
+		Cloud:           cloud.DefaultConfig(),
 	}
 }
 
@@ -108,7 +115,7 @@ func (c Config) Validate() error {
 	case c.SweepEvery <= 0:
 		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
 	}
-	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate())
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate(), c.Cloud.Validate())
 }
 
 // PIDs are the node's addressable actors.
@@ -244,6 +251,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 		n.spawnRouters(spawn),
 		n.spawnStealer(spawn),
+		n.spawnCloud(spawn),
 	)
 }
 
@@ -328,6 +336,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})
 	}
 	n.flowCounters(st.Counters)
+	n.addCloudStatus(ctx, st)
 	if n.cfg.Members != nil {
 		st.Members = n.cfg.Members()
 	}
@@ -368,7 +377,7 @@ func (n *Node) Stop() error {
 		close(n.stopped)
 		n.sweeper.Wait()
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.cloudPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {
 				_ = root.StopFuture(p).Wait()
 			}

@@ -29,6 +29,7 @@ func nodeCmd() *cobra.Command {
 		cfgSteal                 steal.Config
 		api                      httpFlags
 		flows                    flowFlags
+		cloudF                   cloudFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -69,6 +70,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if mem != nil {
 				defer func() { _ = mem.Leave() }()
 				mem.Configure(&cfg)
+			}
+			if err := cloudF.apply(&cfg, system.Address(), token); err != nil {
+				return err
 			}
 			n, err := node.Start(cmd.Context(), cfg, system, codec)
 			if err != nil {
@@ -112,6 +116,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
 	flows.add(f)
+	cloudF.add(f)
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")

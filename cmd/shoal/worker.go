@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -15,6 +16,7 @@ func workerCmd() *cobra.Command {
 		journal                string
 		slots                  int
 		caps                   map[string]string
+		cloudW                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -32,6 +34,12 @@ Built-in task types:
 				return err
 			}
 			defer conn.Close()
+			if cloudW {
+				if caps == nil {
+					caps = map[string]string{}
+				}
+				caps[messages.CapCloud] = "true"
+			}
 			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log})
 			var jw *journalWriter
 			if journal != "" {
@@ -59,6 +67,7 @@ Built-in task types:
 	f.StringVar(&types, "types", builtinNames(), "comma-separated built-in task types to run")
 	f.IntVar(&slots, "slots", 8, "tasks run at once")
 	f.StringVar(&journal, "journal", "", "append one line per finished execution (id, attempt, type, payload) to this file (for tests and audits)")
+	f.BoolVar(&cloudW, "cloud", false, "mark this worker as a cloud executor (capability shoal.cloud=true; the cloud actor starts workers with it)")
 	f.StringToStringVar(&caps, "cap", nil, "capability label or tool version, e.g. --cap os=linux --cap xcode=15.2.0")
 	return cmd
 }

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalrt/shoal/messages"
+)
+
+// statusOf reads `shoal status --json`.
+func statusOf(t *testing.T, addr string) messages.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := runShoal(t, ctx, nil, "status", "--node", addr, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st messages.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	return st
+}
+
+// waitStatus polls status until ok holds (at most 90 s).
+func waitStatus(t *testing.T, addr, what string, ok func(messages.Status) bool) messages.Status {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st := statusOf(t, addr)
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached in 90 s; status %+v", what, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// cloudSpill runs the scenario every provider must pass: a task whose
+// requirement only a cloud executor satisfies is reported unplaceable,
+// spills, completes on the cloud executor, and the executor is released
+// after idling. A plain task runs on the local worker meanwhile.
+func cloudSpill(t *testing.T, tmp string, cloudArgs ...string) {
+	addr := freeAddr(t)
+	args := append([]string{"node", "--data", filepath.Join(tmp, "data"), "--listen", addr, "--name", "n1",
+		"--cloud-grace", "300ms", "--cloud-idle", "2s", "--cloud-cap", "gpu=a100", "--cloud-slots", "2"}, cloudArgs...)
+	node := startProc(t, filepath.Join(tmp, "node.log"), "listening on", args...)
+	startProc(t, filepath.Join(tmp, "worker.log"), "shoal worker", "worker", "--node", addr, "--id", "local", "--slots", "2")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// A task only a cloud executor can run, and one nobody can.
+	// (Payloads differ: tasks of one type and payload are duplicates.)
+	out, err := runShoal(t, ctx, nil, "submit", "--node", addr, "--type", "noop", "--payload", "never", "--require", "gpu==a100", "--require", "os==plan9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStatus(t, addr, "plan9 task reported unplaceable and refused", func(st messages.Status) bool {
+		return len(st.Unplaceable) == 1 && st.Counters["cloud_refused"] >= 1
+	})
+	if !strings.Contains(st.Unplaceable[0].Requirements, "os=plan9") {
+		t.Fatalf("unplaceable %+v", st.Unplaceable)
+	}
+
+	out, err = runShoal(t, ctx, nil, "submit", "--node", addr, "--type", "hash", "--payload", "on-gpu", "--require", "gpu==a100", "--wait")
+	if err != nil || !strings.Contains(out, "done") {
+		t.Fatalf("gpu task: %q, %v", out, err)
+	}
+	out, err = runShoal(t, ctx, nil, "submit", "--node", addr, "--type", "noop", "--payload", "plain", "--wait")
+	if err != nil || !strings.Contains(out, "done") {
+		t.Fatalf("plain task: %q, %v", out, err)
+	}
+	st = waitStatus(t, addr, "cloud executor released after idling", func(st messages.Status) bool {
+		return st.Counters["cloud_provisioned"] >= 1 && st.Counters["cloud_released"] >= 1 && st.Counters["cloud_active"] == 0
+	})
+	for _, e := range st.Executors {
+		if e.Cloud {
+			t.Logf("cloud executor %s still listed (its lease-TTL silence has not passed)", e.ID)
+		}
+	}
+	if st.Counters["cloud_provisioned"] != st.Counters["cloud_released"] {
+		t.Fatalf("provisioned %d, released %d", st.Counters["cloud_provisioned"], st.Counters["cloud_released"])
+	}
+	node.stop()
+	if node.cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("node exited with %d; see %s", node.cmd.ProcessState.ExitCode(), filepath.Join(tmp, "node.log"))
+	}
+}
+
+func TestCloudSpillProcess(t *testing.T) {
+	tmp := t.TempDir()
+	logs := filepath.Join(tmp, "cloud-logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cloudSpill(t, tmp, "--cloud", "process", "--cloud-log-dir", logs)
+	b, err := os.ReadFile(filepath.Join(logs, "n1-cloud-1.log"))
+	if err != nil || !strings.Contains(string(b), "shoal worker n1-cloud-1") {
+		t.Fatalf("cloud worker log: %q, %v", b, err)
+	}
+}
+
+// The exec provider with a real script: it starts `shoal worker` in the
+// background and prints its pid as the handle; release kills it.
+func TestCloudSpillExec(t *testing.T) {
+	tmp := t.TempDir()
+	script := filepath.Join(tmp, "provider.sh")
+	calls := filepath.Join(tmp, "calls.log")
+	body := fmt.Sprintf(`#!/bin/sh
+req=$(cat)
+echo "$req" >> %[2]q
+case "$req" in
+*'"action":"provision"'*)
+	id=$(printf '%%s' "$req" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+	node=$(printf '%%s' "$req" | sed 's/.*"node":"\([^"]*\)".*/\1/')
+	%[1]q worker --node "$node" --id "$id" --cloud --cap gpu=a100 --slots 2 >%[3]q/"$id".log 2>&1 </dev/null &
+	echo "{\"handle\": \"$!\", \"address\": \"local\"}"
+	;;
+*'"action":"release"'*)
+	pid=$(printf '%%s' "$req" | sed 's/.*"handle":"\([^"]*\)".*/\1/')
+	kill "$pid"
+	;;
+esac
+`, shoalBinary(t), calls, tmp)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cloudSpill(t, tmp, "--cloud", "exec", "--cloud-script", script)
+	b, _ := os.ReadFile(calls)
+	if !strings.Contains(string(b), `"action":"provision"`) || !strings.Contains(string(b), `"action":"release"`) {
+		t.Fatalf("script calls:\n%s", b)
+	}
+}
+
+// The docker provider runs the project's image. It needs a docker daemon
+// that shares this machine's network (--network host): skipped without
+// one, except under CI=true when docker is installed.
+func TestCloudSpillDocker(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("docker not installed: docker provider not tested")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", "info").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and docker is installed, but its daemon does not answer: %v\n%s", err, out)
+		}
+		t.Skipf("docker daemon not reachable: docker provider not tested (%v)", err)
+	}
+	// The image: the static binary in a FROM-scratch image (deploy/Dockerfile).
+	tmp := t.TempDir()
+	ctxDir := filepath.Join(tmp, "image")
+	if err := os.Mkdir(ctxDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(ctxDir, "shoal"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("static build: %v\n%s", err, out)
+	}
+	tag := fmt.Sprintf("shoal-cloudtest:%d", time.Now().UnixNano())
+	if out, err := exec.CommandContext(ctx, "docker", "build", "-q", "-f", "../../deploy/Dockerfile", "-t", tag, ctxDir).CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "ps", "-aq", "--filter", "label=shoal.cloud").Run()
+		_ = exec.Command("docker", "rmi", "-f", tag).Run()
+	})
+	cloudSpill(t, tmp, "--cloud", "docker", "--cloud-image", tag)
+}
