@@ -172,9 +172,16 @@ func TestCloudSpillDocker(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, "docker", "build", "-q", "-f", "../../deploy/Dockerfile", "-t", tag, ctxDir).CombinedOutput(); err != nil {
 		t.Fatalf("docker build: %v\n%s", err, out)
 	}
+	// A node name of its own: container names (shoal-<node>-cloud-<n>)
+	// must not collide with another run's.
+	name := fmt.Sprintf("dk%d", time.Now().UnixNano()%1_000_000_000)
 	t.Cleanup(func() {
-		_ = exec.Command("docker", "ps", "-aq", "--filter", "label=shoal.cloud").Run()
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "name=shoal-"+name+"-cloud").Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			t.Errorf("containers left behind: %v", ids)
+			_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
 		_ = exec.Command("docker", "rmi", "-f", tag).Run()
 	})
-	cloudSpill(t, tmp, "--cloud", "docker", "--cloud-image", tag)
+	cloudSpill(t, tmp, "--cloud", "docker", "--cloud-image", tag, "--name", name)
 }
