@@ -130,6 +130,8 @@ type Note struct {
 // Counters are cumulative.
 type Counters struct {
 	Provisioned, Released, Failed, Refused int64
+	// ForUnplaceable and ForSaturation split Provisioned by trigger.
+	ForUnplaceable, ForSaturation int64
 }
 
 type state uint8
@@ -281,6 +283,11 @@ func (m *Machine) provision(ts int64, reason, shape string, req map[string]strin
 	m.starts = append(m.starts, ts)
 	m.insts[id] = &instance{id: id, reason: reason, shape: shape, state: provisioning, since: ts}
 	m.Counters.Provisioned++
+	if shape == "" {
+		m.Counters.ForSaturation++
+	} else {
+		m.Counters.ForUnplaceable++
+	}
 	fx.Provisions = append(fx.Provisions, Provision{Request{ID: id, Slots: m.cfg.Slots, Capabilities: maps.Clone(m.offerCaps),
 		Requirements: maps.Clone(req), Reason: reason}})
 }

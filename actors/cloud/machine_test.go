@@ -59,7 +59,7 @@ func TestUnplaceableSpillLifecycle(t *testing.T) {
 		t.Fatalf("want a release after 10 s idle, got %+v", fx)
 	}
 	m.Released(req.ID, nil)
-	if m.Active() != 0 || m.Counters != (Counters{Provisioned: 1, Released: 1}) {
+	if m.Active() != 0 || m.Counters != (Counters{Provisioned: 1, Released: 1, ForUnplaceable: 1}) {
 		t.Fatalf("active %d counters %+v", m.Active(), m.Counters)
 	}
 }

@@ -49,5 +49,7 @@ func (n *Node) addCloudStatus(ctx context.Context, st *messages.Status) {
 	st.Counters["cloud_released"] = cs.Counters.Released
 	st.Counters["cloud_failed"] = cs.Counters.Failed
 	st.Counters["cloud_refused"] = cs.Counters.Refused
+	st.Counters["cloud_for_unplaceable"] = cs.Counters.ForUnplaceable
+	st.Counters["cloud_for_saturation"] = cs.Counters.ForSaturation
 	st.Counters["cloud_active"] = int64(cs.Active)
 }

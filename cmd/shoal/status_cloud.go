@@ -42,7 +42,7 @@ func printPlacement(tw *tabwriter.Writer, st *messages.Status) {
 
 // printCloudCounters prints the cloud_* and unplaceable counters, if any.
 func printCloudCounters(tw *tabwriter.Writer, counters map[string]int64) {
-	for _, k := range []string{"unplaceable", "cloud_provisioned", "cloud_released", "cloud_failed", "cloud_refused", "cloud_active"} {
+	for _, k := range []string{"unplaceable", "cloud_provisioned", "cloud_for_unplaceable", "cloud_for_saturation", "cloud_released", "cloud_failed", "cloud_refused", "cloud_active"} {
 		if v, ok := counters[k]; ok && (v != 0 || strings.HasPrefix(k, "cloud_")) {
 			fmt.Fprintf(tw, "%s\t%d\n", k, v)
 		}
