@@ -144,6 +144,7 @@ type executor struct {
 	parked   bool
 	revoked  []uint64
 	backlog  float64 // sum of its leases' estimates, ns
+	fits     map[string]bool // requirement shape → satisfied (canRun)
 }
 
 // GrantTo is a grant for one executor.
@@ -252,6 +253,7 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 	ex.backlog = 0
 	ex.slots = max(r.Slots, 1)
 	ex.caps = r.Capabilities
+	ex.fits = nil
 	ex.types = nil
 	if len(r.Types) > 0 {
 		ex.types = make(map[string]bool, len(r.Types))
@@ -508,7 +510,7 @@ func (m *Machine) popFor(c messages.Class, ex *executor) *entry {
 	}()
 	for q.Len() > 0 && len(skipped) < m.cfg.ScanLimit {
 		e := q.pop()
-		if ex.canRun(&e.rec) {
+		if ex.canRun(e) {
 			return e
 		}
 		skipped = append(skipped, e)
@@ -516,11 +518,24 @@ func (m *Machine) popFor(c messages.Class, ex *executor) *entry {
 	return nil
 }
 
-func (ex *executor) canRun(t *store.TaskRecord) bool {
-	if ex.types != nil && !ex.types[t.Type] {
+func (ex *executor) canRun(e *entry) bool {
+	if ex.types != nil && !ex.types[e.rec.Type] {
 		return false
 	}
-	return len(t.Requirements) == 0 || ex.satisfies(t.Requirements)
+	if e.shape == "" {
+		return true // no requirements beyond a size
+	}
+	// Requirements are checked once per shape and registration: version
+	// constraints are costly to parse.
+	ok, hit := ex.fits[e.shape]
+	if !hit {
+		ok = ex.satisfies(e.rec.Requirements)
+		if ex.fits == nil {
+			ex.fits = map[string]bool{}
+		}
+		ex.fits[e.shape] = ok
+	}
+	return ok
 }
 
 // serveParked grants work to parked executors while there is any.

@@ -51,22 +51,31 @@ type Unplaceable struct {
 }
 
 // shapeOf is the canonical text of a task's requirements (the size key
-// excluded), "" when it has none.
+// excluded), "" when it has none. It runs once per task entering dispatch:
+// keys are sorted in a stack buffer and the text built in one allocation.
 func shapeOf(req map[string]string) string {
-	n := len(req)
-	if _, ok := req[messages.ReqSize]; ok {
-		n--
-	}
-	if n <= 0 {
-		return ""
-	}
-	keys := slices.Sorted(maps.Keys(req))
-	var b strings.Builder
-	for _, k := range keys {
+	var buf [8]string
+	keys := buf[:0]
+	size := 0
+	for k, v := range req {
 		if k == messages.ReqSize {
 			continue
 		}
-		if b.Len() > 0 {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 3
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	for i := 1; i < len(keys); i++ { // insertion sort: a handful of keys
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i, k := range keys {
+		if i > 0 {
 			b.WriteString("; ")
 		}
 		v := req[k]
@@ -313,7 +322,7 @@ func (ex *executor) finish() float64 { return ex.backlog / float64(ex.slots) }
 func (m *Machine) betterElsewhere(ex *executor, e *entry, est float64) bool {
 	mine := ex.finish() + est
 	for _, o := range m.execs {
-		if o == ex || len(o.leases) >= int(o.slots)*2 || !o.canRun(&e.rec) {
+		if o == ex || len(o.leases) >= int(o.slots)*2 || !o.canRun(e) {
 			continue
 		}
 		if o.finish()+m.estimate(e, m.cell(e), o) < mine {
