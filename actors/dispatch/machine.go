@@ -143,7 +143,7 @@ type executor struct {
 	runNanos float64 // EWMA of its tasks' run time
 	parked   bool
 	revoked  []uint64
-	backlog  float64 // sum of its leases' estimates, ns
+	backlog  float64         // sum of its leases' estimates, ns
 	fits     map[string]bool // requirement shape → satisfied (canRun)
 }
 
