@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ import (
 // start recorded, then "END". It stops when stdin closes.
 const nodeSpecEnv = "SHOAL_BENCH_NODE"
 
+// NodeProfileEnv, when set to a directory, makes each child node of a
+// cluster run write a CPU profile of its whole life to <dir>/<node>.prof
+// (shoal bench --cpuprofile profiles only the bench process itself).
+const NodeProfileEnv = "SHOAL_BENCH_NODE_PROFILE"
+
 // nodeSpec is a child node's configuration.
 type nodeSpec struct {
 	Name, Dir, Seed string
@@ -45,6 +51,17 @@ func runNodePeer() error {
 	var sp nodeSpec
 	if err := json.Unmarshal([]byte(os.Getenv(nodeSpecEnv)), &sp); err != nil {
 		return fmt.Errorf("%s: %w", nodeSpecEnv, err)
+	}
+	if dir := os.Getenv(NodeProfileEnv); dir != "" {
+		f, err := os.Create(filepath.Join(dir, sp.Name+".prof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	system, logger := peerSystem()
 	r, err := cluster.StartRemote(system, "127.0.0.1", 0, logger)

@@ -39,6 +39,8 @@ func Default() *Registry {
 	add("shoal.Status", func() any { return &Status{} })
 	add("shoal.Error", func() any { return &Error{} })
 	add("shoal.NodeLoad", func() any { return &NodeLoad{} })
+	add("shoal.Drain", func() any { return &Drain{} })
+	add("shoal.DrainAck", func() any { return &DrainAck{} })
 	addFlows(add)
 	return r
 }

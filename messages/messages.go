@@ -192,6 +192,10 @@ type Grant struct {
 	Cancel         []uint64 `msgpack:"cancel,omitempty"` // leases the node revoked
 	LeaseTTLMillis int64    `msgpack:"lease_ttl_ms"`
 	Err            *Error   `msgpack:"err,omitempty"`
+	// Sleep tells the executor to stop pulling and only heartbeat, every
+	// HeartbeatMillis (S2.10). Any later Grant without Sleep wakes it.
+	Sleep           bool  `msgpack:"sleep,omitempty"`
+	HeartbeatMillis int64 `msgpack:"heartbeat_ms,omitempty"`
 }
 
 // Heartbeat renews an executor's leases without asking for work.
@@ -200,6 +204,9 @@ type Heartbeat struct {
 	Load       LoadReport `msgpack:"load"`
 	Held       []uint64   `msgpack:"held,omitempty"`
 	Results    []Result   `msgpack:"results,omitempty"`
+	// Unhealthy, when set, is the executor's own health check failing (the
+	// reason); the node's supervisor evicts it (S2.7).
+	Unhealthy string `msgpack:"unhealthy,omitempty"`
 }
 
 // Wait asks for the outcomes of tasks; the node answers Outcomes when every
@@ -254,11 +261,60 @@ type ExecutorStatus struct {
 	Leases   int32      `msgpack:"leases"`
 	Load     LoadReport `msgpack:"load"`
 	LastSeen int64      `msgpack:"last_seen_unix_ms"`
+	// State is active, sleeping, draining or failed (S2.10, S2.7); empty
+	// from nodes before supervision (read it as active).
+	State string `msgpack:"state,omitempty"`
+	// IdleSince is when it last held no lease (unix ms; 0: busy).
+	IdleSince int64 `msgpack:"idle_since_unix_ms,omitempty"`
+	// Unhealthy is the reason its last heartbeat gave for failing its own
+	// health check (empty: healthy).
+	Unhealthy string `msgpack:"unhealthy,omitempty"`
+	// Launched marks an executor process the node started (--executors);
+	// Restarts counts its restarts.
+	Launched bool  `msgpack:"launched,omitempty"`
+	Restarts int32 `msgpack:"restarts,omitempty"`
 	// BacklogMillis is the estimated run time of the tasks it holds, per
 	// slot (backlog-aware placement).
 	BacklogMillis int64 `msgpack:"backlog_ms,omitempty"`
 	// Cloud marks an executor started by the cloud actor.
 	Cloud bool `msgpack:"cloud,omitempty"`
+}
+
+// Executor states shown in status.
+const (
+	ExecActive   = "active"
+	ExecSleeping = "sleeping"
+	ExecDraining = "draining"
+	ExecFailed   = "failed"
+	// ExecRestarting is a process the node launched, waiting out its
+	// restart backoff.
+	ExecRestarting = "restarting"
+)
+
+// Alert is raised by a node's supervisor when an executor keeps failing
+// (docs/supervision.md). Sinks receive it as JSON.
+type Alert struct {
+	At       int64  `msgpack:"at_unix_ms" json:"at_unix_ms"`
+	Node     string `msgpack:"node" json:"node"`
+	Executor string `msgpack:"executor" json:"executor"`
+	Kind     string `msgpack:"kind" json:"kind"` // "restart_limit", "health_limit", "actor_stopped"
+	Message  string `msgpack:"message" json:"message"`
+	Failures int32  `msgpack:"failures" json:"failures"` // failures within the window
+}
+
+// Drain asks a node to stop granting work to an executor and let its
+// leases finish (Undo: make it active again). Send to ActorDispatch;
+// answered by DrainAck.
+type Drain struct {
+	ExecutorID string `msgpack:"executor"`
+	Undo       bool   `msgpack:"undo,omitempty"`
+}
+
+// DrainAck answers Drain: the executor's state and leases after it.
+type DrainAck struct {
+	State  string `msgpack:"state"`
+	Leases int32  `msgpack:"leases"`
+	Err    *Error `msgpack:"err,omitempty"`
 }
 
 // UnplaceableStatus is a requirement shape that no registered executor
@@ -300,6 +356,8 @@ type Status struct {
 	Executors []ExecutorStatus `msgpack:"executors"`
 	Counters  map[string]int64 `msgpack:"counters"`
 	Members   []MemberStatus   `msgpack:"members,omitempty"`
+	// Alerts are the supervisor's latest alerts, oldest first.
+	Alerts []Alert `msgpack:"alerts,omitempty"`
 	// Unplaceable lists tasks set aside because no registered executor
 	// satisfies their requirements.
 	Unplaceable []UnplaceableStatus `msgpack:"unplaceable,omitempty"`

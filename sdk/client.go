@@ -158,3 +158,21 @@ func (c *Client) ask(ctx context.Context, name string, msg any) (any, error) {
 	}
 	return c.conn.Unwrap(res)
 }
+
+// Drain stops the node granting work to an executor and lets its leases
+// finish (undo: make it active again). It returns the executor's state and
+// leases; an unknown executor is messages.ErrNotFound.
+func (c *Client) Drain(ctx context.Context, executorID string, undo bool) (*messages.DrainAck, error) {
+	res, err := c.ask(ctx, messages.ActorDispatch, &messages.Drain{ExecutorID: executorID, Undo: undo})
+	if err != nil {
+		return nil, err
+	}
+	ack, ok := res.(*messages.DrainAck)
+	if !ok {
+		return nil, fmt.Errorf("sdk: drain: unexpected answer %T", res)
+	}
+	if ack.Err != nil {
+		return ack, ack.Err
+	}
+	return ack, nil
+}

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/shoalrt/shoal/actors/executor"
 	"github.com/shoalrt/shoal/messages"
 )
@@ -32,6 +34,14 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 	// NoLoad turns off /proc load sampling (reports zero load).
 	NoLoad bool
+	// Health, when set, is the worker's own health check, run before each
+	// heartbeat; an error makes the node's supervisor evict the worker
+	// (docs/supervision.md).
+	Health func() error
+	// Spawn, when set, starts the worker's executor actor (for example
+	// node.SpawnExecutor, under the node's supervisor, in-process only).
+	// Default: a top-level actor of the connection's system.
+	Spawn func(id string, props *actor.Props) (*actor.PID, error)
 }
 
 // Worker runs handlers for the task types it registers.
@@ -75,7 +85,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	refused := make(chan *messages.Error, 1)
 	deps := executor.Deps{
-		Dispatch: w.conn.PID(messages.ActorDispatch), Transport: w.conn.Transport, Handlers: w.handlers, Logger: w.cfg.Logger,
+		Dispatch: w.conn.PID(messages.ActorDispatch), Transport: w.conn.Transport, Handlers: w.handlers, Logger: w.cfg.Logger, Health: w.cfg.Health,
 		OnRegistered: func(r *messages.Registered) {
 			if r.Err != nil && (r.Err.Code == messages.CodeUnauthorized || r.Err.Code == messages.CodeVersion) {
 				select {
@@ -88,7 +98,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !w.cfg.NoLoad {
 		deps.Sampler = executor.NewLoadSampler("/proc")
 	}
-	pid := w.conn.System.Root.Spawn(executor.Props(ecfg, deps).Configure(w.conn.Props...))
+	props := executor.Props(ecfg, deps).Configure(w.conn.Props...)
+	var pid *actor.PID
+	if w.cfg.Spawn != nil {
+		p, err := w.cfg.Spawn(w.cfg.ID, props)
+		if err != nil {
+			return fmt.Errorf("sdk: worker %s: %w", w.cfg.ID, err)
+		}
+		pid = p
+	} else {
+		pid = w.conn.System.Root.Spawn(props)
+	}
 	defer func() { _ = w.conn.System.Root.StopFuture(pid).Wait() }()
 	select {
 	case <-ctx.Done():

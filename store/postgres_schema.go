@@ -111,7 +111,7 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 // pgStatements are the store's SQL texts with the schema filled in.
 type pgStatements struct {
 	insertTasks, insertResults, finishTasks, setAttempts, raiseMaxID, raiseBlocks string
-	blockMax, adoptable, moveOut                                                  string
+	blockMax, adoptable, moveOut, movedTo                                         string
 	task, result, pending, results, maxID, sweep                                  string
 }
 
@@ -158,6 +158,7 @@ ORDER BY id LIMIT $4`,
   ON CONFLICT (old_id) DO UPDATE SET new_id = EXCLUDED.new_id, moved_ns = EXCLUDED.moved_ns
 )
 SELECT count(*) FROM gone`,
+		movedTo: `SELECT old_id, new_id FROM ` + moves + ` WHERE old_id = ANY($1::bigint[])`,
 
 		task:    `SELECT ` + taskCols + ` FROM ` + tasks + ` WHERE id = $1`,
 		result:  `SELECT ` + resultCols + ` FROM ` + results + ` WHERE id = $1`,

@@ -106,3 +106,48 @@ func (p *Postgres) MoveOut(ctx context.Context, old, to []uint64, now time.Time)
 	}
 	return int(n), nil
 }
+
+// MovedTo returns, for those of ids that a survivor adopted, the id each
+// now runs under, following chains of moves (a task adopted again after its
+// adopter departed too) up to maxMoveHops. Ids never moved are absent.
+func (p *Postgres) MovedTo(ctx context.Context, ids []uint64) (map[uint64]uint64, error) {
+	if err := p.acquire(); err != nil {
+		return nil, err
+	}
+	defer p.release()
+	out := make(map[uint64]uint64)
+	at := make(map[uint64]uint64, len(ids)) // current id -> original id
+	for _, id := range ids {
+		at[id] = id
+	}
+	for hop := 0; hop < maxMoveHops && len(at) > 0; hop++ {
+		arg := make([]int64, 0, len(at))
+		for id := range at {
+			arg = append(arg, pgID(id))
+		}
+		rows, err := p.pool.Query(ctx, p.sql.movedTo, arg)
+		if err != nil {
+			return nil, fmt.Errorf("store: read moves of %d ids: %w", len(arg), err)
+		}
+		next := make(map[uint64]uint64)
+		for rows.Next() {
+			var from, to int64
+			if err := rows.Scan(&from, &to); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: read moves: %w", err)
+			}
+			orig := at[fromPgID(from)]
+			out[orig] = fromPgID(to)
+			next[fromPgID(to)] = orig
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: read moves: %w", err)
+		}
+		at = next
+	}
+	return out, nil
+}
+
+// maxMoveHops bounds how many successive adoptions MovedTo follows.
+const maxMoveHops = 8

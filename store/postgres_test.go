@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -281,5 +282,19 @@ func testPgShared(t *testing.T, p *Postgres) {
 	}
 	if recs, _ := p.Adoptable(ctx, nil, []int{1}, 0, 10); len(recs) != 2 {
 		t.Errorf("adoptable of partition 1 with no live block = %d tasks; want 2 (A+1, B+1)", len(recs))
+	}
+	// B+5 now runs as A+12; block A departs too and A+12 is adopted again
+	// as B+20. MovedTo follows the chain and leaves out ids never moved
+	// (B+3 finished in place, A+1 still pending).
+	if err := p.Commit(ctx, &Batch{Tasks: []TaskRecord{mkTask(blockA+12, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.MoveOut(ctx, []uint64{blockA + 12}, []uint64{blockB + 20}, base); err != nil || n != 1 {
+		t.Fatalf("second MoveOut = %d, %v; want 1", n, err)
+	}
+	got, err := p.MovedTo(ctx, []uint64{blockB + 2, blockB + 5, blockB + 3, blockA + 1})
+	want := map[uint64]uint64{blockB + 2: blockA + 10, blockB + 5: blockB + 20}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("MovedTo = %#x, %v; want %#x", got, err, want)
 	}
 }

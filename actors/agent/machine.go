@@ -46,6 +46,7 @@ type Machine struct {
 	id         string
 	registered bool
 	pulling    bool              // a Pull is out (the dispatcher may park it)
+	sleeping   bool              // the dispatcher put the agent to sleep: no Pull until a grant wakes it
 	buffer     []messages.Task   // granted to the agent, not yet handed over
 	cancel     []uint64          // revoked leases the agent has not heard of
 	delivered  map[uint64]handed // handed to the agent, not yet reported
@@ -71,7 +72,7 @@ func (m *Machine) Registered() bool { return m.registered }
 // dispatcher fails those leases when it sees the Register again).
 func (m *Machine) Register(r *messages.Register) Effects {
 	var fx Effects
-	m.registered, m.pulling = false, false
+	m.registered, m.pulling, m.sleeping = false, false, false
 	m.buffer, m.cancel = nil, nil
 	clear(m.delivered)
 	m.answerAll(&fx, messages.Errorf(messages.CodeUnknownExecutor, "agent %q registered again", m.id))
@@ -98,7 +99,7 @@ func (m *Machine) Lease(w *Waiter, load messages.LoadReport, results []messages.
 	m.serve(&fx)
 	load.InFlight = int32(len(m.delivered) + len(m.buffer))
 	switch {
-	case len(m.waiters) > 0 && !m.pulling:
+	case len(m.waiters) > 0 && !m.pulling && !m.sleeping:
 		m.pulling = true
 		fx.Send = append(fx.Send, &messages.Pull{ExecutorID: m.id, Load: load, Results: results})
 	default:
@@ -174,7 +175,12 @@ func (m *Machine) Granted(g *messages.Grant) Effects {
 	}
 	m.buffer = append(m.buffer, g.Tasks...)
 	m.serve(&fx)
-	if len(m.waiters) > 0 && m.registered {
+	// Asleep (docs/supervision.md), the relay stops pulling; its lease
+	// calls wait out their timeout and renew by Heartbeat until a grant
+	// without Sleep wakes it. Pulling again would spin against the
+	// dispatcher's sleep answers.
+	m.sleeping = g.Sleep
+	if len(m.waiters) > 0 && m.registered && !m.sleeping {
 		m.pulling = true
 		fx.Send = append(fx.Send, &messages.Pull{ExecutorID: m.id, Load: messages.LoadReport{InFlight: int32(len(m.delivered))}})
 	}

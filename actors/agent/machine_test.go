@@ -151,3 +151,33 @@ func TestHeartbeatFailsTasksTheAgentDoesNotHold(t *testing.T) {
 		t.Fatalf("heartbeat without held failed %v", hb.Results)
 	}
 }
+
+// TestSleepingRelayStopsPulling: put to sleep, the relay does not pull again
+// (it would spin against the dispatcher's sleep answers); lease calls only
+// renew by Heartbeat until a grant without Sleep wakes it.
+func TestSleepingRelayStopsPulling(t *testing.T) {
+	m := registered(t)
+	w := &Waiter{Max: 1}
+	m.Lease(w, messages.LoadReport{}, nil)
+	fx := m.Granted(&messages.Grant{Sleep: true, HeartbeatMillis: 7500})
+	if len(fx.Send) != 0 || len(fx.Answers) != 0 {
+		t.Fatalf("sleep grant: send %v answers %v, want nothing (the waiter waits)", fx.Send, fx.Answers)
+	}
+	fx = m.Lease(&Waiter{Max: 1}, messages.LoadReport{}, nil)
+	if len(fx.Send) != 1 {
+		t.Fatalf("lease while asleep sent %v", fx.Send)
+	}
+	if _, ok := fx.Send[0].(*messages.Heartbeat); !ok {
+		t.Fatalf("lease while asleep sent %T, want *Heartbeat", fx.Send[0])
+	}
+	fx = m.Granted(&messages.Grant{Tasks: tasks(9)})
+	if len(fx.Answers) != 1 || fx.Answers[0].Waiter != w || fx.Answers[0].Tasks[0].ID != 9 {
+		t.Fatalf("waking grant answers %+v, want task 9 for the first waiter", fx.Answers)
+	}
+	if len(fx.Send) != 1 {
+		t.Fatalf("woken relay with a waiter left sent %v, want a Pull", fx.Send)
+	}
+	if _, ok := fx.Send[0].(*messages.Pull); !ok {
+		t.Fatalf("woken relay sent %T, want *Pull", fx.Send[0])
+	}
+}

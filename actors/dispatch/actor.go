@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,6 +40,21 @@ type StateRequest struct{ IDs []uint64 }
 type ReasonRequest struct{ IDs []uint64 }
 
 type tick struct{}
+
+// Evict asks the dispatcher to forget an executor and requeue its leases
+// at once (Machine.Evict). Sent by the supervisor.
+type Evict struct{ Executor, Reason string }
+
+// EvictAddress evicts every executor whose replies go to Address (a
+// process whose connection was lost: its remote endpoint terminated).
+type EvictAddress struct{ Address, Reason string }
+
+// SetState makes an executor active, sleeping or draining
+// (Machine.SetState). Answered with a StateResult when sent as a request.
+type SetState struct{ Executor, State string }
+
+// StateResult answers SetState.
+type StateResult struct{ Err error }
 
 // Deps are the dispatcher actor's collaborators.
 type Deps struct {
@@ -109,6 +125,48 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *messages.Heartbeat:
 		s.learn(ctx, msg.ExecutorID)
 		s.apply(ctx, s.m.Heartbeat(now, msg))
+	case Evict:
+		s.d.Logger.Warn("executor evicted", "executor", msg.Executor, "reason", msg.Reason)
+		s.apply(ctx, s.m.Evict(now, msg.Executor, msg.Reason))
+		delete(s.pids, msg.Executor)
+	case EvictAddress:
+		var ids []string
+		for id, p := range s.pids {
+			if p.Address == msg.Address {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			s.d.Logger.Warn("executor evicted", "executor", id, "reason", msg.Reason)
+			s.apply(ctx, s.m.Evict(now, id, msg.Reason))
+			delete(s.pids, id)
+		}
+	case SetState:
+		fx, err := s.m.SetState(now, msg.Executor, msg.State)
+		s.apply(ctx, fx)
+		if err == nil {
+			s.d.Logger.Info("executor state", "executor", msg.Executor, "state", msg.State)
+		}
+		if ctx.Sender() != nil {
+			ctx.Respond(StateResult{Err: err})
+		}
+	case *messages.Drain:
+		state := messages.ExecDraining
+		if msg.Undo {
+			state = messages.ExecActive
+		}
+		fx, err := s.m.SetState(now, msg.ExecutorID, state)
+		s.apply(ctx, fx)
+		ack := &messages.DrainAck{}
+		if err != nil {
+			ack.Err = messages.AsError(err)
+		} else {
+			st, n := s.m.StateOf(msg.ExecutorID)
+			ack.State, ack.Leases = st, int32(n)
+			s.d.Logger.Info("executor state", "executor", msg.ExecutorID, "state", st)
+		}
+		s.reply(ctx.Sender(), ack)
 	case dedupe.CancelQueued:
 		s.apply(ctx, s.m.Cancel(now, msg.IDs))
 	case tick:

@@ -143,8 +143,13 @@ type executor struct {
 	runNanos float64 // EWMA of its tasks' run time
 	parked   bool
 	revoked  []uint64
-	backlog  float64         // sum of its leases' estimates, ns
-	fits     map[string]bool // requirement shape → satisfied (canRun)
+	// state is messages.ExecActive, ExecSleeping or ExecDraining (evict.go).
+	state     string
+	idleSince int64           // when it last held no lease (unix ns)
+	unhealthy string          // its own health check's failure, from its heartbeat
+	asleep    bool            // told Grant{Sleep}: it pulls again only when woken
+	backlog   float64         // sum of its leases' estimates, ns
+	fits      map[string]bool // requirement shape → satisfied (canRun)
 }
 
 // GrantTo is a grant for one executor.
@@ -172,6 +177,9 @@ type Reply struct {
 // Counters are cumulative.
 type Counters struct {
 	Granted, Completed, Failed, Retried, Dead, Expired, Stale, Cancelled int64
+	// Evicted counts leases requeued at once because their executor was
+	// evicted (evict.go); Slept and Woken count state changes.
+	Evicted, Slept, Woken int64
 }
 
 // Machine is the dispatcher's state. It does no I/O.
@@ -250,6 +258,7 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		m.fail(now, le.e, le.attempt, fmt.Sprintf("executor %s registered again: its running tasks were lost", ex.id), false, &fx)
 	}
 	ex.revoked = nil
+	ex.state, ex.idleSince, ex.unhealthy, ex.asleep = messages.ExecActive, now.UnixNano(), "", false
 	ex.backlog = 0
 	ex.slots = max(r.Slots, 1)
 	ex.caps = r.Capabilities
@@ -277,6 +286,10 @@ func (m *Machine) Pull(now time.Time, p *messages.Pull) Effects {
 	if ex == nil {
 		return fx
 	}
+	if ex.state == messages.ExecSleeping {
+		fx.Grants = append(fx.Grants, GrantTo{ex.id, m.sleepGrant(ex)}) // evict.go
+		return fx
+	}
 	g := m.grant(now, ex, &fx)
 	if len(g.Tasks) == 0 && len(g.Cancel) == 0 {
 		if !ex.parked {
@@ -294,7 +307,11 @@ func (m *Machine) Pull(now time.Time, p *messages.Pull) Effects {
 // Heartbeat renews an executor's leases and takes its results.
 func (m *Machine) Heartbeat(now time.Time, h *messages.Heartbeat) Effects {
 	var fx Effects
-	if ex := m.touch(now, h.ExecutorID, h.Load, h.Results, &fx); ex != nil && ex.parked {
+	ex := m.touch(now, h.ExecutorID, h.Load, h.Results, &fx)
+	if ex != nil {
+		ex.unhealthy = h.Unhealthy
+	}
+	if ex != nil && ex.parked {
 		m.serveParked(now, &fx)
 	}
 	return fx
@@ -347,6 +364,9 @@ func (m *Machine) result(now time.Time, ex *executor, r *messages.Result, fx *Ef
 	}
 	delete(m.leases, r.TaskID)
 	delete(ex.leases, r.TaskID)
+	if len(ex.leases) == 0 {
+		ex.idleSince = now.UnixNano()
+	}
 	ex.backlog = max(ex.backlog-le.est, 0)
 	if r.RunNanos > 0 {
 		le.cell.learn(r.RunNanos)
@@ -405,6 +425,9 @@ func (m *Machine) final(now time.Time, e *entry, s messages.TaskState, out []byt
 func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant {
 	g := messages.Grant{LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), Cancel: ex.revoked}
 	ex.revoked = nil
+	if ex.state != messages.ExecActive {
+		return g // sleeping or draining: no new work (evict.go)
+	}
 	held := len(ex.leases)
 	waiting := m.buffer(ex)
 	free := int(ex.slots) + waiting - held // granted whatever the load
@@ -540,6 +563,7 @@ func (ex *executor) canRun(e *entry) bool {
 
 // serveParked grants work to parked executors while there is any.
 func (m *Machine) serveParked(now time.Time, fx *Effects) {
+	defer m.wakeSleepers(now, fx) // work left over wakes sleeping executors (evict.go)
 	if len(m.parked) == 0 || m.Queued() == 0 && !m.anyRevoked() {
 		return
 	}
@@ -611,6 +635,9 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 		if le := m.leases[id]; le != nil {
 			delete(m.leases, id)
 			delete(le.exec.leases, id)
+			if len(le.exec.leases) == 0 {
+				le.exec.idleSince = now.UnixNano()
+			}
 			le.exec.backlog = max(le.exec.backlog-le.est, 0)
 			le.exec.revoked = append(le.exec.revoked, id)
 			e = le.e
@@ -685,8 +712,13 @@ func (m *Machine) Leases() int { return len(m.leases) }
 func (m *Machine) Executors() []messages.ExecutorStatus {
 	out := make([]messages.ExecutorStatus, 0, len(m.execs))
 	for _, ex := range m.execs {
-		out = append(out, messages.ExecutorStatus{ID: ex.id, Slots: ex.slots, Leases: int32(len(ex.leases)), Load: ex.load, LastSeen: ex.lastSeen / 1e6,
-			BacklogMillis: int64(ex.finish() / 1e6), Cloud: ex.caps[messages.CapCloud] == "true"})
+		st := messages.ExecutorStatus{ID: ex.id, Slots: ex.slots, Leases: int32(len(ex.leases)), Load: ex.load, LastSeen: ex.lastSeen / 1e6,
+			State: ex.state, Unhealthy: ex.unhealthy,
+			BacklogMillis: int64(ex.finish() / 1e6), Cloud: ex.caps[messages.CapCloud] == "true"}
+		if len(ex.leases) == 0 {
+			st.IdleSince = ex.idleSince / 1e6
+		}
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b messages.ExecutorStatus) int {
 		if a.ID < b.ID {

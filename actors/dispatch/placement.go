@@ -150,7 +150,7 @@ func (m *Machine) placeable(e *entry) bool {
 	}
 	ok := false
 	for _, ex := range m.execs {
-		if ex.satisfies(e.rec.Requirements) {
+		if ex.state != messages.ExecDraining && ex.satisfies(e.rec.Requirements) {
 			ok = true
 			break
 		}

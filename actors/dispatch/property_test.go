@@ -20,6 +20,7 @@ type simExec struct {
 	caps  map[string]string
 	held  map[uint64]int32 // task → attempt
 	alive bool             // registered (as far as it knows)
+	sleep bool             // told Grant{Sleep}: heartbeats only until woken
 }
 
 // dispatchSim drives a Machine with random messages and checks, after every
@@ -73,7 +74,7 @@ func newDispatchSim(t *testing.T, seed uint64) *dispatchSim {
 }
 
 func (s *dispatchSim) register(ex *simExec) {
-	ex.alive = true
+	ex.alive, ex.sleep = true, false
 	s.apply(s.m.Register(s.now, &messages.Register{Version: messages.ProtocolVersion, ExecutorID: ex.id, Slots: ex.slots, Types: ex.types, Capabilities: ex.caps}))
 }
 
@@ -140,6 +141,10 @@ func (s *dispatchSim) apply(fx Effects) {
 		}
 		for _, id := range gt.Grant.Cancel {
 			delete(ex.held, id)
+		}
+		ex.sleep = gt.Grant.Sleep
+		if st, _ := s.m.StateOf(ex.id); len(gt.Grant.Tasks) > 0 && st != messages.ExecActive {
+			t.Fatalf("tasks granted to %s, which is %s", ex.id, st)
 		}
 		for _, task := range gt.Grant.Tasks {
 			if other, dup := s.leasedTo[task.ID]; dup {
@@ -282,6 +287,10 @@ func (s *dispatchSim) step(arrivals bool) {
 			s.register(ex)
 			return
 		}
+		if ex.sleep { // asleep: heartbeats only
+			s.apply(s.m.Heartbeat(s.now, &messages.Heartbeat{ExecutorID: ex.id, Results: s.results(ex)}))
+			return
+		}
 		load := messages.LoadReport{CPU: s.rng.Float64(), InFlight: int32(len(ex.held))}
 		s.apply(s.m.Pull(s.now, &messages.Pull{ExecutorID: ex.id, Load: load, Results: s.results(ex)}))
 	case k <= 5:
@@ -300,6 +309,15 @@ func (s *dispatchSim) step(arrivals bool) {
 	case k == 8 && arrivals && s.rng.IntN(4) == 0:
 		clear(ex.held) // the executor restarts and registers again
 		s.register(ex)
+	case k == 8 && arrivals && s.rng.IntN(3) == 0:
+		// Its leases end without a message to it; it may still report
+		// them (fenced).
+		maps.DeleteFunc(s.leasedTo, func(_ uint64, who string) bool { return who == ex.id })
+		s.apply(s.m.Evict(s.now, ex.id, "failed health"))
+	case k == 8 && arrivals:
+		state := []string{messages.ExecActive, messages.ExecSleeping, messages.ExecDraining}[s.rng.IntN(3)]
+		fx, _ := s.m.SetState(s.now, ex.id, state)
+		s.apply(fx)
 	default:
 		s.apply(s.m.Tick(s.now))
 	}
@@ -311,7 +329,13 @@ func TestDispatchSimulation(t *testing.T) {
 		for range 400 {
 			s.step(true)
 		}
-		// Drain: executors keep pulling and reporting until all is finished.
+		// Drain: every executor active again (a sleeper wakes on work
+		// anyway; a drained one would not), then executors keep pulling
+		// and reporting until all is finished.
+		for _, ex := range s.execs {
+			fx, _ := s.m.SetState(s.now, ex.id, messages.ExecActive)
+			s.apply(fx)
+		}
 		for i := 0; len(s.finished) < len(s.tasks); i++ {
 			if i > 20_000 {
 				t.Fatalf("seed %d: %d of %d tasks finished; queued %d, leases %d, retries %d",

@@ -38,6 +38,10 @@ type Deps struct {
 	Sampler   *LoadSampler // nil: report zero load
 	// OnRegistered, when set, is called with the node's answer to Register.
 	OnRegistered func(*messages.Registered)
+	// Health, when set, is the executor's own health check, run before each
+	// heartbeat; its error rides on the heartbeat and the node's supervisor
+	// evicts the executor (docs/supervision.md).
+	Health func() error
 }
 
 type flush struct{}
@@ -60,8 +64,10 @@ type shell struct {
 	wg       sync.WaitGroup
 	hb, load wire.Timer
 	hbEvery  time.Duration
-	self     *actor.PID
-	system   *actor.ActorSystem
+	// sleepEvery is the heartbeat interval while asleep (from Grant.Sleep).
+	sleepEvery time.Duration
+	self       *actor.PID
+	system     *actor.ActorSystem
 }
 
 // Props returns an executor actor for cfg. Its Types are the handlers' keys.
@@ -100,8 +106,14 @@ func (s *shell) Receive(ctx actor.Context) {
 			return
 		}
 		s.revoke(msg.Cancel)
+		wasSleeping := s.m.Sleeping()
 		for _, t := range s.m.Granted(msg) {
 			s.work <- t
+		}
+		if s.m.Sleeping() != wasSleeping { // low-power heartbeats while asleep
+			s.sleepEvery = time.Duration(msg.HeartbeatMillis) * time.Millisecond
+			s.d.Logger.Info("executor sleep state", "executor", s.cfg.ID, "sleeping", msg.Sleep)
+			s.hb.Arm(s.system, s.self, s.heartbeatEvery(), heartbeat{})
 		}
 		s.next(ctx, false)
 	case flush:
@@ -114,8 +126,11 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 		s.next(ctx, false)
 	case heartbeat:
+		if s.d.Health != nil {
+			s.m.SetHealth(s.d.Health())
+		}
 		s.next(ctx, true)
-		s.hb.Arm(s.system, s.self, s.hbEvery, heartbeat{})
+		s.hb.Arm(s.system, s.self, s.heartbeatEvery(), heartbeat{})
 	case sample:
 		if l, err := s.d.Sampler.Sample(); err == nil {
 			s.m.SetLoad(l)
@@ -123,13 +138,29 @@ func (s *shell) Receive(ctx actor.Context) {
 			s.d.Logger.Warn("load sample failed", "err", err)
 		}
 		s.load.Arm(s.system, s.self, s.cfg.LoadInterval, sample{})
+	case *actor.Restarting: // protoactor supervision: a fresh shell starts
+		s.shutdown()
 	case *actor.Stopping:
-		s.hb.Stop()
-		s.load.Stop()
-		s.stop()
-		close(s.work)
-		s.wg.Wait()
+		s.shutdown()
 	}
+}
+
+// shutdown stops the timers and the slots (on stop, and before a
+// supervised restart, whose new shell registers again: the node then
+// requeues what this one held).
+func (s *shell) shutdown() {
+	s.hb.Stop()
+	s.load.Stop()
+	s.stop()
+	close(s.work)
+	s.wg.Wait()
+}
+
+func (s *shell) heartbeatEvery() time.Duration {
+	if s.m.Sleeping() && s.sleepEvery > 0 {
+		return s.sleepEvery
+	}
+	return s.hbEvery
 }
 
 func (s *shell) started(ctx actor.Context) {

@@ -51,6 +51,8 @@ type Machine struct {
 	held       map[uint64]struct{} // leased tasks not yet reported
 	results    []messages.Result
 	load       messages.LoadReport
+	sleeping   bool   // told to sleep: heartbeat only, no pulls (S2.10)
+	unhealthy  string // own health check's failure, sent with heartbeats
 }
 
 // NewMachine returns a machine for cfg.
@@ -61,7 +63,7 @@ func NewMachine(cfg Config) *Machine {
 // Registered marks the executor registered (or not, after the node forgot it).
 func (m *Machine) Registered(ok bool) {
 	m.registered = ok
-	m.pulling = false
+	m.pulling, m.sleeping = false, false
 }
 
 // SetLoad records the latest host load sample.
@@ -70,6 +72,7 @@ func (m *Machine) SetLoad(l messages.LoadReport) { m.load = l }
 // Granted takes a grant: the tasks to start now, and the leases revoked.
 func (m *Machine) Granted(g *messages.Grant) []messages.Task {
 	m.pulling = false
+	m.sleeping = g.Sleep
 	for _, t := range g.Tasks {
 		m.held[t.ID] = struct{}{}
 	}
@@ -94,12 +97,12 @@ func (m *Machine) Next(heartbeat bool) any {
 	}
 	load := m.load
 	load.InFlight = int32(len(m.held))
-	if !m.pulling { // the node holds a Pull until work fits, so keep one out
+	if !m.pulling && !m.sleeping { // the node holds a Pull until work fits, so keep one out
 		m.pulling = true
 		return &messages.Pull{ExecutorID: m.cfg.ID, Load: load, Free: int32(max(m.cfg.Slots-len(m.held), 0)), Results: m.take()}
 	}
 	if len(m.results) > 0 || heartbeat {
-		hb := &messages.Heartbeat{ExecutorID: m.cfg.ID, Load: load, Results: m.take()}
+		hb := &messages.Heartbeat{ExecutorID: m.cfg.ID, Load: load, Results: m.take(), Unhealthy: m.unhealthy}
 		if heartbeat {
 			hb.Held = m.heldIDs()
 		}
@@ -128,6 +131,18 @@ func (m *Machine) heldIDs() []uint64 {
 	}
 	return ids
 }
+
+// SetHealth records the executor's own health check (nil: healthy); it
+// rides on the next heartbeat.
+func (m *Machine) SetHealth(err error) {
+	m.unhealthy = ""
+	if err != nil {
+		m.unhealthy = err.Error()
+	}
+}
+
+// Sleeping reports whether the node put the executor to sleep.
+func (m *Machine) Sleeping() bool { return m.sleeping }
 
 // Held is the number of tasks the executor holds.
 func (m *Machine) Held() int { return len(m.held) }

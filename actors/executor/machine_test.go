@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -293,5 +294,38 @@ func TestReportProperty(t *testing.T) {
 		if !slices.Equal(reported, done) {
 			t.Fatalf("seed %d: reported %v, finished %v", seed, reported, done)
 		}
+	}
+}
+
+func TestSleepStopsPullsUntilWoken(t *testing.T) {
+	m := NewMachine(machineConfig(2, 10))
+	m.Registered(true)
+	if _, ok := m.Next(false).(*messages.Pull); !ok {
+		t.Fatal("first message is not a pull")
+	}
+	m.Granted(&messages.Grant{Sleep: true, HeartbeatMillis: 5000})
+	if !m.Sleeping() {
+		t.Fatal("not sleeping after Grant{Sleep}")
+	}
+	if msg := m.Next(false); msg != nil {
+		t.Fatalf("sleeping executor sent %T", msg)
+	}
+	m.SetHealth(errors.New("disk full"))
+	hb, ok := m.Next(true).(*messages.Heartbeat)
+	if !ok || hb.Unhealthy != "disk full" {
+		t.Fatalf("sleeping heartbeat %+v", hb)
+	}
+	m.SetHealth(nil)
+	// A grant without Sleep wakes it: it runs the tasks and pulls again.
+	if got := m.Granted(grant(7)); len(got) != 1 || m.Sleeping() {
+		t.Fatalf("waking grant: tasks %v, sleeping %v", got, m.Sleeping())
+	}
+	p, ok := m.Next(false).(*messages.Pull)
+	if !ok || p.Free != 1 {
+		t.Fatalf("woken executor sent %+v, want a pull with 1 free slot", p)
+	}
+	hb, _ = m.Next(true).(*messages.Heartbeat)
+	if hb == nil || hb.Unhealthy != "" {
+		t.Fatalf("healthy heartbeat %+v", hb)
 	}
 }

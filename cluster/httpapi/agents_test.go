@@ -100,7 +100,7 @@ func TestAgentRunsTasksThroughTheDispatcher(t *testing.T) {
 	}
 	var st httpapi.StatusOut
 	e.do("GET", "/v1/status", nil, &st)
-	if !slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "py-1" && x.Slots == 2 }) {
+	if !slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "py-1" && x.Slots == 2 && x.State == "active" }) {
 		t.Fatalf("status executors %+v, want py-1 with 2 slots", st.Executors)
 	}
 }

@@ -220,6 +220,8 @@ type StatusOut struct {
 	Executors []ExecutorOut    `json:"executors"`
 	Counters  map[string]int64 `json:"counters"`
 	Members   []MemberOut      `json:"members,omitempty"`
+	// Alerts are the supervisor's latest alerts (docs/supervision.md).
+	Alerts []messages.Alert `json:"alerts,omitempty"`
 }
 
 // ClassOut is one priority class.
@@ -244,6 +246,8 @@ type ExecutorOut struct {
 	Leases     int32   `json:"leases"`
 	Load       LoadOut `json:"load"`
 	LastSeenMS int64   `json:"last_seen_unix_ms"`
+	// State is active, sleeping, draining, restarting or failed.
+	State string `json:"state,omitempty"`
 }
 
 // MemberOut is one cluster member.
@@ -263,12 +267,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, messages.AsError(err))
 		return
 	}
-	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}}
+	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}, Alerts: st.Alerts}
 	for _, c := range st.Classes {
 		out.Classes = append(out.Classes, ClassOut(c))
 	}
 	for _, e := range st.Executors {
-		out.Executors = append(out.Executors, ExecutorOut{ID: e.ID, Slots: e.Slots, Leases: e.Leases, Load: LoadOut(e.Load), LastSeenMS: e.LastSeen})
+		out.Executors = append(out.Executors, ExecutorOut{ID: e.ID, Slots: e.Slots, Leases: e.Leases, Load: LoadOut(e.Load), LastSeenMS: e.LastSeen, State: e.State})
 	}
 	for _, m := range st.Members {
 		out.Members = append(out.Members, MemberOut{Name: m.Name, Gossip: m.Gossip, Remote: m.Remote, Queued: m.Queued[:], Standby: m.Standby, LoadAt: m.LoadAt})

@@ -40,9 +40,13 @@ func (n *Node) spawnRouters(spawn func(*actor.Props, string) error) error {
 	if n.cfg.Cluster == nil {
 		return nil
 	}
-	props := route.RouterProps(route.RouterDeps{Directory: n.cfg.Cluster, Codec: n.codec,
+	deps := route.RouterDeps{Directory: n.cfg.Cluster, Codec: n.codec,
 		Intake: n.pids.Intake, Results: n.pids.Results, Dedupe: n.pids.Dedupe,
-		IntakeConfig: n.cfg.Intake, Logger: n.cfg.Logger})
+		IntakeConfig: n.cfg.Intake, Logger: n.cfg.Logger}
+	if s := n.shared(); s != nil {
+		deps.Moved = s.MovedTo
+	}
+	props := route.RouterProps(deps)
 	n.cfg.Cluster.Watch(n.onOwnerChange)
 	addr := n.system.Address()
 	for i, name := range []string{messages.ActorIntake, messages.ActorResults, messages.ActorDedupe} {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
 
 	"github.com/shoalrt/shoal/actors/cloud"
 	"github.com/shoalrt/shoal/actors/dedupe"
@@ -21,6 +22,7 @@ import (
 	"github.com/shoalrt/shoal/actors/pump"
 	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/actors/results"
+	"github.com/shoalrt/shoal/actors/supervisor"
 	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/route"
@@ -62,6 +64,15 @@ type Config struct {
 	Dispatch dispatch.Config
 	// Flows configures the flow runner (docs/flows.md).
 	Flows flow.Config
+	// Supervisor configures the server supervisor (docs/supervision.md).
+	Supervisor supervisor.Config
+	// Executors is how many executor processes Launcher starts (ids
+	// LaunchedID); the supervisor restarts them. Default 0.
+	Executors int
+	// Launcher starts executor processes (nil: none; supervisor.Command).
+	Launcher supervisor.Launcher
+	// AlertSinks receive the supervisor's alerts besides the log.
+	AlertSinks []supervisor.Sink
 
 	// Cloud tunes the cloud actor; CloudProvider, when set, turns cloud
 	// spill on (actors/cloud, cloud.go). Nil: off.
@@ -100,6 +111,7 @@ func DefaultConfig(dir string) Config {
 		Steal:           steal.DefaultConfig(),
 		Flows:           flow.DefaultConfig(),
 		Cloud:           cloud.DefaultConfig(),
+		Supervisor:      supervisor.DefaultConfig(),
 	}
 }
 
@@ -114,8 +126,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: ResultRetention (%v) must be >= the dedupe window (%v)", c.ResultRetention, c.Dedupe.Window)
 	case c.SweepEvery <= 0:
 		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
+	case c.Executors < 0 || c.Executors > 0 && c.Launcher == nil:
+		return fmt.Errorf("node: Executors (%d) needs a Launcher and must be >= 0", c.Executors)
 	}
-	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate(), c.Cloud.Validate())
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate(), c.Cloud.Validate())
 }
 
 // PIDs are the node's addressable actors.
@@ -151,6 +165,8 @@ type Node struct {
 	// routerPIDs are the cluster routers (nil entries on a single node).
 	routerPIDs [3]*actor.PID
 	flows      flowParts
+	// endpointSub evicts executors whose connection is lost (supervision.go).
+	endpointSub *eventstream.Subscription
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
@@ -252,6 +268,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		n.spawnRouters(spawn),
 		n.spawnStealer(spawn),
 		n.spawnCloud(spawn),
+		n.spawnSupervisor(spawn), // last: it watches the dispatcher
 	)
 }
 
@@ -326,6 +343,9 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		"expired":      snap.Counters.Expired,
 		"stale":        snap.Counters.Stale,
 		"stolen":       n.Counters.Stolen.Load(),
+		"evicted":      snap.Counters.Evicted,
+		"slept":        snap.Counters.Slept,
+		"woken":        snap.Counters.Woken,
 	}}
 	for _, u := range snap.Unplaceable {
 		st.Counters["unplaceable"] += int64(u.Tasks)
@@ -336,6 +356,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})
 	}
 	n.flowCounters(st.Counters)
+	n.supervision(ctx, st) // supervision.go
 	n.addCloudStatus(ctx, st)
 	if n.cfg.Members != nil {
 		st.Members = n.cfg.Members()
@@ -376,8 +397,11 @@ func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
 		close(n.stopped)
 		n.sweeper.Wait()
+		if n.endpointSub != nil {
+			n.system.EventStream.Unsubscribe(n.endpointSub)
+		}
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.cloudPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.cloudPID(), n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {
 				_ = root.StopFuture(p).Wait()
 			}

@@ -34,14 +34,15 @@ import (
 // adopts a page of its tasks (the page may run twice), and a survivor that
 // crashes between re-submitting and removing (the old rows are adopted
 // again: at least once, never lost). Attempt counts restart at 0 under the
-// new id, and Wait/Cancel on an old id (routed to the departed tag) do not
-// follow the move yet.
+// new id. Wait and Cancel on an old id follow the move: the routers look ids
+// held by a departed tag up in the moves table (route.RouterDeps.Moved).
 
 // sharedStore is the surface of a store that several members share.
 type sharedStore interface {
 	MaxIDInBlock(ctx context.Context, block uint16) (uint64, error)
 	Adoptable(ctx context.Context, live []uint16, parts []int, after uint64, limit int) ([]store.TaskRecord, error)
 	MoveOut(ctx context.Context, old, to []uint64, now time.Time) (int, error)
+	MovedTo(ctx context.Context, ids []uint64) (map[uint64]uint64, error)
 }
 
 // adoptEvery is how often a member looks for tasks to adopt.

@@ -1,7 +1,9 @@
 package route
 
 import (
+	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,7 +27,12 @@ type RouterDeps struct {
 	// Timeout bounds a forwarded Submit or Cancel (a Wait gets its own
 	// timeout plus this). Default 30 s.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Moved, when set (shared PostgreSQL mode), resolves ids whose holder
+	// is gone to the ids a survivor adopted them under, so Wait and Cancel
+	// of an adopted task's original id reach it. Ids never moved are absent
+	// from its answer.
+	Moved  func(ctx context.Context, ids []uint64) (map[uint64]uint64, error)
+	Logger *slog.Logger
 }
 
 // RouterProps returns a router actor. A node spawns one under each
@@ -103,6 +110,8 @@ func (r *router) submit(ctx actor.Context, msg *messages.Submit) {
 }
 
 // outcomes sends each holder its ids (Wait, Cancel) and merges the answers.
+// Ids held by a member that is gone are first looked up in the moves of
+// shared mode (Moved): an adopted task answers under its original id.
 func (r *router) outcomes(ctx actor.Context, ids []uint64, local *actor.PID, ownerName string, mk func([]uint64) any, timeout time.Duration) {
 	v := r.d.Directory.View()
 	parts := SplitByHolder(v, ids)
@@ -111,8 +120,38 @@ func (r *router) outcomes(ctx actor.Context, ids []uint64, local *actor.PID, own
 		return
 	}
 	sender := ctx.Sender()
-	g := NewOutcomeGather(ids, len(parts))
-	finish := func() { r.reply(ctx, sender, g.Outcomes()) }
+	if r.d.Moved == nil || parts[0].Member != "" { // parts come in member order: "" first
+		r.gather(ctx, sender, v, ids, ids, parts, local, ownerName, mk, timeout)
+		return
+	}
+	r.followMoves(ctx, Pick(ids, parts[0].Index), func(moved map[uint64]uint64) {
+		asked := slices.Clone(ids)
+		for i, id := range asked {
+			if to, ok := moved[id]; ok {
+				asked[i] = to
+			}
+		}
+		v := r.d.Directory.View()
+		r.gather(ctx, sender, v, ids, asked, SplitByHolder(v, asked), local, ownerName, mk, timeout)
+	})
+}
+
+// gather asks each part's holder about asked (ids, or the ids they moved
+// to) and answers the client about ids, in its order.
+func (r *router) gather(ctx actor.Context, sender *actor.PID, v *View, ids, asked []uint64, parts []Part, local *actor.PID, ownerName string, mk func([]uint64) any, timeout time.Duration) {
+	g := NewOutcomeGather(asked, len(parts))
+	finish := func() {
+		out := g.Outcomes()
+		for i := range out.Outcomes {
+			if o := &out.Outcomes[i]; asked[i] != ids[i] {
+				o.TaskID = ids[i]
+				if o.AliasOf == 0 {
+					o.AliasOf = asked[i] // the adopted id ran the work
+				}
+			}
+		}
+		r.reply(ctx, sender, out)
+	}
 	for _, p := range parts {
 		done := func(res any, err error) {
 			out, _ := res.(*messages.Outcomes)
@@ -126,11 +165,36 @@ func (r *router) outcomes(ctx actor.Context, ids []uint64, local *actor.PID, own
 				finish()
 			}
 		case v.Self:
-			r.local(ctx, local, mk(Pick(ids, p.Index)), timeout, done)
+			r.local(ctx, local, mk(Pick(asked, p.Index)), timeout, done)
 		default:
-			r.remote(ctx, v, p.Member, ownerName, mk(Pick(ids, p.Index)), timeout, done)
+			r.remote(ctx, v, p.Member, ownerName, mk(Pick(asked, p.Index)), timeout, done)
 		}
 	}
+}
+
+// movedIDs carries a Moved answer back into the router.
+type movedIDs map[uint64]uint64
+
+// followMoves looks ids up with Moved off the actor (a store query) and
+// continues in the router with the answer; a failed lookup continues with
+// none (the ids then answer as held by a member that is gone).
+func (r *router) followMoves(ctx actor.Context, ids []uint64, then func(map[uint64]uint64)) {
+	sys := ctx.ActorSystem()
+	f := actor.NewFuture(sys, r.d.Timeout)
+	pid := f.PID()
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), r.d.Timeout)
+		defer cancel()
+		m, err := r.d.Moved(c, ids)
+		if err != nil {
+			r.d.Logger.Warn("looking up moved tasks failed", "ids", len(ids), "err", err)
+		}
+		sys.Root.Send(pid, movedIDs(m))
+	}()
+	ctx.ReenterAfter(f, func(res any, err error) {
+		m, _ := res.(movedIDs)
+		then(m)
+	})
 }
 
 // local asks one of this node's actors; done runs in the router.

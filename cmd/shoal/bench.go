@@ -35,7 +35,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 			if !quiet {
 				o.Progress = cmd.ErrOrStderr()
 			}
-			o.Logger = logger()
+			o.Logger = actorLogger(logger()) // nodes stopping at the end close their streams: routine
 			if cpuProf != "" {
 				f, err := os.Create(cpuProf)
 				if err != nil {

@@ -30,8 +30,8 @@ func statusOf(t *testing.T, addr string) messages.Status {
 	return st
 }
 
-// waitStatus polls status until ok holds (at most 90 s).
-func waitStatus(t *testing.T, addr, what string, ok func(messages.Status) bool) messages.Status {
+// waitCloudStatus polls status until ok holds (at most 90 s).
+func waitCloudStatus(t *testing.T, addr, what string, ok func(messages.Status) bool) messages.Status {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -65,7 +65,7 @@ func cloudSpill(t *testing.T, tmp string, cloudArgs ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := waitStatus(t, addr, "plan9 task reported unplaceable and refused", func(st messages.Status) bool {
+	st := waitCloudStatus(t, addr, "plan9 task reported unplaceable and refused", func(st messages.Status) bool {
 		return len(st.Unplaceable) == 1 && st.Counters["cloud_refused"] >= 1
 	})
 	if !strings.Contains(st.Unplaceable[0].Requirements, "os=plan9") {
@@ -80,7 +80,7 @@ func cloudSpill(t *testing.T, tmp string, cloudArgs ...string) {
 	if err != nil || !strings.Contains(out, "done") {
 		t.Fatalf("plain task: %q, %v", out, err)
 	}
-	st = waitStatus(t, addr, "cloud executor released after idling", func(st messages.Status) bool {
+	st = waitCloudStatus(t, addr, "cloud executor released after idling", func(st messages.Status) bool {
 		return st.Counters["cloud_provisioned"] >= 1 && st.Counters["cloud_released"] >= 1 && st.Counters["cloud_active"] == 0
 	})
 	for _, e := range st.Executors {

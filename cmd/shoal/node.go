@@ -29,6 +29,7 @@ func nodeCmd() *cobra.Command {
 		cfgSteal                 steal.Config
 		api                      httpFlags
 		flows                    flowFlags
+		sup                      supervisionFlags
 		cloudF                   cloudFlags
 	)
 	cmd := &cobra.Command{
@@ -63,6 +64,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 				return err
 			}
 			defer shutdown()
+			if err := sup.apply(&cfg, system.Address(), token); err != nil {
+				return err
+			}
 			mem, err := gossip.start(name, system.Address(), log)
 			if err != nil {
 				return err
@@ -116,6 +120,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
 	flows.add(f)
+	sup.add(f)
 	cloudF.add(f)
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")

@@ -53,7 +53,38 @@ func TestSharedPostgresSurvivesMemberLoss(t *testing.T) {
 		t.Errorf("%d tasks moved, want n2's %d", moved, holders[victim])
 	}
 	onceEach(t, n, j1, j3)
-	t.Logf("all %d acknowledged tasks done; %d adopted from n2", n, moved)
+
+	// A client waiting on the original ids of n2's tasks, at a survivor,
+	// follows the moves: each answers done under its original id, with the
+	// adopted id as the one that ran it.
+	var victims []uint64
+	var in strings.Builder
+	for _, id := range acked {
+		if route.TagOf(id) == victim {
+			victims = append(victims, id)
+			fmt.Fprintln(&in, id)
+		}
+	}
+	out, err := runShoal(t, ctx, strings.NewReader(in.String()), "wait", "--node", sc.remotes[0], "--timeout", "30s")
+	if err != nil {
+		t.Fatalf("wait on n2's original ids at n1: %v\n%s", err, out)
+	}
+	doneLines := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[1] == "done" {
+			id, _ := strconv.ParseUint(f[0], 10, 64)
+			alias, _ := strconv.ParseUint(f[3], 10, 64)
+			if route.TagOf(id) != victim || alias == 0 || route.TagOf(alias) == victim {
+				t.Errorf("wait line %q: want n2's original id aliased to a survivor's id", line)
+			}
+			doneLines++
+		}
+	}
+	if doneLines != len(victims) {
+		t.Errorf("wait at n1 on %d of n2's original ids: %d done\n%s", len(victims), doneLines, out)
+	}
+	t.Logf("all %d acknowledged tasks done; %d adopted from n2; waiting on their old ids at n1 answered", n, moved)
 }
 
 // notDone returns the ids among ids that have no done result, directly or

@@ -256,12 +256,16 @@ func printStatus(w io.Writer, st *messages.Status) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", c.Class, c.Queued, c.Standby)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "EXECUTOR\tSLOTS\tLEASES\tCPU\tMEM\tIO\tLAST SEEN")
+	fmt.Fprintln(tw, "EXECUTOR\tSTATE\tSLOTS\tLEASES\tCPU\tMEM\tIO\tLAST SEEN")
 	for _, e := range st.Executors {
-		seen := time.Since(time.UnixMilli(e.LastSeen)).Round(time.Millisecond)
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%.0f%%\t%.0f%%\t%v ago\n", e.ID, e.Slots, e.Leases, e.Load.CPU*100, e.Load.Mem*100, e.Load.IO*100, seen)
+		seen := "-"
+		if e.LastSeen > 0 {
+			seen = time.Since(time.UnixMilli(e.LastSeen)).Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f%%\t%.0f%%\t%.0f%%\t%s\n", e.ID, executorState(e), e.Slots, e.Leases, e.Load.CPU*100, e.Load.Mem*100, e.Load.IO*100, seen)
 	}
 	printPlacement(tw, st)
+	printAlerts(tw, st.Alerts)
 	if len(st.Members) > 0 {
 		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "MEMBER\tGOSSIP\tREMOTE\tPARTITIONS\tQUEUED H/N/L\tSTANDBY\tEXECUTORS\tFREE SLOTS\tDRAIN/S")
@@ -272,7 +276,7 @@ func printStatus(w io.Writer, st *messages.Status) {
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "COUNTER\tVALUE")
-	for _, k := range []string{"accepted", "done", "deduplicated", "retried", "dead", "cancelled", "expired", "stale", "granted", "leased"} {
+	for _, k := range []string{"accepted", "done", "deduplicated", "retried", "dead", "cancelled", "expired", "stale", "granted", "leased", "evicted", "restarts", "alerts", "slept", "woken"} {
 		fmt.Fprintf(tw, "%s\t%d\n", k, st.Counters[k])
 	}
 	printFlowCounters(tw, st.Counters)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ func workerCmd() *cobra.Command {
 		journal                string
 		slots                  int
 		caps                   map[string]string
+		faults                 workerFaults
 		cloudW                 bool
 	)
 	cmd := &cobra.Command{
@@ -29,6 +31,10 @@ Built-in task types:
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()
+			if faults.failOnStart {
+				fmt.Fprintln(cmd.ErrOrStderr(), "shoal worker: --fail-on-start: exiting with status 3 (fault injection)")
+				os.Exit(3)
+			}
 			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(log)})
 			if err != nil {
 				return err
@@ -40,7 +46,7 @@ Built-in task types:
 				}
 				caps[messages.CapCloud] = "true"
 			}
-			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log})
+			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log, Health: faults.health()})
 			var jw *journalWriter
 			if journal != "" {
 				if jw, err = openJournal(journal); err != nil {
@@ -67,6 +73,7 @@ Built-in task types:
 	f.StringVar(&types, "types", builtinNames(), "comma-separated built-in task types to run")
 	f.IntVar(&slots, "slots", 8, "tasks run at once")
 	f.StringVar(&journal, "journal", "", "append one line per finished execution (id, attempt, type, payload) to this file (for tests and audits)")
+	faults.add(f)
 	f.BoolVar(&cloudW, "cloud", false, "mark this worker as a cloud executor (capability shoal.cloud=true; the cloud actor starts workers with it)")
 	f.StringToStringVar(&caps, "cap", nil, "capability label or tool version, e.g. --cap os=linux --cap xcode=15.2.0")
 	return cmd
