@@ -138,3 +138,28 @@ func TestParkedServedByEarliestFinish(t *testing.T) {
 		t.Fatalf("the idle executor should get the task first; grants %+v", fx.Grants)
 	}
 }
+
+func TestDrainAndEvictSetAside(t *testing.T) {
+	m := New(testConfig())
+	register(m, t0, "gpu", 1, nil, map[string]string{"gpu": "a100"})
+	register(m, t0, "cpu", 1, nil, nil)
+	r := rec(1, normal, 50)
+	r.Requirements = map[string]string{"gpu": "=a100"}
+	m.Enqueue(t0, []store.TaskRecord{r})
+	if _, err := m.SetState(t0, "gpu", messages.ExecDraining); err != nil {
+		t.Fatal(err)
+	}
+	if m.UnplaceableCount() != 1 {
+		t.Fatal("a task only a draining executor can run is not reported unplaceable")
+	}
+	if _, err := m.SetState(t0, "gpu", messages.ExecActive); err != nil {
+		t.Fatal(err)
+	}
+	if m.UnplaceableCount() != 0 || m.Queued() != 1 {
+		t.Fatalf("after undrain: aside %d, queued %d", m.UnplaceableCount(), m.Queued())
+	}
+	m.Evict(t0, "gpu", "test")
+	if m.UnplaceableCount() != 1 || m.Queued() != 0 {
+		t.Fatalf("after eviction: aside %d, queued %d", m.UnplaceableCount(), m.Queued())
+	}
+}
