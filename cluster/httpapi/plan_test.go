@@ -34,6 +34,16 @@ func TestUnplaceableReasonInOutcome(t *testing.T) {
 		var raw map[string]any
 		e.do("GET", "/v1/tasks/"+strconv.FormatUint(id, 10), nil, &raw)
 		if r, _ := raw["reason"].(string); strings.Contains(r, "os=plan9") {
+			var st struct {
+				Unplaceable []struct {
+					Requirements string `json:"requirements"`
+					Tasks        int64  `json:"tasks"`
+				} `json:"unplaceable"`
+			}
+			e.do("GET", "/v1/status", nil, &st)
+			if len(st.Unplaceable) != 1 || st.Unplaceable[0].Tasks != 1 || !strings.Contains(st.Unplaceable[0].Requirements, "os=plan9") {
+				t.Fatalf("status unplaceable %+v", st.Unplaceable)
+			}
 			return
 		}
 		time.Sleep(20 * time.Millisecond) // the task reaches dispatch through the pump
