@@ -18,9 +18,11 @@ import (
 // queues: if no registered executor satisfies them it is set aside instead
 // of queued, so it neither blocks the heap nor costs every grant a scan. The
 // answer is cached per requirement shape (the canonical text of the
-// requirements) and the cache is dropped when an executor registers or
-// leaves. A registration re-examines the set-aside tasks; a departure moves
-// queued tasks that nobody can run any more aside. Set-aside tasks keep
+// requirements) and the cache is dropped when an executor registers,
+// leaves (expiry, eviction) or starts or stops draining (a draining
+// executor counts as able to run nothing). A registration re-examines the
+// set-aside tasks; a departure moves queued tasks nobody can run any more
+// aside. Set-aside tasks keep
 // their queue place (credit) and are reported by Unplaceable (status, Wait
 // reasons, and demand for the cloud actor).
 //

@@ -163,3 +163,32 @@ func TestDrainAndEvictSetAside(t *testing.T) {
 		t.Fatalf("after eviction: aside %d, queued %d", m.UnplaceableCount(), m.Queued())
 	}
 }
+
+// Load-driven prefetch goes to the executor that would finish first: a
+// busy executor with a long backlog does not prefetch a task an idle one
+// could start at once.
+func TestPrefetchPrefersEarliestFinish(t *testing.T) {
+	cfg := testConfig()
+	cfg.Prefetch = 1
+	m := New(cfg)
+	register(m, t0, "busy", 2, nil, nil)
+	register(m, t0, "idle", 2, nil, nil)
+	m.Enqueue(t0, recs(normal, 1, 2))
+	if ids := grantedIDs(grantTo(pull(m, t0, "busy", messages.LoadReport{}), "busy")); len(ids) != 2 {
+		t.Fatalf("busy granted %v", ids)
+	}
+	m.execs["busy"].backlog = float64(20 * time.Second) // its tasks are long
+	m.Enqueue(t0, recs(normal, 3, 3))
+	if ids := grantedIDs(grantTo(pull(m, t0, "busy", messages.LoadReport{}), "busy")); len(ids) != 0 {
+		t.Fatalf("busy prefetched %v though idle would finish it first", ids)
+	}
+	if ids := grantedIDs(grantTo(pull(m, t0, "idle", messages.LoadReport{}), "idle")); len(ids) != 1 || ids[0] != 3 {
+		t.Fatalf("idle granted %v, want [3]", ids)
+	}
+	// With no executor finishing sooner, the busy one prefetches as before.
+	m.execs["idle"].backlog = float64(time.Minute)
+	// (busy's empty pull above parked it: the enqueue serves it.)
+	if ids := grantedIDs(grantTo(m.Enqueue(t0, recs(normal, 4, 4)), "busy")); len(ids) != 1 || ids[0] != 4 {
+		t.Fatalf("busy granted %v, want its prefetch [4]", ids)
+	}
+}
