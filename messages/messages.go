@@ -317,9 +317,10 @@ type DrainAck struct {
 	Err    *Error `msgpack:"err,omitempty"`
 }
 
-// UnplaceableStatus is a requirement shape that no registered executor
-// satisfies, with the tasks set aside for it.
+// UnplaceableStatus is a task type and requirement shape that no registered
+// executor satisfies, with the tasks set aside for it.
 type UnplaceableStatus struct {
+	Type         string `msgpack:"type"`
 	Requirements string `msgpack:"requirements"`
 	Tasks        int64  `msgpack:"tasks"`
 	SinceUnixMs  int64  `msgpack:"since_unix_ms"`

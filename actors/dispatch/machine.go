@@ -195,8 +195,8 @@ type Machine struct {
 	rr       int
 	Counters Counters
 	// Placement (placement.go).
-	shapes map[string]bool // requirement shape → some executor satisfies it
-	aside  map[string]*setAside
+	shapes map[asideKey]bool // type and requirement shape → some executor can run it
+	aside  map[asideKey]*setAside
 	asideN int
 	runEst map[estKey]*runCell
 }
@@ -204,7 +204,7 @@ type Machine struct {
 // New returns an empty dispatcher.
 func New(cfg Config) *Machine {
 	m := &Machine{cfg: cfg, leases: map[uint64]*lease{}, execs: map[string]*executor{}, perTask: map[string]float64{},
-		shapes: map[string]bool{}, aside: map[string]*setAside{}, runEst: map[estKey]*runCell{}}
+		shapes: map[asideKey]bool{}, aside: map[asideKey]*setAside{}, runEst: map[estKey]*runCell{}}
 	m.schedule = interleave(cfg.Weights) // H N L H N H N H H H for 6:3:1
 	return m
 }
@@ -684,8 +684,10 @@ func (m *Machine) State(id uint64) messages.TaskState {
 			return messages.StateQueued
 		}
 	}
-	if m.asideN > 0 && m.asideShape(id) != "" {
-		return messages.StateQueued
+	if m.asideN > 0 {
+		if _, ok := m.asideOf(id); ok {
+			return messages.StateQueued
+		}
 	}
 	return messages.StateUnknown
 }

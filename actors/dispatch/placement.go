@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"container/heap"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -37,15 +38,21 @@ import (
 // executor's, so queued work waits for the executor that will finish it
 // first rather than piling up behind a long backlog.
 
-// setAside is the tasks of one unplaceable requirement shape.
+// asideKey is what placeability depends on: the task type (executors may
+// run only some types) and the requirement shape.
+type asideKey struct{ typ, shape string }
+
+// setAside is the tasks of one unplaceable type and requirement shape.
 type setAside struct {
 	reqs    map[string]string // without the size key
 	entries []*entry
 	since   int64
 }
 
-// Unplaceable is one requirement shape no registered executor satisfies.
+// Unplaceable is one task type and requirement shape no registered
+// executor satisfies.
 type Unplaceable struct {
+	Type         string
 	Shape        string            // canonical text, e.g. "os=macos; xcode >= 15, < 16"
 	Requirements map[string]string // without the size key
 	Tasks        int
@@ -141,23 +148,25 @@ func (ex *executor) satisfies(req map[string]string) bool {
 	return true
 }
 
-// placeable reports whether some registered executor satisfies e's
-// requirements (cached per shape).
+// placeable reports whether some registered executor that is not draining
+// runs e's type and satisfies its requirements (cached per type and
+// shape). Tasks without requirements are not checked.
 func (m *Machine) placeable(e *entry) bool {
 	if e.shape == "" {
 		return true
 	}
-	if ok, hit := m.shapes[e.shape]; hit {
+	k := asideKey{e.rec.Type, e.shape}
+	if ok, hit := m.shapes[k]; hit {
 		return ok
 	}
 	ok := false
 	for _, ex := range m.execs {
-		if ex.state != messages.ExecDraining && ex.satisfies(e.rec.Requirements) {
+		if ex.state != messages.ExecDraining && (ex.types == nil || ex.types[e.rec.Type]) && ex.satisfies(e.rec.Requirements) {
 			ok = true
 			break
 		}
 	}
-	m.shapes[e.shape] = ok
+	m.shapes[k] = ok
 	return ok
 }
 
@@ -167,12 +176,13 @@ func (m *Machine) admit(ts int64, e *entry) {
 		m.queues[e.rec.Class].push(e)
 		return
 	}
-	g := m.aside[e.shape]
+	k := asideKey{e.rec.Type, e.shape}
+	g := m.aside[k]
 	if g == nil {
 		req := maps.Clone(e.rec.Requirements)
 		delete(req, messages.ReqSize)
 		g = &setAside{reqs: req, since: ts}
-		m.aside[e.shape] = g
+		m.aside[k] = g
 	}
 	g.entries = append(g.entries, e)
 	m.asideN++
@@ -183,11 +193,11 @@ func (m *Machine) admit(ts int64, e *entry) {
 func (m *Machine) executorsChanged(joined bool) {
 	clear(m.shapes)
 	if joined {
-		for shape, g := range m.aside {
+		for k, g := range m.aside {
 			if !m.placeable(g.entries[0]) {
 				continue
 			}
-			delete(m.aside, shape)
+			delete(m.aside, k)
 			m.asideN -= len(g.entries)
 			for _, e := range g.entries {
 				m.queues[e.rec.Class].push(e)
@@ -217,13 +227,13 @@ func (m *Machine) executorsChanged(joined bool) {
 
 // removeAside takes id out of the set-aside lists.
 func (m *Machine) removeAside(id uint64) *entry {
-	for shape, g := range m.aside {
+	for k, g := range m.aside {
 		if i := slices.IndexFunc(g.entries, func(e *entry) bool { return e.rec.ID == id }); i >= 0 {
 			e := g.entries[i]
 			g.entries = slices.Delete(g.entries, i, i+1)
 			m.asideN--
 			if len(g.entries) == 0 {
-				delete(m.aside, shape)
+				delete(m.aside, k)
 			}
 			return e
 		}
@@ -231,27 +241,30 @@ func (m *Machine) removeAside(id uint64) *entry {
 	return nil
 }
 
-// asideShape is the shape id is set aside for, "" if it is not.
-func (m *Machine) asideShape(id uint64) string {
-	for shape, g := range m.aside {
+// asideKey is the key id is set aside under (ok false if it is not).
+func (m *Machine) asideOf(id uint64) (asideKey, bool) {
+	for k, g := range m.aside {
 		if slices.ContainsFunc(g.entries, func(e *entry) bool { return e.rec.ID == id }) {
-			return shape
+			return k, true
 		}
 	}
-	return ""
+	return asideKey{}, false
 }
 
 // Unplaceable lists the set-aside shapes, most tasks first.
 func (m *Machine) Unplaceable() []Unplaceable {
 	out := make([]Unplaceable, 0, len(m.aside))
-	for shape, g := range m.aside {
-		out = append(out, Unplaceable{Shape: shape, Requirements: maps.Clone(g.reqs), Tasks: len(g.entries), Since: g.since})
+	for k, g := range m.aside {
+		out = append(out, Unplaceable{Type: k.typ, Shape: k.shape, Requirements: maps.Clone(g.reqs), Tasks: len(g.entries), Since: g.since})
 	}
 	slices.SortFunc(out, func(a, b Unplaceable) int {
 		if a.Tasks != b.Tasks {
 			return b.Tasks - a.Tasks
 		}
-		return strings.Compare(a.Shape, b.Shape)
+		if c := strings.Compare(a.Shape, b.Shape); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Type, b.Type)
 	})
 	return out
 }
@@ -264,8 +277,8 @@ func (m *Machine) Reason(id uint64) string {
 	if m.asideN == 0 {
 		return ""
 	}
-	if s := m.asideShape(id); s != "" {
-		return "unplaceable: no registered executor satisfies " + s
+	if k, ok := m.asideOf(id); ok {
+		return fmt.Sprintf("unplaceable: no registered executor running %q tasks satisfies %s", k.typ, k.shape)
 	}
 	return ""
 }

@@ -192,3 +192,19 @@ func TestPrefetchPrefersEarliestFinish(t *testing.T) {
 		t.Fatalf("busy granted %v, want its prefetch [4]", ids)
 	}
 }
+
+func TestUnplaceableByType(t *testing.T) {
+	m := New(testConfig())
+	register(m, t0, "a-only", 1, []string{"a"}, map[string]string{"os": "linux"})
+	r := rec(1, normal, 50)
+	r.Type, r.Requirements = "b", map[string]string{"os": "=linux"}
+	m.Enqueue(t0, []store.TaskRecord{r})
+	u := m.Unplaceable()
+	if len(u) != 1 || u[0].Type != "b" || !strings.Contains(m.Reason(1), `running "b" tasks`) {
+		t.Fatalf("unplaceable %+v, reason %q", u, m.Reason(1))
+	}
+	register(m, t0, "any", 1, nil, map[string]string{"os": "linux"})
+	if m.UnplaceableCount() != 0 {
+		t.Fatal("still set aside after an executor of any type registered")
+	}
+}

@@ -230,6 +230,7 @@ type StatusOut struct {
 
 // UnplaceableOut is one requirement shape nobody satisfies.
 type UnplaceableOut struct {
+	Type         string `json:"type"`
 	Requirements string `json:"requirements"`
 	Tasks        int64  `json:"tasks"`
 	SinceMS      int64  `json:"since_unix_ms"`
@@ -299,7 +300,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			BacklogMS: e.BacklogMillis, Cloud: e.Cloud})
 	}
 	for _, u := range st.Unplaceable {
-		out.Unplaceable = append(out.Unplaceable, UnplaceableOut{Requirements: u.Requirements, Tasks: u.Tasks, SinceMS: u.SinceUnixMs})
+		out.Unplaceable = append(out.Unplaceable, UnplaceableOut{Type: u.Type, Requirements: u.Requirements, Tasks: u.Tasks, SinceMS: u.SinceUnixMs})
 	}
 	for _, c := range st.Cloud {
 		out.Cloud = append(out.Cloud, CloudOut{ID: c.ID, State: c.State, Reason: c.Reason, SinceMS: c.Since})

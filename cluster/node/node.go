@@ -349,7 +349,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 	}}
 	for _, u := range snap.Unplaceable {
 		st.Counters["unplaceable"] += int64(u.Tasks)
-		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6})
+		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Type: u.Type, Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6})
 	}
 	for c := range snap.Queued {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
