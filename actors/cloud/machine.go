@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoalrt/shoal/actors/dispatch"
@@ -102,6 +103,7 @@ type Request struct {
 	Slots        int               `json:"slots"`        // slots it should run
 	Capabilities map[string]string `json:"capabilities"` // what it must offer (shoal.cloud=true included)
 	Requirements map[string]string `json:"requirements,omitempty"`
+	Type         string            `json:"type,omitempty"` // the unplaceable tasks' type
 	Reason       string            `json:"reason"`
 }
 
@@ -146,7 +148,7 @@ var stateNames = [...]string{"provisioning", "ready", "releasing"}
 
 type instance struct {
 	id, handle, reason string
-	shape              string // the unplaceable shape it answers, "" for saturation
+	key                string // the demand it answers: type NUL shape, "" for saturation
 	state              state
 	since, idleSince   int64
 	answered           bool // the provider answered the provision
@@ -219,20 +221,37 @@ func (m *Machine) Observe(now time.Time, o Observation) Effects {
 			}
 		}
 	}
-	// Unplaceable demand.
+	// Unplaceable demand, by task type and requirement shape.
+	present := make(map[string]bool, len(o.Unplaceable))
 	for _, u := range o.Unplaceable {
-		if ts-u.Since < int64(m.cfg.Grace) || m.answering(u.Shape) {
+		key := u.Type + "\x00" + u.Shape
+		present[key] = true
+		if ts-u.Since < int64(m.cfg.Grace) || m.refused[key] || m.answering(key) {
 			continue
 		}
-		if !m.Offers(u.Requirements) {
-			if !m.refused[u.Shape] {
-				m.refused[u.Shape] = true
-				m.Counters.Refused++
-				fx.Notes = append(fx.Notes, Note{"cloud spill refused: cloud executors do not offer the requirements", []any{"requirements", u.Shape, "tasks", u.Tasks}})
-			}
+		refuse := ""
+		switch {
+		case !m.Offers(u.Requirements):
+			refuse = "cloud spill refused: cloud executors do not offer the requirements"
+		case m.registeredFor(key, seen):
+			// One registered and the tasks are still unplaceable: it does
+			// not run their type. Asking again would only churn.
+			refuse = "cloud spill refused: a cloud executor registered but cannot run the tasks (their type?)"
+		}
+		if refuse != "" {
+			m.refused[key] = true
+			m.Counters.Refused++
+			fx.Notes = append(fx.Notes, Note{refuse, []any{"type", u.Type, "requirements", u.Shape, "tasks", u.Tasks}})
 			continue
 		}
-		m.provision(ts, "unplaceable: "+u.Shape, u.Shape, u.Requirements, &fx)
+		m.provision(ts, "unplaceable: "+u.Shape, key, u.Type, u.Requirements, &fx)
+	}
+	// A refusal lasts while its tasks stay unplaceable; new demand later
+	// gets a fresh try.
+	for k := range m.refused {
+		if !strings.HasPrefix(k, "limit:") && !present[k] {
+			delete(m.refused, k)
+		}
 	}
 	// Saturation.
 	saturated := o.Queued > 0 && float64(o.Queued) > m.cfg.Saturation*float64(max(o.FreeSlots, 1))
@@ -243,22 +262,34 @@ func (m *Machine) Observe(now time.Time, o Observation) Effects {
 		m.satSince = ts
 	case ts-m.satSince >= int64(m.cfg.Grace) && !m.answering(""):
 		m.satSince = ts // one executor per grace period while it lasts
-		m.provision(ts, fmt.Sprintf("saturated: %d queued, %d free slots", o.Queued, o.FreeSlots), "", nil, &fx)
+		m.provision(ts, fmt.Sprintf("saturated: %d queued, %d free slots", o.Queued, o.FreeSlots), "", "", nil, &fx)
 	}
 	return fx
 }
 
-// answering reports whether an executor for shape is still provisioning.
-func (m *Machine) answering(shape string) bool {
+// answering reports whether an executor for the demand key ("" for
+// saturation) is still provisioning.
+func (m *Machine) answering(key string) bool {
 	for _, in := range m.insts {
-		if in.shape == shape && in.state == provisioning {
+		if in.key == key && in.state == provisioning {
 			return true
 		}
 	}
 	return false
 }
 
-func (m *Machine) provision(ts int64, reason, shape string, req map[string]string, fx *Effects) {
+// registeredFor reports whether an executor provisioned for key is
+// registered with the dispatcher.
+func (m *Machine) registeredFor(key string, seen map[string]messages.ExecutorStatus) bool {
+	for _, in := range m.insts {
+		if _, ok := seen[in.id]; ok && in.key == key && in.state != releasing {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Machine) provision(ts int64, reason, key, typ string, req map[string]string, fx *Effects) {
 	hour := ts - int64(time.Hour)
 	m.starts = slices.DeleteFunc(m.starts, func(t int64) bool { return t <= hour })
 	active := 0
@@ -268,28 +299,27 @@ func (m *Machine) provision(ts int64, reason, shape string, req map[string]strin
 		}
 	}
 	if active >= m.cfg.MaxExecutors || len(m.starts) >= m.cfg.MaxPerHour {
-		key := "limit:" + shape
-		if !m.refused[key] {
-			m.refused[key] = true
+		if lk := "limit:" + key; !m.refused[lk] {
+			m.refused[lk] = true
 			m.Counters.Refused++
 			fx.Notes = append(fx.Notes, Note{"cloud spill refused: limit reached", []any{"reason", reason, "active", active,
 				"max_executors", m.cfg.MaxExecutors, "provisions_last_hour", len(m.starts), "max_per_hour", m.cfg.MaxPerHour}})
 		}
 		return
 	}
-	delete(m.refused, "limit:"+shape)
+	delete(m.refused, "limit:"+key)
 	m.seq++
 	id := fmt.Sprintf("%s-cloud-%d", m.prefix, m.seq)
 	m.starts = append(m.starts, ts)
-	m.insts[id] = &instance{id: id, reason: reason, shape: shape, state: provisioning, since: ts}
+	m.insts[id] = &instance{id: id, reason: reason, key: key, state: provisioning, since: ts}
 	m.Counters.Provisioned++
-	if shape == "" {
+	if key == "" {
 		m.Counters.ForSaturation++
 	} else {
 		m.Counters.ForUnplaceable++
 	}
 	fx.Provisions = append(fx.Provisions, Provision{Request{ID: id, Slots: m.cfg.Slots, Capabilities: maps.Clone(m.offerCaps),
-		Requirements: maps.Clone(req), Reason: reason}})
+		Requirements: maps.Clone(req), Type: typ, Reason: reason}})
 }
 
 func (m *Machine) release(in *instance, reason string, fx *Effects) {

@@ -169,3 +169,38 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("unknown provider accepted")
 	}
 }
+
+// A cloud executor that registers but leaves the tasks unplaceable (it does
+// not run their type) is not followed by more: no churn.
+func TestNoChurnWhenCloudExecutorCannotHelp(t *testing.T) {
+	m := New(testCfg(), "n1")
+	d := gpuDemand(t0)
+	d[0].Type = "render"
+	fx := m.Observe(t0.Add(3*time.Second), Observation{Unplaceable: d})
+	if len(fx.Provisions) != 1 || fx.Provisions[0].Req.Type != "render" {
+		t.Fatalf("provisions %+v", fx.Provisions)
+	}
+	id := fx.Provisions[0].Req.ID
+	m.Provisioned(id, "h", nil)
+	reg := []messages.ExecutorStatus{{ID: id}}
+	for i := range 5 {
+		if fx := m.Observe(t0.Add(time.Duration(4+i)*time.Second), Observation{Unplaceable: d, Executors: reg}); len(fx.Provisions) != 0 {
+			t.Fatalf("provisioned again for tasks the first cloud executor could not run: %+v", fx)
+		}
+	}
+	if m.Counters.Refused != 1 {
+		t.Fatalf("refused %d, want 1", m.Counters.Refused)
+	}
+	// Released when idle; the demand goes away and comes back: a fresh try.
+	if fx := m.Observe(t0.Add(30*time.Second), Observation{Executors: reg}); len(fx.Releases) != 1 {
+		t.Fatalf("idle cloud executor not released: %+v", fx)
+	}
+	d2 := gpuDemand(t0.Add(30 * time.Second))
+	d2[0].Type = "render"
+	if fx := m.Observe(t0.Add(31*time.Second), Observation{Unplaceable: d2}); len(fx.Provisions) != 0 {
+		t.Fatal("provisioned within the grace period")
+	}
+	if fx := m.Observe(t0.Add(33*time.Second), Observation{Unplaceable: d2}); len(fx.Provisions) != 1 {
+		t.Fatalf("no fresh provision for new demand: %+v", fx)
+	}
+}
