@@ -16,7 +16,7 @@ type cloudFlags struct {
 func (c *cloudFlags) add(f *pflag.FlagSet) {
 	d := cloud.DefaultConfig()
 	c.cfg = d
-	f.StringVar(&c.cfg.Provider, "cloud", "", "cloud spill provider: process (starts `shoal worker --cloud` children), docker (containers of --cloud-image), exec (--cloud-script); empty: off")
+	f.StringVar(&c.cfg.Provider, "cloud", "", "cloud spill provider: process (starts shoal worker --cloud children), docker (containers of --cloud-image), exec (--cloud-script); empty: off")
 	f.IntVar(&c.cfg.MaxExecutors, "cloud-max", d.MaxExecutors, "cloud executors at most at once")
 	f.IntVar(&c.cfg.MaxPerHour, "cloud-max-rate", d.MaxPerHour, "cloud executors provisioned at most per hour (spend rate)")
 	f.DurationVar(&c.cfg.Grace, "cloud-grace", d.Grace, "how long tasks stay unplaceable, or executors saturated, before a cloud executor is asked for")
