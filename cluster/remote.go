@@ -58,6 +58,7 @@ func StartRemote(system *actor.ActorSystem, host string, port int, logger *slog.
 		grpc.MaxRecvMsgSize(MaxRecvBytes),
 		grpc.ChainStreamInterceptor(recoverStream(logger)),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
+		grpc.UnknownServiceHandler(probeHandler), // Probe
 	}
 	// Ahead of the caller's server options, so that theirs override ours.
 	opts = append(opts, func(c *remote.Config) { c.ServerOptions = append(ours, c.ServerOptions...) })

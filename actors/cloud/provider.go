@@ -32,13 +32,25 @@ type Provider interface {
 type Target struct {
 	Node  string // host:port of the node's remote endpoint
 	Token string // executor token, if the node requires one
+	// TLSCert, TLSKey and TLSCA, when set, are the PEM files of mutual TLS
+	// (docs/security.md); cloud workers use the node's.
+	TLSCert, TLSKey, TLSCA string
+}
+
+// env is the worker's environment: the token travels as SHOAL_TOKEN, not
+// on its command line.
+func (t Target) env() []string {
+	if t.Token == "" {
+		return nil
+	}
+	return append(os.Environ(), "SHOAL_TOKEN="+t.Token)
 }
 
 // workerArgs are the `shoal worker` arguments for req.
 func workerArgs(t Target, req Request) []string {
 	args := []string{"worker", "--node", t.Node, "--id", req.ID, "--slots", strconv.Itoa(req.Slots), "--cloud"}
-	if t.Token != "" {
-		args = append(args, "--token", t.Token)
+	if t.TLSCert != "" {
+		args = append(args, "--tls-cert", t.TLSCert, "--tls-key", t.TLSKey, "--tls-ca", t.TLSCA)
 	}
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
 		for k := range req.Capabilities {
@@ -80,6 +92,7 @@ func (p *Process) Provision(_ context.Context, req Request) (string, error) {
 		}
 	}
 	cmd := exec.Command(bin, workerArgs(p.Target, req)...)
+	cmd.Env = p.Target.env()
 	cmd.SysProcAttr = childAttr() // dies with the node where the OS allows
 	if p.LogDir != "" {
 		f, err := os.Create(p.LogDir + "/" + req.ID + ".log")
@@ -171,9 +184,17 @@ func (d *Docker) Provision(ctx context.Context, req Request) (string, error) {
 	if img == "" {
 		img = "shoal:dev"
 	}
-	args := append([]string{"run", "-d", "--rm", "--network", "host", "--name", "shoal-" + req.ID,
-		"--label", "shoal.cloud=" + req.ID, img}, workerArgs(d.Target, req)...)
-	out, err := run(ctx, nil, d.bin(), args...)
+	args := []string{"run", "-d", "--rm", "--network", "host", "--name", "shoal-" + req.ID, "--label", "shoal.cloud=" + req.ID}
+	if d.Target.Token != "" {
+		args = append(args, "-e", "SHOAL_TOKEN") // its value from docker's environment, not the command line
+	}
+	for _, f := range []string{d.Target.TLSCert, d.Target.TLSKey, d.Target.TLSCA} {
+		if f != "" {
+			args = append(args, "-v", f+":"+f+":ro") // the TLS files at the same paths
+		}
+	}
+	args = append(append(args, img), workerArgs(d.Target, req)...)
+	out, err := run(ctx, nil, d.Target.env(), d.bin(), args...)
 	if err != nil {
 		return "", fmt.Errorf("docker provider: %w", err)
 	}
@@ -185,7 +206,7 @@ func (d *Docker) Release(ctx context.Context, id, handle string) error {
 	if handle == "" {
 		handle = "shoal-" + id
 	}
-	if _, err := run(ctx, nil, d.bin(), "rm", "-f", handle); err != nil {
+	if _, err := run(ctx, nil, nil, d.bin(), "rm", "-f", handle); err != nil {
 		return fmt.Errorf("docker provider: %w", err)
 	}
 	return nil
@@ -194,7 +215,7 @@ func (d *Docker) Release(ctx context.Context, id, handle string) error {
 // Exec runs an operator's script for each provision and release. The
 // script gets one JSON object on standard input:
 //
-//	{"action": "provision", "node": "host:port", "token": "...", "request": {Request}}
+//	{"action": "provision", "node": "host:port", "token": "...", "tls": {"cert", "key", "ca"}, "request": {Request}}
 //	{"action": "release", "id": "<executor id>", "handle": "<its handle>"}
 //
 // For a provision it prints one JSON object, {"handle": "...", "address":
@@ -217,8 +238,12 @@ type ExecReply struct {
 
 // Provision implements Provider.
 func (e *Exec) Provision(ctx context.Context, req Request) (string, error) {
-	in, _ := json.Marshal(map[string]any{"action": "provision", "node": e.Target.Node, "token": e.Target.Token, "request": req})
-	out, err := run(ctx, in, e.Script)
+	msg := map[string]any{"action": "provision", "node": e.Target.Node, "token": e.Target.Token, "request": req}
+	if e.Target.TLSCert != "" {
+		msg["tls"] = map[string]string{"cert": e.Target.TLSCert, "key": e.Target.TLSKey, "ca": e.Target.TLSCA}
+	}
+	in, _ := json.Marshal(msg)
+	out, err := run(ctx, in, nil, e.Script)
 	if err != nil {
 		return "", fmt.Errorf("exec provider: %w", err)
 	}
@@ -232,14 +257,15 @@ func (e *Exec) Provision(ctx context.Context, req Request) (string, error) {
 // Release implements Provider.
 func (e *Exec) Release(ctx context.Context, id, handle string) error {
 	in, _ := json.Marshal(map[string]any{"action": "release", "id": id, "handle": handle})
-	if _, err := run(ctx, in, e.Script); err != nil {
+	if _, err := run(ctx, in, nil, e.Script); err != nil {
 		return fmt.Errorf("exec provider: %w", err)
 	}
 	return nil
 }
 
-func run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+func run(ctx context.Context, stdin []byte, env []string, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env // nil: this process's environment
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

@@ -41,7 +41,7 @@ func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 	if ex == nil {
 		return fx
 	}
-	delete(m.execs, id)
+	m.forget(ex)
 	ex.parked = false // serveParked drops it from the list
 	ts := now.UnixNano()
 	for _, tid := range slices.Sorted(maps.Keys(ex.leases)) {
@@ -87,14 +87,14 @@ func (m *Machine) SetState(now time.Time, id, state string) (Effects, error) {
 		if ex.state != messages.ExecActive {
 			return fx, messages.Errorf(messages.CodeInvalid, "executor %q is %s; only an active executor can sleep", id, ex.state)
 		}
-		ex.state = state
+		m.setState(ex, state)
 		m.Counters.Slept++
 		if ex.parked {
 			ex.parked = false
 			fx.Grants = append(fx.Grants, GrantTo{ex.id, m.sleepGrant(ex)})
 		}
 	case messages.ExecDraining:
-		ex.state = state // a sleeping executor stays quiet: it holds nothing
+		m.setState(ex, state) // a sleeping executor stays quiet: it holds nothing
 	case messages.ExecActive:
 		m.wake(now, ex, &fx)
 		m.serveParked(now, &fx)
@@ -115,7 +115,7 @@ func (m *Machine) sleepGrant(ex *executor) messages.Grant {
 // wake makes ex active; one told to sleep (even if drained since) is sent
 // a grant (maybe empty) that ends its sleep.
 func (m *Machine) wake(now time.Time, ex *executor, fx *Effects) {
-	ex.state = messages.ExecActive
+	m.setState(ex, messages.ExecActive)
 	if !ex.asleep {
 		return
 	}
@@ -127,7 +127,7 @@ func (m *Machine) wake(now time.Time, ex *executor, fx *Effects) {
 // wakeSleepers wakes sleeping executors, in id order, while queued work
 // one of them can run is left.
 func (m *Machine) wakeSleepers(now time.Time, fx *Effects) {
-	if m.Queued() == 0 {
+	if m.sleeping == 0 || m.Queued() == 0 {
 		return
 	}
 	var sleeping []*executor
@@ -159,6 +159,24 @@ func (m *Machine) queuedFor(ex *executor) bool {
 		}
 	}
 	return false
+}
+
+// setState changes ex's state, keeping the count of sleepers (which spares
+// every grant a walk over the executors when nobody sleeps).
+func (m *Machine) setState(ex *executor, state string) {
+	if ex.state == messages.ExecSleeping {
+		m.sleeping--
+	}
+	if state == messages.ExecSleeping {
+		m.sleeping++
+	}
+	ex.state = state
+}
+
+// forget removes ex from the attached executors.
+func (m *Machine) forget(ex *executor) {
+	m.setState(ex, "")
+	delete(m.execs, ex.id)
 }
 
 // StateOf is an executor's state ("" if unknown) and lease count.

@@ -193,6 +193,7 @@ type Machine struct {
 	perTask  map[string]float64 // learned load per task, by type
 	schedule []messages.Class
 	rr       int
+	sleeping int // executors in state sleeping (evict.go)
 	Counters Counters
 	// Placement (placement.go).
 	shapes map[asideKey]bool // type and requirement shape → some executor can run it
@@ -258,7 +259,8 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		m.fail(now, le.e, le.attempt, fmt.Sprintf("executor %s registered again: its running tasks were lost", ex.id), false, &fx)
 	}
 	ex.revoked = nil
-	ex.state, ex.idleSince, ex.unhealthy, ex.asleep = messages.ExecActive, now.UnixNano(), "", false
+	m.setState(ex, messages.ExecActive) // evict.go
+	ex.idleSince, ex.unhealthy, ex.asleep = now.UnixNano(), "", false
 	ex.backlog = 0
 	ex.slots = max(r.Slots, 1)
 	ex.caps = r.Capabilities
@@ -605,7 +607,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 		if ts-ex.lastSeen <= int64(m.cfg.LeaseTTL) {
 			continue
 		}
-		delete(m.execs, id)
+		m.forget(ex) // evict.go
 		left = true
 		for _, tid := range slices.Sorted(maps.Keys(ex.leases)) {
 			le := ex.leases[tid]

@@ -228,6 +228,15 @@ func (s *dispatchSim) syncLeases() {
 func (s *dispatchSim) check() {
 	t := s.t
 	t.Helper()
+	sleeping := 0
+	for _, ex := range s.m.execs {
+		if ex.state == messages.ExecSleeping {
+			sleeping++
+		}
+	}
+	if sleeping != s.m.sleeping {
+		t.Fatalf("%d executors sleep, the count says %d", sleeping, s.m.sleeping)
+	}
 	// Credit conservation: one credit per pumped task that left the queue.
 	if s.credits != s.left {
 		t.Fatalf("credits returned %v, pumped tasks that left the queue %v", s.credits, s.left)

@@ -49,6 +49,15 @@ type heartbeat struct{}
 type sample struct{}
 type register struct{}
 
+// registerCheck re-sends a Register that got no answer: the node may have
+// been starting (its remote up before its dispatcher) or gone meanwhile,
+// and a request to a missing actor is dropped without a reply.
+type registerCheck struct{}
+
+// RegisterRetry is how long an executor waits for Registered before it
+// registers again.
+const RegisterRetry = 3 * time.Second
+
 type shell struct {
 	cfg  Config
 	d    Deps
@@ -63,6 +72,7 @@ type shell struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	hb, load wire.Timer
+	regCheck wire.Timer
 	hbEvery  time.Duration
 	// sleepEvery is the heartbeat interval while asleep (from Grant.Sleep).
 	sleepEvery time.Duration
@@ -83,7 +93,13 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.started(ctx)
 	case register:
 		s.register(ctx)
+	case registerCheck:
+		if !s.m.IsRegistered() {
+			s.d.Logger.Warn("no answer to registration; registering again", "executor", s.cfg.ID)
+			s.register(ctx)
+		}
 	case *messages.Registered:
+		s.regCheck.Stop()
 		if s.d.OnRegistered != nil {
 			s.d.OnRegistered(msg)
 		}
@@ -149,10 +165,15 @@ func (s *shell) Receive(ctx actor.Context) {
 // supervised restart, whose new shell registers again: the node then
 // requeues what this one held).
 func (s *shell) shutdown() {
+	s.regCheck.Stop()
 	s.hb.Stop()
 	s.load.Stop()
+	if s.work == nil {
+		return // failed before it started
+	}
 	s.stop()
 	close(s.work)
+	s.work = nil
 	s.wg.Wait()
 }
 
@@ -190,6 +211,7 @@ func (s *shell) register(ctx actor.Context) {
 		Version: messages.ProtocolVersion, ExecutorID: s.cfg.ID, Types: types,
 		Slots: int32(s.cfg.Slots), Capabilities: s.cfg.Capabilities, Token: s.cfg.Token,
 	})
+	s.regCheck.Arm(s.system, s.self, RegisterRetry, registerCheck{})
 }
 
 func (s *shell) retryRegister() {

@@ -308,3 +308,30 @@ func TestAgentRelaysOfVanishedAgentsAreSwept(t *testing.T) {
 		t.Fatalf("live agent a2 was swept: %d", code)
 	}
 }
+
+// TestDrainExecutor: POST /v1/executors/{id}/drain drains an attached
+// executor (an HTTP agent here), status shows it, undo makes it active; an
+// unknown executor is a 404.
+func TestDrainExecutor(t *testing.T) {
+	e := start(t, withExecToken, nil)
+	if code := e.do("POST", "/v1/agents", map[string]any{"id": "d-1", "types": []string{"t"}, "slots": 1, "token": "exec-tok"}, nil); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	var out struct {
+		ID, State string
+		Leases    int32
+	}
+	if code := e.do("POST", "/v1/executors/d-1/drain", nil, &out); code != 200 || out.State != "draining" || out.ID != "d-1" {
+		t.Fatalf("drain: %d %+v", code, out)
+	}
+	var st httpapi.StatusOut
+	e.do("GET", "/v1/status", nil, &st)
+	if !slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "d-1" && x.State == "draining" }) {
+		t.Fatalf("status executors %+v, want d-1 draining", st.Executors)
+	}
+	if code := e.do("POST", "/v1/executors/d-1/drain", map[string]any{"undo": true}, &out); code != 200 || out.State != "active" {
+		t.Fatalf("undo: %d %+v", code, out)
+	}
+	e.wantError(404, "not_found", "POST", "/v1/executors/nobody/drain", nil)
+	e.wantError(400, "invalid", "POST", "/v1/executors/d-1/drain", map[string]any{"undo": "yes"})
+}

@@ -10,13 +10,20 @@ import (
 // per class, standby, attached executors, their free slots (slots minus
 // leases, never below 0) and the given drain rate. At is left to the caller.
 func LoadOf(st *messages.Status, drain float64) messages.NodeLoad {
-	l := messages.NodeLoad{Standby: st.Counters["standby"], DrainRate: drain, Executors: int32(len(st.Executors))}
+	l := messages.NodeLoad{Standby: st.Counters["standby"], DrainRate: drain}
 	for i, c := range st.Classes {
 		if i < messages.NumClasses {
 			l.Queued[i] = c.Queued
 		}
 	}
 	for _, e := range st.Executors {
+		if e.State == messages.ExecFailed || e.State == messages.ExecRestarting {
+			continue // listed by the supervisor, not attached (docs/supervision.md)
+		}
+		l.Executors++
+		if messages.IsStealExecutor(e.ID) {
+			continue // another node's capacity (messages.IsStealExecutor)
+		}
 		l.FreeSlots += max(e.Slots-e.Leases, 0)
 	}
 	return l

@@ -239,7 +239,7 @@ func TestOutcomeGather(t *testing.T) {
 func TestLoadAndRate(t *testing.T) {
 	st := &messages.Status{
 		Classes:   []messages.ClassStatus{{Queued: 5}, {Queued: 6}, {Queued: 7}},
-		Executors: []messages.ExecutorStatus{{Slots: 8, Leases: 3}, {Slots: 4, Leases: 9}},
+		Executors: []messages.ExecutorStatus{{Slots: 8, Leases: 3}, {Slots: 4, Leases: 9}, {ID: "gone", State: messages.ExecFailed}, {ID: "back-soon", State: messages.ExecRestarting}},
 		Counters:  map[string]int64{"standby": 11, "done": 100, "dead": 1, "cancelled": 2, "deduplicated": 3},
 	}
 	l := LoadOf(st, 2.5)
@@ -258,5 +258,18 @@ func TestLoadAndRate(t *testing.T) {
 	got := r.Observe(t0.Add(2*time.Second), 2000)
 	if got != 750 { // 0.5×1000 + 0.5×(0.5×1000)
 		t.Fatalf("rate %v, want 750", got)
+	}
+}
+
+// Another node's stealer attached here is not this node's capacity: a
+// loaded node whose only executor is a stealer reports no free slot, so
+// the stealer keeps qualifying it (cluster/steal).
+func TestLoadOfLeavesOutStealers(t *testing.T) {
+	st := &messages.Status{Executors: []messages.ExecutorStatus{
+		{ID: "w1", Slots: 4, Leases: 1},
+		{ID: messages.StealExecutorPrefix + "n2", Slots: 8},
+	}}
+	if l := LoadOf(st, 0); l.FreeSlots != 3 {
+		t.Fatalf("free slots %d, want 3 (the stealer's 8 left out)", l.FreeSlots)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shoalrt/shoal/actors/cloud"
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/node"
 )
 
@@ -31,13 +32,15 @@ func (c *cloudFlags) add(f *pflag.FlagSet) {
 }
 
 // apply sets the node's cloud config and provider; addr is the node's
-// remote address the cloud workers dial.
-func (c *cloudFlags) apply(cfg *node.Config, addr, token string) error {
+// remote address the cloud workers dial, with the node's TLS files and
+// token.
+func (c *cloudFlags) apply(cfg *node.Config, addr string, sec cluster.Security) error {
 	cfg.Cloud = c.cfg
 	if err := c.cfg.Validate(); err != nil {
 		return err
 	}
-	p, err := cloud.NewProvider(c.cfg, cloud.Target{Node: addr, Token: token}, c.script, c.image, c.logDir)
+	p, err := cloud.NewProvider(c.cfg, cloud.Target{Node: addr, Token: sec.Token,
+		TLSCert: sec.CertFile, TLSKey: sec.KeyFile, TLSCA: sec.CAFile}, c.script, c.image, c.logDir)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,11 @@ import (
 )
 
 // statusOf reads `shoal status --json`.
-func statusOf(t *testing.T, addr string) messages.Status {
+func statusOf(t *testing.T, addr string, sec []string) messages.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	out, err := runShoal(t, ctx, nil, "status", "--node", addr, "--json")
+	out, err := runShoal(t, ctx, nil, append([]string{"status", "--node", addr, "--json"}, sec...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +31,11 @@ func statusOf(t *testing.T, addr string) messages.Status {
 }
 
 // waitCloudStatus polls status until ok holds (at most 90 s).
-func waitCloudStatus(t *testing.T, addr, what string, ok func(messages.Status) bool) messages.Status {
+func waitCloudStatus(t *testing.T, addr string, sec []string, what string, ok func(messages.Status) bool) messages.Status {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		st := statusOf(t, addr)
+		st := statusOf(t, addr, sec)
 		if ok(st) {
 			return st
 		}
@@ -49,38 +49,42 @@ func waitCloudStatus(t *testing.T, addr, what string, ok func(messages.Status) b
 // cloudSpill runs the scenario every provider must pass: a task whose
 // requirement only a cloud executor satisfies is reported unplaceable,
 // spills, completes on the cloud executor, and the executor is released
-// after idling. A plain task runs on the local worker meanwhile.
-func cloudSpill(t *testing.T, tmp string, cloudArgs ...string) {
+// after idling. A plain task runs on the local worker meanwhile. sec are
+// the TLS and token flags every process gets (none: plain).
+func cloudSpill(t *testing.T, tmp string, sec []string, cloudArgs ...string) {
 	addr := freeAddr(t)
 	args := append([]string{"node", "--data", filepath.Join(tmp, "data"), "--listen", addr, "--name", "n1",
-		"--cloud-grace", "300ms", "--cloud-idle", "2s", "--cloud-cap", "gpu=a100", "--cloud-slots", "2"}, cloudArgs...)
+		"--cloud-grace", "300ms", "--cloud-idle", "2s", "--cloud-cap", "gpu=a100", "--cloud-slots", "2"}, append(sec, cloudArgs...)...)
 	node := startProc(t, filepath.Join(tmp, "node.log"), "listening on", args...)
-	startProc(t, filepath.Join(tmp, "worker.log"), "shoal worker", "worker", "--node", addr, "--id", "local", "--slots", "2")
+	startProc(t, filepath.Join(tmp, "worker.log"), "shoal worker", append([]string{"worker", "--node", addr, "--id", "local", "--slots", "2"}, sec...)...)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// A task only a cloud executor can run, and one nobody can.
 	// (Payloads differ: tasks of one type and payload are duplicates.)
-	out, err := runShoal(t, ctx, nil, "submit", "--node", addr, "--type", "noop", "--payload", "never", "--require", "gpu==a100", "--require", "os==plan9")
+	submit := func(args ...string) (string, error) {
+		return runShoal(t, ctx, nil, append(append([]string{"submit", "--node", addr}, sec...), args...)...)
+	}
+	out, err := submit("--type", "noop", "--payload", "never", "--require", "gpu==a100", "--require", "os==plan9")
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := waitCloudStatus(t, addr, "plan9 task reported unplaceable and refused", func(st messages.Status) bool {
+	st := waitCloudStatus(t, addr, sec, "plan9 task reported unplaceable and refused", func(st messages.Status) bool {
 		return len(st.Unplaceable) == 1 && st.Counters["cloud_refused"] >= 1
 	})
 	if !strings.Contains(st.Unplaceable[0].Requirements, "os=plan9") {
 		t.Fatalf("unplaceable %+v", st.Unplaceable)
 	}
 
-	out, err = runShoal(t, ctx, nil, "submit", "--node", addr, "--type", "hash", "--payload", "on-gpu", "--require", "gpu==a100", "--wait")
+	out, err = submit("--type", "hash", "--payload", "on-gpu", "--require", "gpu==a100", "--wait")
 	if err != nil || !strings.Contains(out, "done") {
 		t.Fatalf("gpu task: %q, %v", out, err)
 	}
-	out, err = runShoal(t, ctx, nil, "submit", "--node", addr, "--type", "noop", "--payload", "plain", "--wait")
+	out, err = submit("--type", "noop", "--payload", "plain", "--wait")
 	if err != nil || !strings.Contains(out, "done") {
 		t.Fatalf("plain task: %q, %v", out, err)
 	}
-	st = waitCloudStatus(t, addr, "cloud executor released after idling", func(st messages.Status) bool {
+	st = waitCloudStatus(t, addr, sec, "cloud executor released after idling", func(st messages.Status) bool {
 		return st.Counters["cloud_provisioned"] >= 1 && st.Counters["cloud_released"] >= 1 && st.Counters["cloud_active"] == 0
 	})
 	for _, e := range st.Executors {
@@ -103,11 +107,26 @@ func TestCloudSpillProcess(t *testing.T) {
 	if err := os.Mkdir(logs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cloudSpill(t, tmp, "--cloud", "process", "--cloud-log-dir", logs)
+	cloudSpill(t, tmp, nil, "--cloud", "process", "--cloud-log-dir", logs)
 	b, err := os.ReadFile(filepath.Join(logs, "n1-cloud-1.log"))
 	if err != nil || !strings.Contains(string(b), "shoal worker n1-cloud-1") {
 		t.Fatalf("cloud worker log: %q, %v", b, err)
 	}
+}
+
+// Under mutual TLS and a token, cloud workers get the node's TLS files and
+// its token (through SHOAL_TOKEN) and register.
+func TestCloudSpillProcessTLS(t *testing.T) {
+	tmp := t.TempDir()
+	certs := filepath.Join(tmp, "certs")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := runShoal(t, ctx, nil, "dev-certs", "--out", certs); err != nil {
+		t.Fatal(err)
+	}
+	sec := []string{"--tls-cert", filepath.Join(certs, "node.pem"), "--tls-key", filepath.Join(certs, "node-key.pem"),
+		"--tls-ca", filepath.Join(certs, "ca.pem"), "--token", "s3cret"}
+	cloudSpill(t, tmp, sec, "--cloud", "process")
 }
 
 // The exec provider with a real script: it starts `shoal worker` in the
@@ -135,7 +154,7 @@ esac
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cloudSpill(t, tmp, "--cloud", "exec", "--cloud-script", script)
+	cloudSpill(t, tmp, nil, "--cloud", "exec", "--cloud-script", script)
 	b, _ := os.ReadFile(calls)
 	if !strings.Contains(string(b), `"action":"provision"`) || !strings.Contains(string(b), `"action":"release"`) {
 		t.Fatalf("script calls:\n%s", b)
@@ -192,5 +211,5 @@ func TestCloudSpillDocker(t *testing.T) {
 	if err != nil {
 		t.Skipf("a --network host container cannot reach this machine's loopback (%v): docker provider not tested\n%s", err, out)
 	}
-	cloudSpill(t, tmp, "--cloud", "docker", "--cloud-image", tag, "--name", name)
+	cloudSpill(t, tmp, nil, "--cloud", "docker", "--cloud-image", tag, "--name", name)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/actors/cloud"
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
@@ -34,7 +35,7 @@ func demoCloud(ctx context.Context, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	log := logger()
-	system, codec, shutdown, err := listenSystem("127.0.0.1:0", log)
+	system, codec, shutdown, err := listenSystem("127.0.0.1:0", "", cluster.Security{}, log)
 	if err != nil {
 		return err
 	}

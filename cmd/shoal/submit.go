@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
@@ -20,6 +21,7 @@ import (
 func submitCmd() *cobra.Command {
 	var (
 		addr, typ, payload string
+		sec                cluster.Security
 		priority           int32
 		count, batch       int
 		stdin, wait        bool
@@ -75,7 +77,7 @@ its whole batch with a typed error and nothing of it is written.`,
 					tasks = append(tasks, mk(body))
 				}
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -115,6 +117,7 @@ its whole batch with a typed error and nothing of it is written.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	addSecurityFlags(f, &sec, clientTokenHelp)
 	f.StringVar(&typ, "type", "echo", "task type")
 	f.StringVar(&payload, "payload", "", "payload, or @file to read it from a file")
 	f.Int32Var(&priority, "priority", messages.DefaultPriority, fmt.Sprintf("priority %d..%d (higher runs first)", messages.MinPriority, messages.MaxPriority))
@@ -131,6 +134,7 @@ its whole batch with a typed error and nothing of it is written.`,
 func waitCmd() *cobra.Command {
 	var (
 		addr    string
+		sec     cluster.Security
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
@@ -168,7 +172,7 @@ func waitCmd() *cobra.Command {
 			if len(ids) == 0 {
 				return fmt.Errorf("no task ids given")
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -185,6 +189,7 @@ func waitCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	addSecurityFlags(cmd.Flags(), &sec, clientTokenHelp)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	return cmd
 }
@@ -215,6 +220,7 @@ func printOutcomes(w io.Writer, outcomes []messages.Outcome) {
 func statusCmd() *cobra.Command {
 	var (
 		addr   string
+		sec    cluster.Security
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -222,7 +228,7 @@ func statusCmd() *cobra.Command {
 		Short: "Show a node's queues, executors and counters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -244,6 +250,7 @@ func statusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	addSecurityFlags(cmd.Flags(), &sec, clientTokenHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -7,18 +7,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
 
 func workerCmd() *cobra.Command {
 	var (
-		addr, id, token, types string
-		journal                string
-		slots                  int
-		caps                   map[string]string
-		faults                 workerFaults
-		cloudW                 bool
+		addr, id, types string
+		sec             cluster.Security
+		journal         string
+		slots           int
+		caps            map[string]string
+		faults          workerFaults
+		cloudW          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -35,7 +37,7 @@ Built-in task types:
 				fmt.Fprintln(cmd.ErrOrStderr(), "shoal worker: --fail-on-start: exiting with status 3 (fault injection)")
 				os.Exit(3)
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(log)})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -46,7 +48,7 @@ Built-in task types:
 				}
 				caps[messages.CapCloud] = "true"
 			}
-			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log, Health: faults.health()})
+			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: sec.Token, Capabilities: caps, Logger: log, Health: faults.health()})
 			var jw *journalWriter
 			if journal != "" {
 				if jw, err = openJournal(journal); err != nil {
@@ -69,7 +71,7 @@ Built-in task types:
 	f := cmd.Flags()
 	f.StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
 	f.StringVar(&id, "id", "", "executor id (default: host-pid-random)")
-	f.StringVar(&token, "token", "", "token the node requires")
+	addSecurityFlags(f, &sec, clientTokenHelp)
 	f.StringVar(&types, "types", builtinNames(), "comma-separated built-in task types to run")
 	f.IntVar(&slots, "slots", 8, "tasks run at once")
 	f.StringVar(&journal, "journal", "", "append one line per finished execution (id, attempt, type, payload) to this file (for tests and audits)")
