@@ -136,7 +136,8 @@ func demoCloud(ctx context.Context, out io.Writer) error {
 	row("ran on the local worker", localRuns.Load())
 	row("ran on cloud executors", int64(done)-localRuns.Load())
 	row("released after idling", fmt.Sprintf("%d (all gone %v after the last task)", cs.Counters.Released, idled.Round(100*time.Millisecond)))
-	row("failed or refused", cs.Counters.Failed+cs.Counters.Refused)
+	row("failed provisions", cs.Counters.Failed)
+	row("refused (--cloud-max 3 reached)", cs.Counters.Refused)
 	tw.Flush()
 	if done != len(tasks) || cs.Counters.Provisioned == 0 || cs.Active != 0 {
 		return fmt.Errorf("demo cloud: %d of %d done, %d provisioned, %d still active", done, len(tasks), cs.Counters.Provisioned, cs.Active)
