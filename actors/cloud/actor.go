@@ -93,9 +93,6 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 		s.apply(s.m.Provisioned(msg.id, msg.handle, msg.err))
 	case released:
-		if msg.err == nil {
-			s.d.Logger.Info("cloud executor released", "executor", msg.id)
-		}
 		s.apply(s.m.Released(msg.id, msg.err))
 	case StatusRequest:
 		ctx.Respond(Status{Provider: s.d.Provider.Name(), Executors: s.m.Status(), Counters: s.m.Counters, Active: s.m.Active()})
@@ -132,7 +129,11 @@ func (s *shell) apply(fx Effects) {
 			if s.stopping.Load() { // the actor is going: release here
 				if err == nil {
 					rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-					_ = s.d.Provider.Release(rctx, req.ID, h)
+					if err := s.d.Provider.Release(rctx, req.ID, h); err != nil {
+						s.d.Logger.Warn("cloud release failed", "executor", req.ID, "err", err)
+					} else {
+						s.d.Logger.Info("cloud executor released", "executor", req.ID, "reason", "node stopping")
+					}
 					rcancel()
 				}
 				return
@@ -149,6 +150,9 @@ func (s *shell) apply(fx Effects) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			err := s.d.Provider.Release(ctx, r.ID, r.Handle)
+			if err == nil { // logged here: at stop the actor reads no more answers
+				s.d.Logger.Info("cloud executor released", "executor", r.ID)
+			}
 			s.system.Root.Send(s.self, released{r.ID, err})
 		}()
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,4 +214,47 @@ func TestCloudSpillDocker(t *testing.T) {
 		t.Skipf("a --network host container cannot reach this machine's loopback (%v): docker provider not tested\n%s", err, out)
 	}
 	cloudSpill(t, tmp, nil, "--cloud", "docker", "--cloud-image", tag, "--name", name)
+}
+
+// A node that stops releases its cloud executors: no worker process
+// outlives it.
+func TestCloudReleasedOnNodeStop(t *testing.T) {
+	tmp := t.TempDir()
+	addr := freeAddr(t)
+	logPath := filepath.Join(tmp, "node.log")
+	node := startProc(t, logPath, "listening on", "--log-level", "info", "node", "--data", filepath.Join(tmp, "data"), "--listen", addr,
+		"--cloud", "process", "--cloud-grace", "200ms", "--cloud-idle", "10m", "--cloud-cap", "gpu=a100")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := runShoal(t, ctx, nil, "submit", "--node", addr, "--type", "noop", "--payload", "x", "--require", "gpu==a100", "--wait"); err != nil || !strings.Contains(out, "done") {
+		t.Fatalf("spilled task: %q, %v", out, err)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "cloud executor started")
+	if !ok {
+		t.Fatalf("no cloud executor start logged:\n%s", b)
+	}
+	_, after, _ = strings.Cut(after, "handle=")
+	pid, err := strconv.Atoi(strings.Fields(after)[0])
+	if err != nil {
+		t.Fatalf("handle: %v", err)
+	}
+	if syscall.Kill(pid, 0) != nil {
+		t.Fatalf("cloud worker %d not running before the node stops", pid)
+	}
+	node.stop()
+	if node.cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("node exit %d; see %s", node.cmd.ProcessState.ExitCode(), logPath)
+	}
+	// Released: SIGTERM, reaped by the node before it exited.
+	if err := syscall.Kill(pid, 0); err == nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("cloud worker %d outlived its node", pid)
+	}
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "cloud executor released") {
+		t.Fatalf("no release logged:\n%s", b)
+	}
 }
