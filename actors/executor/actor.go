@@ -173,8 +173,8 @@ func (s *shell) shutdown() {
 	}
 	s.stop()
 	close(s.work)
-	s.work = nil
 	s.wg.Wait()
+	s.work = nil
 }
 
 func (s *shell) heartbeatEvery() time.Duration {
@@ -194,7 +194,7 @@ func (s *shell) started(ctx actor.Context) {
 	s.work = make(chan messages.Task, 4*s.cfg.Slots+1024)
 	for range s.cfg.Slots {
 		s.wg.Add(1)
-		go s.slot()
+		go s.slot(s.work)
 	}
 	if s.d.Sampler != nil {
 		s.load.Arm(s.system, s.self, time.Millisecond, sample{})
@@ -246,9 +246,9 @@ func (s *shell) revoke(ids []uint64) {
 	}
 }
 
-func (s *shell) slot() {
+func (s *shell) slot(work <-chan messages.Task) {
 	defer s.wg.Done()
-	for t := range s.work {
+	for t := range work {
 		s.report(s.run(t))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -122,12 +123,21 @@ func Start(cfg Config) (*Membership, error) {
 	mc.SecretKey = cfg.Key
 	mc.Delegate, mc.Events = (*delegate)(m), (*events)(m)
 	mc.Logger = log.New(&slogWriter{cfg.Logger}, "", 0)
+	// The queue exists before memberlist starts gossiping (GetBroadcasts
+	// reads it from memberlist's goroutines as soon as Create returns).
+	var created atomic.Pointer[memberlist.Memberlist]
+	m.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult, NumNodes: func() int {
+		if ml := created.Load(); ml != nil {
+			return ml.NumMembers()
+		}
+		return 1
+	}}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("membership: start on %s: %w", cfg.Bind, err)
 	}
+	created.Store(ml)
 	m.ml = ml
-	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
 	m.stop = make(chan struct{})
 	if len(cfg.Seeds) > 0 {
 		deadline := time.Now().Add(cfg.JoinRetry)
