@@ -38,7 +38,9 @@ func (m *Machine) EnqueueStolen(now time.Time, tasks []store.TaskRecord) Effects
 			m.stolenResult(messages.Result{TaskID: t.ID, Attempt: t.Attempts + 1, Error: "stolen task id already known at the stealing node"}, &fx)
 			continue
 		}
-		m.queues[t.Class].push(&entry{rec: t, enqueued: ts, attempt: t.Attempts, stolen: true})
+		e := &entry{rec: t, enqueued: ts, attempt: t.Attempts, stolen: true}
+		prepare(e)
+		m.admit(ts, e)
 	}
 	m.serveParked(now, &fx)
 	return fx

@@ -32,6 +32,7 @@ func nodeCmd() *cobra.Command {
 		api                          httpFlags
 		flows                        flowFlags
 		sup                          supervisionFlags
+		cloudF                       cloudFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -75,6 +76,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if mem != nil {
 				defer func() { _ = mem.Leave() }()
 				mem.Configure(&cfg)
+			}
+			if err := cloudF.apply(&cfg, system.Address(), sec); err != nil {
+				return err
 			}
 			n, err := node.Start(cmd.Context(), cfg, system, codec)
 			if err != nil {
@@ -121,6 +125,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
 	flows.add(f)
 	sup.add(f)
+	cloudF.add(f)
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
 	f.DurationVar(&gossip.joinRetry, "join-retry", 0, "keep retrying --join for this long while no seed answers (nodes starting in any order), then re-join seeds every 5 s while members are missing (heals long partitions); 0: fail at once")

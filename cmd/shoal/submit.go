@@ -202,7 +202,10 @@ func printOutcomes(w io.Writer, outcomes []messages.Outcome) {
 		if o.Error != "" {
 			res = "error: " + o.Error
 		}
-		if len(res) > 80 {
+		if o.Reason != "" {
+			res = o.Reason
+		}
+		if len(res) > 80 && o.Reason == "" {
 			res = res[:77] + "..."
 		}
 		alias := "-"
@@ -268,6 +271,7 @@ func printStatus(w io.Writer, st *messages.Status) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f%%\t%.0f%%\t%.0f%%\t%s\n", e.ID, executorState(e), e.Slots, e.Leases, e.Load.CPU*100, e.Load.Mem*100, e.Load.IO*100, seen)
 	}
+	printPlacement(tw, st)
 	printAlerts(tw, st.Alerts)
 	if len(st.Members) > 0 {
 		fmt.Fprintln(tw)
@@ -283,5 +287,6 @@ func printStatus(w io.Writer, st *messages.Status) {
 		fmt.Fprintf(tw, "%s\t%d\n", k, st.Counters[k])
 	}
 	printFlowCounters(tw, st.Counters)
+	printCloudCounters(tw, st.Counters)
 	tw.Flush()
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -19,6 +20,7 @@ func workerCmd() *cobra.Command {
 		slots           int
 		caps            map[string]string
 		faults          workerFaults
+		cloudW          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -40,6 +42,12 @@ Built-in task types:
 				return err
 			}
 			defer conn.Close()
+			if cloudW {
+				if caps == nil {
+					caps = map[string]string{}
+				}
+				caps[messages.CapCloud] = "true"
+			}
 			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: sec.Token, Capabilities: caps, Logger: log, Health: faults.health()})
 			var jw *journalWriter
 			if journal != "" {
@@ -68,6 +76,7 @@ Built-in task types:
 	f.IntVar(&slots, "slots", 8, "tasks run at once")
 	f.StringVar(&journal, "journal", "", "append one line per finished execution (id, attempt, type, payload) to this file (for tests and audits)")
 	faults.add(f)
+	f.BoolVar(&cloudW, "cloud", false, "mark this worker as a cloud executor (capability shoal.cloud=true; the cloud actor starts workers with it)")
 	f.StringToStringVar(&caps, "cap", nil, "capability label or tool version, e.g. --cap os=linux --cap xcode=15.2.0")
 	return cmd
 }
