@@ -51,13 +51,30 @@ func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n"
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		// The kernel may hand a just-closed port out again; a test that
+		// takes several addresses before starting anything needs them
+		// distinct.
+		if !handed[addr] {
+			handed[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
+
+// handed are the addresses freeAddr returned in this test binary.
+var (
+	handedMu sync.Mutex
+	handed   = map[string]bool{}
+)
 
 // proc is a shoal process under test.
 type proc struct {
