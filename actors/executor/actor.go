@@ -177,7 +177,7 @@ func (s *shell) started(ctx actor.Context) {
 	s.work = make(chan messages.Task, 4*s.cfg.Slots+1024)
 	for range s.cfg.Slots {
 		s.wg.Add(1)
-		go s.slot()
+		go s.slot(s.work) // the channel, not the field: shutdown clears the field
 	}
 	if s.d.Sampler != nil {
 		s.load.Arm(s.system, s.self, time.Millisecond, sample{})
@@ -228,9 +228,9 @@ func (s *shell) revoke(ids []uint64) {
 	}
 }
 
-func (s *shell) slot() {
+func (s *shell) slot(work <-chan messages.Task) {
 	defer s.wg.Done()
-	for t := range s.work {
+	for t := range work {
 		s.report(s.run(t))
 	}
 }
