@@ -57,7 +57,7 @@ type shell struct {
 
 	mu      sync.Mutex
 	done    []messages.Result
-	cancels map[uint64]context.CancelFunc
+	cancels map[uint64]*taskCtx
 
 	base     context.Context
 	stop     context.CancelFunc
@@ -73,7 +73,7 @@ type shell struct {
 // Props returns an executor actor for cfg. Its Types are the handlers' keys.
 func Props(cfg Config, d Deps) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &shell{cfg: cfg, d: d, m: NewMachine(cfg), cancels: map[uint64]context.CancelFunc{}}
+		return &shell{cfg: cfg, d: d, m: NewMachine(cfg), cancels: map[uint64]*taskCtx{}}
 	})
 }
 
@@ -223,7 +223,7 @@ func (s *shell) revoke(ids []uint64) {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		if c := s.cancels[id]; c != nil {
-			c()
+			c.cancel(context.Canceled)
 		}
 	}
 }
@@ -242,9 +242,9 @@ func (s *shell) run(t messages.Task) (r messages.Result) {
 		r.Error, r.Permanent = fmt.Sprintf("executor %s has no handler for task type %q", s.cfg.ID, t.Type), true
 		return r
 	}
-	ctx, cancel := context.WithCancel(s.base)
+	ctx := newTaskCtx(s.base)
 	s.mu.Lock()
-	s.cancels[t.ID] = cancel
+	s.cancels[t.ID] = ctx
 	s.mu.Unlock()
 	start := time.Now()
 	defer func() {
@@ -253,7 +253,7 @@ func (s *shell) run(t messages.Task) (r messages.Result) {
 			r.Error = fmt.Sprintf("handler panicked: %v\n%s", p, debug.Stack())
 		}
 		r.RunNanos = time.Since(start).Nanoseconds()
-		cancel()
+		ctx.release()
 		s.mu.Lock()
 		delete(s.cancels, t.ID)
 		s.mu.Unlock()
