@@ -35,7 +35,9 @@ const nodeSpecEnv = "SHOAL_BENCH_NODE"
 
 // NodeProfileEnv, when set to a directory, makes each child node of a
 // cluster run write a CPU profile of its whole life to <dir>/<node>.prof
-// (shoal bench --cpuprofile profiles only the bench process itself).
+// and its allocations to <dir>/<node>.allocs (go tool pprof
+// -sample_index=alloc_space); shoal bench --cpuprofile profiles only the
+// bench process itself.
 const NodeProfileEnv = "SHOAL_BENCH_NODE_PROFILE"
 
 // nodeSpec is a child node's configuration.
@@ -62,6 +64,12 @@ func runNodePeer() error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+		defer func() {
+			if f, err := os.Create(filepath.Join(dir, sp.Name+".allocs")); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	system, logger := peerSystem()
 	r, err := cluster.StartRemote(system, "127.0.0.1", 0, logger)
