@@ -37,11 +37,12 @@ const EndpointWriterQueueSize = 4096
 // the address peers must dial (host:port, to put in a PID or in memberlist
 // metadata) is system.Address() afterwards, and is logged on logger.
 //
-// Two gRPC server options are added to those opts give (opts are remote's
+// Three gRPC server options are added to those opts give (opts are remote's
 // own: remote.WithEndpointWriterBatchSize, remote.WithAdvertisedHost,
 // remote.WithServerOptions, ...), and the endpoint writer queue starts at
 // EndpointWriterQueueSize (remote.WithEndpointWriterQueueSize in opts wins):
 //   - messages up to MaxRecvBytes (a grpc.MaxRecvMsgSize in opts wins);
+//   - pooled receive buffers (grpc.RecvBufferPool);
 //   - interceptors that turn a panic in remote's handlers into an error for
 //     that one stream or call, logged on logger. Without them any process
 //     that reaches the port can crash the node: remote dereferences nil on a
@@ -66,6 +67,11 @@ func StartRemote(system *actor.ActorSystem, host string, port int, logger *slog.
 	}
 	ours := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvBytes),
+		// Reuse receive buffers: remote's messages are protobuf, whose
+		// Unmarshal copies every bytes field out of the buffer, and grpc
+		// returns a buffer to the pool only after Unmarshal (v1.60 rpc_util.go
+		// recv). Without it every received batch allocated a fresh buffer.
+		grpc.RecvBufferPool(grpc.NewSharedBufferPool()),
 		grpc.ChainStreamInterceptor(recoverStream(logger)),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
 	}
