@@ -5,10 +5,10 @@ GO        ?= go
 FUZZTIME  ?= 30s
 FUZZ_PKGS ?= ./messages ./cluster ./actors/flow ./cluster/httpapi
 
-.PHONY: help build image test bench lint demo fuzz clean
+.PHONY: help build image test test-cluster bench lint demo fuzz clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the static binary bin/shoal
 	CGO_ENABLED=0 $(GO) build -o bin/shoal ./cmd/shoal
@@ -19,6 +19,9 @@ image: build ## build the FROM-scratch image shoal:dev around bin/shoal
 test: ## vet, then run every test with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m ./...
+
+test-cluster: ## three nodes in Docker: node kill, partition, rolling restart (deploy/test-cluster.sh)
+	./deploy/test-cluster.sh
 
 bench: ## run every benchmark once (a smoke run; measure with bench/ and benchstat)
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

@@ -74,6 +74,7 @@ func StartRemote(system *actor.ActorSystem, host string, port int, logger *slog.
 		grpc.RecvBufferPool(grpc.NewSharedBufferPool()),
 		grpc.ChainStreamInterceptor(recoverStream(logger)),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
+		grpc.UnknownServiceHandler(probeHandler), // Probe
 	}
 	opts = append([]remote.ConfigOption{remote.WithEndpointWriterQueueSize(EndpointWriterQueueSize)}, opts...)
 	// Ahead of the caller's server options, so that theirs override ours.

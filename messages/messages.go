@@ -80,7 +80,31 @@ type TaskSpec struct {
 	Requirements map[string]string `msgpack:"req,omitempty"`
 	// MaxAttempts caps executions of this task; 0 takes the node's default.
 	MaxAttempts int32 `msgpack:"max_attempts,omitempty"`
+	// Size is the task's declared size (any unit, > 0), or 0: placement
+	// learns run times per task type and size bucket (docs/supervision.md).
+	// Added after protocol 1's first release: older encodings (5 elements)
+	// decode with Size 0 and Pin "". The node keeps it in the task's
+	// requirements under ReqSize.
+	Size float64 `msgpack:"size,omitempty"`
+	// Pin, when set, names the only executor that may run the task (a
+	// planned allocation, `shoal plan --submit`). The node keeps it in the
+	// task's requirements under ReqPin.
+	Pin string `msgpack:"pin,omitempty"`
 }
+
+// Reserved requirement keys. Size and Pin travel to dispatch inside a task's
+// requirements, so neither store layout changed when they were added.
+const (
+	// ReqPin holds "=<executor id>": every executor offers its own id
+	// under this key, so a pinned task matches one executor only.
+	ReqPin = "shoal.executor"
+	// ReqSize holds "=<size>", the task's declared size. It constrains
+	// nothing: dispatch reads it for run-time estimates.
+	ReqSize = "shoal.size"
+	// CapCloud is the capability "true" of executors the cloud actor
+	// started (`shoal worker --cloud`).
+	CapCloud = "shoal.cloud"
+)
 
 // Submit carries one task or a batch. A batch is all-or-nothing: if any task is
 // invalid the whole batch is refused and nothing is written.
@@ -125,6 +149,12 @@ type Register struct {
 	Slots        int32             `msgpack:"slots"`
 	Capabilities map[string]string `msgpack:"caps,omitempty"`
 	Token        string            `msgpack:"token,omitempty"`
+	// Incarnation identifies one run of the executor (random, non-zero,
+	// fixed for its lifetime). A Register repeating the incarnation the
+	// node already has (an answer was lost or slow) keeps the executor's
+	// leases; a new one, or 0, means the executor restarted and its leased
+	// tasks are failed and queued again.
+	Incarnation uint64 `msgpack:"inc,omitempty"`
 }
 
 // Registered answers Register.
@@ -203,6 +233,9 @@ type Outcome struct {
 	// AliasOf is set when this task was a duplicate: the id whose execution
 	// produced the result.
 	AliasOf uint64 `msgpack:"alias_of,omitempty"`
+	// Reason explains a task that is not terminal and cannot progress,
+	// e.g. no registered executor satisfies its requirements.
+	Reason string `msgpack:"reason,omitempty"`
 }
 
 // Outcomes answers Wait and Lookup.
@@ -246,6 +279,11 @@ type ExecutorStatus struct {
 	// Restarts counts its restarts.
 	Launched bool  `msgpack:"launched,omitempty"`
 	Restarts int32 `msgpack:"restarts,omitempty"`
+	// BacklogMillis is the estimated run time of the tasks it holds, per
+	// slot (backlog-aware placement).
+	BacklogMillis int64 `msgpack:"backlog_ms,omitempty"`
+	// Cloud marks an executor started by the cloud actor.
+	Cloud bool `msgpack:"cloud,omitempty"`
 }
 
 // Executor states shown in status.
@@ -285,6 +323,24 @@ type DrainAck struct {
 	Err    *Error `msgpack:"err,omitempty"`
 }
 
+// UnplaceableStatus is a task type and requirement shape that no registered
+// executor satisfies, with the tasks set aside for it.
+type UnplaceableStatus struct {
+	Type         string `msgpack:"type"`
+	Requirements string `msgpack:"requirements"`
+	Tasks        int64  `msgpack:"tasks"`
+	SinceUnixMs  int64  `msgpack:"since_unix_ms"`
+}
+
+// CloudExecutorStatus is one executor the cloud actor provisioned.
+type CloudExecutorStatus struct {
+	ID    string `msgpack:"id"`
+	State string `msgpack:"state"` // provisioning, ready, releasing
+	// Reason is why it was provisioned (the demand it answers).
+	Reason string `msgpack:"reason,omitempty"`
+	Since  int64  `msgpack:"since_unix_ms"`
+}
+
 // MemberStatus is one cluster member as the answering node sees it.
 type MemberStatus struct {
 	Name    string            `msgpack:"name"`
@@ -309,6 +365,11 @@ type Status struct {
 	Members   []MemberStatus   `msgpack:"members,omitempty"`
 	// Alerts are the supervisor's latest alerts, oldest first.
 	Alerts []Alert `msgpack:"alerts,omitempty"`
+	// Unplaceable lists tasks set aside because no registered executor
+	// satisfies their requirements.
+	Unplaceable []UnplaceableStatus `msgpack:"unplaceable,omitempty"`
+	// Cloud lists the cloud actor's executors (counters under cloud_*).
+	Cloud []CloudExecutorStatus `msgpack:"cloud,omitempty"`
 }
 
 // NodeLoad is the small load report a node piggybacks on gossip (latest

@@ -4,8 +4,11 @@
 package sdk
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -39,32 +42,56 @@ func Local(system *actor.ActorSystem) *Conn {
 
 // DialConfig configures Dial.
 type DialConfig struct {
-	// Host is the local address the node answers to. Default 127.0.0.1.
+	// Host is the local address the node answers to (protoactor dials the
+	// client back). Default: 127.0.0.1 for a node on loopback, otherwise the
+	// local IP this machine uses to reach the node (so a client in a
+	// container or on another host is reachable without configuration).
 	Host string
 	// Port is the local port (0: any free port).
 	Port int
 	// Logger receives connection logs. Default: discard.
 	Logger *slog.Logger
+	// Security is the TLS and token of the cluster (docs/security.md).
+	Security cluster.Security
+	// ProbeTimeout bounds the check Dial makes that the node accepts this
+	// client (TLS, token). Default cluster.DefaultProbeTimeout.
+	ProbeTimeout time.Duration
 }
 
 // Dial connects to the node at addr (host:port of its remote listener) from
 // another process. It starts a local actor system with remote; only one Dial
-// per process (a protoactor limitation: see PROTOACTOR.md).
+// per process (a protoactor limitation: see PROTOACTOR.md). Before it
+// returns it probes the node (cluster.Probe): a node that is down, a TLS
+// mismatch or a refused token is a *messages.Error at once, not requests
+// timing out later.
 func Dial(addr string, cfg DialConfig) (*Conn, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("sdk: dial: empty node address; pass host:port of `shoal node --listen`")
 	}
 	if cfg.Host == "" {
-		cfg.Host = "127.0.0.1"
+		cfg.Host = localHostFor(addr)
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = cluster.DefaultProbeTimeout
+	}
+	opts, err := cfg.Security.RemoteOptions()
+	if err != nil {
+		return nil, fmt.Errorf("sdk: dial %s: %w", addr, err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	logger := cfg.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
-	r, err := cluster.StartRemote(system, cfg.Host, cfg.Port, logger)
+	r, err := cluster.StartRemote(system, cfg.Host, cfg.Port, logger, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sdk: dial %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ProbeTimeout)
+	defer cancel()
+	if err := cluster.Probe(ctx, addr, cfg.Security); err != nil {
+		r.Shutdown(true)
+		return nil, err
 	}
 	codec := cluster.NewCodec(messages.Default())
 	return &Conn{
@@ -72,6 +99,25 @@ func Dial(addr string, cfg DialConfig) (*Conn, error) {
 		Props: codec.PropsOptions(logger),
 		close: func() error { r.Shutdown(true); return nil },
 	}, nil
+}
+
+// localHostFor is the local address a node at addr can reach this process
+// at: loopback for a node on loopback, else the source address of the route
+// to it (a UDP "connect" sends nothing), else 127.0.0.1.
+func localHostFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	if ips, err := net.LookupIP(host); err != nil || len(ips) == 0 || ips[0].IsLoopback() {
+		return "127.0.0.1"
+	}
+	c, err := net.Dial("udp", net.JoinHostPort(host, port))
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
 // PID is the node's actor of the given well-known name (messages.Actor*).

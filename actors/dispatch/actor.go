@@ -24,6 +24,9 @@ type Snapshot struct {
 	FreeSlots int
 	Types     []string
 	AnyType   bool
+	// Unplaceable lists the requirement shapes no registered executor
+	// satisfies (status, and demand for the cloud actor).
+	Unplaceable []Unplaceable
 }
 
 // SnapshotRequest asks the dispatcher for a Snapshot (answered to the sender).
@@ -31,6 +34,10 @@ type SnapshotRequest struct{}
 
 // StateRequest asks where tasks are (answered with []messages.TaskState).
 type StateRequest struct{ IDs []uint64 }
+
+// ReasonRequest asks why tasks cannot progress (answered with []string, ""
+// where nothing is wrong).
+type ReasonRequest struct{ IDs []uint64 }
 
 type tick struct{}
 
@@ -178,7 +185,14 @@ func (s *shell) Receive(ctx actor.Context) {
 		snap.Leases, snap.Executors, snap.Counters = s.m.Leases(), s.m.Executors(), s.m.Counters
 		snap.FreeSlots = s.m.FreeSlots()
 		snap.Types, snap.AnyType = s.m.Types()
+		snap.Unplaceable = s.m.Unplaceable()
 		ctx.Respond(snap)
+	case ReasonRequest:
+		out := make([]string, len(msg.IDs))
+		for i, id := range msg.IDs {
+			out[i] = s.m.Reason(id)
+		}
+		ctx.Respond(out)
 	case StateRequest:
 		out := make([]messages.TaskState, len(msg.IDs))
 		for i, id := range msg.IDs {

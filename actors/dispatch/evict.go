@@ -60,6 +60,7 @@ func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 		e.enqueued = ts
 		m.queues[e.rec.Class].push(e)
 	}
+	m.executorsChanged(false) // tasks only it could run are set aside
 	m.serveParked(now, &fx)
 	return fx
 }
@@ -75,6 +76,11 @@ func (m *Machine) SetState(now time.Time, id, state string) (Effects, error) {
 	}
 	if ex.state == state {
 		return fx, nil
+	}
+	if old := ex.state; old == messages.ExecDraining || state == messages.ExecDraining {
+		// A draining executor takes no new work, so it does not count
+		// as able to run anything (placement.go).
+		defer func() { m.executorsChanged(state != messages.ExecDraining) }()
 	}
 	switch state {
 	case messages.ExecSleeping:
@@ -147,7 +153,7 @@ func (m *Machine) queuedFor(ex *executor) bool {
 	for c := range m.queues {
 		q := m.queues[c]
 		for i := 0; i < len(q) && i < m.cfg.ScanLimit; i++ {
-			if ex.canRun(&q[i].rec) {
+			if ex.canRun(q[i]) {
 				return true
 			}
 		}

@@ -128,6 +128,8 @@ type lease struct {
 	e       *entry
 	exec    *executor
 	attempt int32
+	est     float64 // estimated run time, ns (counted in exec.backlog)
+	cell    *runCell
 }
 
 type executor struct {
@@ -143,9 +145,12 @@ type executor struct {
 	revoked  []uint64
 	// state is messages.ExecActive, ExecSleeping or ExecDraining (evict.go).
 	state     string
-	idleSince int64  // when it last held no lease (unix ns)
-	unhealthy string // its own health check's failure, from its heartbeat
-	asleep    bool   // told Grant{Sleep}: it pulls again only when woken
+	idleSince int64           // when it last held no lease (unix ns)
+	unhealthy string          // its own health check's failure, from its heartbeat
+	asleep    bool            // told Grant{Sleep}: it pulls again only when woken
+	backlog   float64         // sum of its leases' estimates, ns
+	fits      map[string]bool // requirement shape → satisfied (canRun)
+	inc       uint64          // Register.Incarnation
 }
 
 // GrantTo is a grant for one executor.
@@ -191,11 +196,17 @@ type Machine struct {
 	rr       int
 	sleeping int // executors in state sleeping (evict.go)
 	Counters Counters
+	// Placement (placement.go).
+	shapes map[asideKey]bool // type and requirement shape → some executor can run it
+	aside  map[asideKey]*setAside
+	asideN int
+	runEst map[estKey]*runCell
 }
 
 // New returns an empty dispatcher.
 func New(cfg Config) *Machine {
-	m := &Machine{cfg: cfg, leases: map[uint64]*lease{}, execs: map[string]*executor{}, perTask: map[string]float64{}}
+	m := &Machine{cfg: cfg, leases: map[uint64]*lease{}, execs: map[string]*executor{}, perTask: map[string]float64{},
+		shapes: map[asideKey]bool{}, aside: map[asideKey]*setAside{}, runEst: map[estKey]*runCell{}}
 	m.schedule = interleave(cfg.Weights) // H N L H N H N H H H for 6:3:1
 	return m
 }
@@ -222,7 +233,9 @@ func interleave(w [messages.NumClasses]int) []messages.Class {
 func (m *Machine) Enqueue(now time.Time, tasks []store.TaskRecord) Effects {
 	ts := now.UnixNano()
 	for _, t := range tasks {
-		m.queues[t.Class].push(&entry{rec: t, enqueued: ts, attempt: t.Attempts, holdsPlace: true})
+		e := &entry{rec: t, enqueued: ts, attempt: t.Attempts, holdsPlace: true}
+		prepare(e)
+		m.admit(ts, e)
 	}
 	var fx Effects
 	m.serveParked(now, &fx)
@@ -237,10 +250,16 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		ex = &executor{id: r.ExecutorID, leases: map[uint64]*lease{}}
 		m.execs[r.ExecutorID] = ex
 	}
-	// A known executor registers again only after it restarted: the tasks
-	// it held died with it. Left leased, its new heartbeats would renew
-	// them forever with nobody running them.
+	// A known executor registers again after it restarted: the tasks it
+	// held died with it. Left leased, its new heartbeats would renew them
+	// forever with nobody running them. The same incarnation registering
+	// again only lost an answer: its tasks still run, keep them.
+	same := r.Incarnation != 0 && r.Incarnation == ex.inc
+	ex.inc = r.Incarnation
 	for _, id := range slices.Sorted(maps.Keys(ex.leases)) {
+		if same {
+			break
+		}
 		le := ex.leases[id]
 		delete(m.leases, id)
 		delete(ex.leases, id)
@@ -249,8 +268,12 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 	ex.revoked = nil
 	m.setState(ex, messages.ExecActive) // evict.go
 	ex.idleSince, ex.unhealthy, ex.asleep = now.UnixNano(), "", false
+	if !same {
+		ex.backlog = 0 // its leases were dropped above
+	}
 	ex.slots = max(r.Slots, 1)
 	ex.caps = r.Capabilities
+	ex.fits = nil
 	ex.types = nil
 	if len(r.Types) > 0 {
 		ex.types = make(map[string]bool, len(r.Types))
@@ -259,6 +282,7 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		}
 	}
 	ex.lastSeen = now.UnixNano()
+	m.executorsChanged(true)
 	fx.Replies = append(fx.Replies, Reply{r.ExecutorID, &messages.Registered{
 		LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), HeartbeatMillis: (m.cfg.LeaseTTL / 5).Milliseconds(),
 	}})
@@ -354,7 +378,9 @@ func (m *Machine) result(now time.Time, ex *executor, r *messages.Result, fx *Ef
 	if len(ex.leases) == 0 {
 		ex.idleSince = now.UnixNano()
 	}
+	ex.backlog = max(ex.backlog-le.est, 0)
 	if r.RunNanos > 0 {
+		le.cell.learn(r.RunNanos)
 		const alpha = 0.1
 		if ex.runNanos == 0 {
 			ex.runNanos = float64(r.RunNanos)
@@ -425,7 +451,13 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 		if e == nil {
 			break
 		}
+		cell := m.cell(e)
+		est := m.estimate(e, cell, ex)
 		if n >= free {
+			if m.betterElsewhere(ex, e, est) {
+				m.queues[e.rec.Class].push(e) // another executor finishes it sooner
+				break
+			}
 			cost := m.perTask[e.rec.Type]
 			if cost <= 0 {
 				cost = 1 / float64(ex.slots)
@@ -441,7 +473,8 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 			fx.Credit[e.rec.Class]++
 		}
 		m.Counters.Granted++
-		le := &lease{e: e, exec: ex, attempt: e.attempt + 1}
+		le := &lease{e: e, exec: ex, attempt: e.attempt + 1, est: est, cell: cell}
+		ex.backlog += est
 		m.leases[e.rec.ID] = le
 		ex.leases[e.rec.ID] = le
 		g.Tasks = append(g.Tasks, messages.Task{ID: e.rec.ID, Type: e.rec.Type, Payload: e.rec.Payload, Priority: e.rec.Priority, Attempt: le.attempt})
@@ -511,7 +544,7 @@ func (m *Machine) popFor(c messages.Class, ex *executor) *entry {
 	}()
 	for q.Len() > 0 && len(skipped) < m.cfg.ScanLimit {
 		e := q.pop()
-		if ex.canRun(&e.rec) {
+		if ex.canRun(e) {
 			return e
 		}
 		skipped = append(skipped, e)
@@ -519,16 +552,24 @@ func (m *Machine) popFor(c messages.Class, ex *executor) *entry {
 	return nil
 }
 
-func (ex *executor) canRun(t *store.TaskRecord) bool {
-	if ex.types != nil && !ex.types[t.Type] {
+func (ex *executor) canRun(e *entry) bool {
+	if ex.types != nil && !ex.types[e.rec.Type] {
 		return false
 	}
-	for k, want := range t.Requirements {
-		if !Satisfies(ex.caps[k], want) {
-			return false
-		}
+	if e.shape == "" {
+		return true // no requirements beyond a size
 	}
-	return true
+	// Requirements are checked once per shape and registration: version
+	// constraints are costly to parse.
+	ok, hit := ex.fits[e.shape]
+	if !hit {
+		ok = ex.satisfies(e.rec.Requirements)
+		if ex.fits == nil {
+			ex.fits = map[string]bool{}
+		}
+		ex.fits[e.shape] = ok
+	}
+	return ok
 }
 
 // serveParked grants work to parked executors while there is any.
@@ -537,6 +578,7 @@ func (m *Machine) serveParked(now time.Time, fx *Effects) {
 	if len(m.parked) == 0 || m.Queued() == 0 && !m.anyRevoked() {
 		return
 	}
+	m.sortParked()
 	keep := m.parked[:0]
 	for _, ex := range m.parked {
 		if m.execs[ex.id] != ex || !ex.parked {
@@ -568,12 +610,14 @@ func (m *Machine) anyRevoked() bool {
 func (m *Machine) Tick(now time.Time) Effects {
 	var fx Effects
 	ts := now.UnixNano()
+	left := false
 	for _, id := range slices.Sorted(maps.Keys(m.execs)) { // sorted: deterministic effects
 		ex := m.execs[id]
 		if ts-ex.lastSeen <= int64(m.cfg.LeaseTTL) {
 			continue
 		}
 		m.forget(ex) // evict.go
+		left = true
 		for _, tid := range slices.Sorted(maps.Keys(ex.leases)) {
 			le := ex.leases[tid]
 			delete(m.leases, tid)
@@ -581,10 +625,13 @@ func (m *Machine) Tick(now time.Time) Effects {
 			m.fail(now, le.e, le.attempt, fmt.Sprintf("lease expired: executor %s silent for %v", id, m.cfg.LeaseTTL), false, &fx)
 		}
 	}
+	if left {
+		m.executorsChanged(false)
+	}
 	for m.delayed.Len() > 0 && m.delayed[0].at <= ts {
 		r := heap.Pop(&m.delayed).(*retry)
 		r.e.enqueued = ts
-		m.queues[r.e.rec.Class].push(r.e)
+		m.admit(ts, r.e)
 	}
 	m.serveParked(now, &fx)
 	return fx
@@ -602,8 +649,11 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 			if len(le.exec.leases) == 0 {
 				le.exec.idleSince = now.UnixNano()
 			}
+			le.exec.backlog = max(le.exec.backlog-le.est, 0)
 			le.exec.revoked = append(le.exec.revoked, id)
 			e = le.e
+		} else if x := m.removeAside(id); x != nil {
+			e = x
 		} else if i := slices.IndexFunc(m.delayed, func(r *retry) bool { return r.e.rec.ID == id }); i >= 0 {
 			e = heap.Remove(&m.delayed, i).(*retry).e
 		} else {
@@ -645,6 +695,11 @@ func (m *Machine) State(id uint64) messages.TaskState {
 			return messages.StateQueued
 		}
 	}
+	if m.asideN > 0 {
+		if _, ok := m.asideOf(id); ok {
+			return messages.StateQueued
+		}
+	}
 	return messages.StateUnknown
 }
 
@@ -671,7 +726,8 @@ func (m *Machine) Executors() []messages.ExecutorStatus {
 	out := make([]messages.ExecutorStatus, 0, len(m.execs))
 	for _, ex := range m.execs {
 		st := messages.ExecutorStatus{ID: ex.id, Slots: ex.slots, Leases: int32(len(ex.leases)), Load: ex.load, LastSeen: ex.lastSeen / 1e6,
-			State: ex.state, Unhealthy: ex.unhealthy}
+			State: ex.state, Unhealthy: ex.unhealthy,
+			BacklogMillis: int64(ex.finish() / 1e6), Cloud: ex.caps[messages.CapCloud] == "true"}
 		if len(ex.leases) == 0 {
 			st.IdleSince = ex.idleSince / 1e6
 		}

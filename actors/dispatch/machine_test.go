@@ -874,3 +874,32 @@ func TestReregisterLosesOldLeases(t *testing.T) {
 		t.Fatalf("old attempt's result accepted: %+v", fx.Finished)
 	}
 }
+
+// The same incarnation registering again (its Registered was lost or slow,
+// so the executor asked again) keeps its leases: its tasks still run. A new
+// incarnation has restarted and loses them.
+func TestReregisterSameIncarnationKeepsLeases(t *testing.T) {
+	m := New(testConfig())
+	reg := func(inc uint64) Effects {
+		return m.Register(t0, &messages.Register{Version: messages.ProtocolVersion, ExecutorID: "e", Slots: 2, Incarnation: inc})
+	}
+	reg(7)
+	m.Enqueue(t0, recs(normal, 9, 9))
+	pull(m, t0, "e", noLoad())
+	m.Enqueue(t0, recs(normal, 1, 2))
+	// Task 9's run time gives the leases of 1 and 2 an estimate (backlog).
+	pull(m, t0, "e", noLoad(), messages.Result{TaskID: 9, Attempt: 1, OK: true, RunNanos: 5e6})
+	backlog := m.execs["e"].backlog
+	if fx := reg(7); len(fx.Attempts) != 0 || m.Leases() != 2 {
+		t.Fatalf("same incarnation again: attempts %+v, leases %d; want both leases kept", fx.Attempts, m.Leases())
+	}
+	if got := m.execs["e"].backlog; got != backlog || got <= 0 {
+		t.Fatalf("backlog after the same incarnation registered again = %v, want the kept leases' %v", got, backlog)
+	}
+	if fx := pull(m, t0, "e", noLoad(), ok(1, 1)); len(fx.Finished) != 1 {
+		t.Fatalf("result of a kept lease not accepted: %+v", fx.Finished)
+	}
+	if fx := reg(8); len(fx.Attempts) != 1 || m.Leases() != 0 {
+		t.Fatalf("new incarnation: attempts %+v, leases %d; want the running task failed", fx.Attempts, m.Leases())
+	}
+}

@@ -84,8 +84,19 @@ func (s *dispatchSim) enqueue(n int) {
 		s.nextID++
 		r := store.TaskRecord{ID: s.nextID, Class: messages.Class(s.rng.IntN(messages.NumClasses)),
 			Priority: int32(s.rng.IntN(101)), Type: []string{"a", "b"}[s.rng.IntN(2)], MaxAttempts: int32(1 + s.rng.IntN(3))}
-		if s.rng.IntN(4) == 0 {
+		switch s.rng.IntN(8) {
+		case 0, 1:
 			r.Requirements = map[string]string{"cuda": ">= 15.0, < 16"}
+		case 2: // pinned to one executor that runs its type, with a size
+			var can []string
+			for _, ex := range s.execs {
+				if ex.types == nil || slices.Contains(ex.types, r.Type) {
+					can = append(can, ex.id)
+				}
+			}
+			r.Requirements = map[string]string{messages.ReqPin: "=" + can[s.rng.IntN(len(can))], messages.ReqSize: "=" + fmt.Sprint(1+s.rng.IntN(100))}
+		case 3:
+			r.Requirements = map[string]string{messages.ReqSize: "=" + fmt.Sprint(s.rng.Float64()*50)}
 		}
 		s.tasks[r.ID] = r
 		s.enqueued[r.Class]++
@@ -161,7 +172,10 @@ func (s *dispatchSim) apply(fx Effects) {
 				t.Fatalf("task of type %s granted to %s (types %v)", r.Type, ex.id, ex.types)
 			}
 			for k, v := range r.Requirements {
-				if !Satisfies(ex.caps[k], v) {
+				if k == messages.ReqPin && v != "="+ex.id {
+					t.Fatalf("task %d pinned %s, granted to %s", task.ID, v, ex.id)
+				}
+				if k != messages.ReqPin && k != messages.ReqSize && !Satisfies(ex.caps[k], v) {
 					t.Fatalf("task %d needs %s %s, granted to %s with %v", task.ID, k, v, ex.id, ex.caps)
 				}
 			}
@@ -238,6 +252,29 @@ func (s *dispatchSim) check() {
 	for _, r := range s.m.delayed {
 		places[r.e.rec.ID]++
 	}
+	asideN := 0
+	for _, g := range s.m.aside {
+		for _, e := range g.entries {
+			places[e.rec.ID]++
+			asideN++
+			if s.m.placeable(e) {
+				t.Fatalf("task %d set aside though an executor satisfies %s", e.rec.ID, g.reqs)
+			}
+		}
+	}
+	// Backlogs are the sums of their leases' estimates.
+	for _, ex := range s.m.execs {
+		sum := 0.0
+		for _, le := range ex.leases {
+			sum += le.est
+		}
+		if d := ex.backlog - sum; d > 1e-3*max(sum, 1) || d < -1e-3*max(sum, 1) {
+			t.Fatalf("executor %s: backlog %v, its leases' estimates sum to %v", ex.id, ex.backlog, sum)
+		}
+	}
+	if asideN != s.m.UnplaceableCount() {
+		t.Fatalf("set-aside count %d, lists hold %d", s.m.UnplaceableCount(), asideN)
+	}
 	for id := range s.m.leases {
 		places[id]++
 	}
@@ -254,6 +291,13 @@ func (s *dispatchSim) check() {
 		for _, e := range s.m.queues[c] {
 			if e.holdsPlace {
 				queued[c]++
+			}
+		}
+	}
+	for _, g := range s.m.aside {
+		for _, e := range g.entries {
+			if e.holdsPlace {
+				queued[e.rec.Class]++
 			}
 		}
 	}

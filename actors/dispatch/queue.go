@@ -17,6 +17,10 @@ type entry struct {
 	// stolen: the task belongs to another node (work stealing, stolen.go);
 	// its results go back to that node instead of to dedupe.
 	stolen bool
+	// shape is the canonical text of its requirements ("" if none) and
+	// bucket its size bucket (placement.go).
+	shape  string
+	bucket int8
 }
 
 // queue is one class's queue: highest priority first, then oldest.

@@ -38,7 +38,9 @@ func (m *Machine) EnqueueStolen(now time.Time, tasks []store.TaskRecord) Effects
 			m.stolenResult(messages.Result{TaskID: t.ID, Attempt: t.Attempts + 1, Error: "stolen task id already known at the stealing node"}, &fx)
 			continue
 		}
-		m.queues[t.Class].push(&entry{rec: t, enqueued: ts, attempt: t.Attempts, stolen: true})
+		e := &entry{rec: t, enqueued: ts, attempt: t.Attempts, stolen: true}
+		prepare(e)
+		m.admit(ts, e)
 	}
 	m.serveParked(now, &fx)
 	return fx
@@ -52,7 +54,10 @@ func (m *Machine) stolenResult(r messages.Result, fx *Effects) {
 // true when one of them runs every type.
 func (m *Machine) Types() (types []string, any bool) {
 	set := map[string]bool{}
-	for _, ex := range m.execs {
+	for id, ex := range m.execs {
+		if messages.IsStealExecutor(id) {
+			continue
+		}
 		if ex.types == nil {
 			any = true
 		}
@@ -70,7 +75,10 @@ func (m *Machine) Types() (types []string, any bool) {
 // FreeSlots is the attached executors' slots not holding a lease.
 func (m *Machine) FreeSlots() int {
 	n := 0
-	for _, ex := range m.execs {
+	for id, ex := range m.execs {
+		if messages.IsStealExecutor(id) {
+			continue // another node's capacity
+		}
 		n += max(int(ex.slots)-len(ex.leases), 0)
 	}
 	return n

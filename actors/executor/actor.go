@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -49,6 +50,15 @@ type heartbeat struct{}
 type sample struct{}
 type register struct{}
 
+// registerCheck re-sends a Register that got no answer: the node may have
+// been starting (its remote up before its dispatcher) or gone meanwhile,
+// and a request to a missing actor is dropped without a reply.
+type registerCheck struct{}
+
+// RegisterRetry is how long an executor waits for Registered before it
+// registers again.
+const RegisterRetry = 3 * time.Second
+
 type shell struct {
 	cfg  Config
 	d    Deps
@@ -63,6 +73,8 @@ type shell struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	hb, load wire.Timer
+	regCheck wire.Timer
+	inc      uint64 // Register.Incarnation of this run
 	hbEvery  time.Duration
 	// sleepEvery is the heartbeat interval while asleep (from Grant.Sleep).
 	sleepEvery time.Duration
@@ -83,7 +95,13 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.started(ctx)
 	case register:
 		s.register(ctx)
+	case registerCheck:
+		if !s.m.IsRegistered() {
+			s.d.Logger.Warn("no answer to registration; registering again", "executor", s.cfg.ID)
+			s.register(ctx)
+		}
 	case *messages.Registered:
+		s.regCheck.Stop()
 		if s.d.OnRegistered != nil {
 			s.d.OnRegistered(msg)
 		}
@@ -149,6 +167,7 @@ func (s *shell) Receive(ctx actor.Context) {
 // supervised restart, whose new shell registers again: the node then
 // requeues what this one held).
 func (s *shell) shutdown() {
+	s.regCheck.Stop()
 	s.hb.Stop()
 	s.load.Stop()
 	if s.work == nil {
@@ -156,8 +175,8 @@ func (s *shell) shutdown() {
 	}
 	s.stop()
 	close(s.work)
-	s.work = nil
 	s.wg.Wait()
+	s.work = nil
 }
 
 func (s *shell) heartbeatEvery() time.Duration {
@@ -169,6 +188,7 @@ func (s *shell) heartbeatEvery() time.Duration {
 
 func (s *shell) started(ctx actor.Context) {
 	s.self, s.system = ctx.Self(), ctx.ActorSystem()
+	s.inc = rand.Uint64() | 1
 	s.base, s.stop = context.WithCancel(context.Background())
 	// The node may let an executor hold up to slots × (1 + its buffer, 16 by
 	// default) when tasks are very short; a send to a full channel only
@@ -193,7 +213,9 @@ func (s *shell) register(ctx actor.Context) {
 	s.d.Transport.Request(ctx, s.d.Dispatch, &messages.Register{
 		Version: messages.ProtocolVersion, ExecutorID: s.cfg.ID, Types: types,
 		Slots: int32(s.cfg.Slots), Capabilities: s.cfg.Capabilities, Token: s.cfg.Token,
+		Incarnation: s.inc,
 	})
+	s.regCheck.Arm(s.system, s.self, RegisterRetry, registerCheck{})
 }
 
 func (s *shell) retryRegister() {

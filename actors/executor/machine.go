@@ -60,6 +60,9 @@ func NewMachine(cfg Config) *Machine {
 	return &Machine{cfg: cfg, held: map[uint64]struct{}{}}
 }
 
+// IsRegistered tells whether the node acknowledged the registration.
+func (m *Machine) IsRegistered() bool { return m.registered }
+
 // Registered marks the executor registered (or not, after the node forgot it).
 func (m *Machine) Registered(ok bool) {
 	m.registered = ok

@@ -7,6 +7,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -196,7 +199,7 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []st
 			Priority:     t.Priority,
 			Class:        m.cfg.ClassOf(t.Priority),
 			Digest:       m.digestOf(digests, i, t),
-			Requirements: t.Requirements,
+			Requirements: withPlacement(t),
 			MaxAttempts:  max,
 			SubmittedAt:  ts,
 		}
@@ -234,11 +237,43 @@ func (m *Machine) check(i int, t *messages.TaskSpec) *messages.Error {
 		return messages.TaskErrorf(messages.CodeInvalid, i, "max attempts %d is outside [0, %d]", t.MaxAttempts, m.cfg.MaxAttempts)
 	}
 	for k, v := range t.Requirements {
+		if k == messages.ReqSize {
+			// Reserved: set from Size, and kept by tasks re-submitted from
+			// the store (adoption).
+			if f, err := strconv.ParseFloat(strings.TrimPrefix(v, "="), 64); err != nil || !strings.HasPrefix(v, "=") || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+				return messages.TaskErrorf(messages.CodeBadRequirement, i, "requirement %s is reserved for the task's size (\"=<number>\"), got %q", k, v)
+			}
+			continue
+		}
 		if err := ParseRequirement(k, v); err != nil {
 			return messages.TaskErrorf(messages.CodeBadRequirement, i, "%v", err)
 		}
 	}
+	switch {
+	case math.IsNaN(t.Size) || math.IsInf(t.Size, 0) || t.Size < 0:
+		return messages.TaskErrorf(messages.CodeInvalid, i, "size %v must be a finite number >= 0", t.Size)
+	case len(t.Pin) > 256:
+		return messages.TaskErrorf(messages.CodeInvalid, i, "pin is %d bytes, at most 256", len(t.Pin))
+	}
 	return nil
+}
+
+// withPlacement returns t's requirements with its size and pin under the
+// reserved keys (messages.ReqSize, ReqPin): dispatch reads them there, and
+// both stores keep them without a layout change.
+func withPlacement(t *messages.TaskSpec) map[string]string {
+	if t.Size == 0 && t.Pin == "" {
+		return t.Requirements
+	}
+	req := make(map[string]string, len(t.Requirements)+2)
+	maps.Copy(req, t.Requirements)
+	if t.Size > 0 {
+		req[messages.ReqSize] = "=" + strconv.FormatFloat(t.Size, 'g', -1, 64)
+	}
+	if t.Pin != "" {
+		req[messages.ReqPin] = "=" + t.Pin
+	}
+	return req
 }
 
 // ParseRequirement checks one requirement: a label equality ("=value") or a

@@ -2,6 +2,8 @@ package request
 
 import (
 	"errors"
+	"maps"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -367,6 +369,39 @@ func TestDigestProperty(t *testing.T) {
 		c := []byte(`{"id":` + strconv.Itoa(i+1) + `}`)
 		if m.Digest("k", a) == m.Digest("k", c) {
 			t.Fatalf("%s and %s equal", a, c)
+		}
+	}
+}
+
+func TestAcceptSizeAndPin(t *testing.T) {
+	m := New(DefaultConfig(), 0)
+	s := spec("t", "", 50)
+	s.Requirements = map[string]string{"os": "=linux"}
+	s.Size, s.Pin = 2.5, "exec-1"
+	recs, err := m.Accept(t0, submit(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"os": "=linux", messages.ReqSize: "=2.5", messages.ReqPin: "=exec-1"}
+	if !maps.Equal(recs[0].Requirements, want) {
+		t.Fatalf("requirements = %v, want %v", recs[0].Requirements, want)
+	}
+	if len(s.Requirements) != 1 {
+		t.Fatal("the caller's requirement map was modified")
+	}
+	// A record re-submitted from the store keeps its size key.
+	again := spec("t", "", 50)
+	again.Requirements = recs[0].Requirements
+	if _, err := m.Accept(t0, submit(again)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []messages.TaskSpec{
+		{Type: "t", Priority: 50, Size: -1},
+		{Type: "t", Priority: 50, Size: math.Inf(1)},
+		{Type: "t", Priority: 50, Requirements: map[string]string{messages.ReqSize: "=big"}},
+	} {
+		if _, err := m.Accept(t0, submit(bad)); err == nil {
+			t.Errorf("accepted %+v", bad)
 		}
 	}
 }

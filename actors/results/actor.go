@@ -146,9 +146,21 @@ func (s *shell) locate(root *actor.RootContext, found []messages.Outcome) {
 		found[i].State = st[k]
 	}
 	exact := ask(s.d.Dispatch, dispatch.StateRequest{IDs: ids})
+	stuck := false
 	for k, i := range idx {
 		if exact != nil && st[k] == messages.StateQueued && exact[k] != messages.StateUnknown {
 			found[i].State = exact[k]
+		}
+		stuck = stuck || found[i].State == messages.StateQueued
+	}
+	if !stuck {
+		return
+	}
+	// Queued tasks may be set aside as unplaceable: say why.
+	res, err := root.RequestFuture(s.d.Dispatch, dispatch.ReasonRequest{IDs: ids}, 2*time.Second).Result()
+	if why, ok := res.([]string); err == nil && ok && len(why) == len(ids) {
+		for k, i := range idx {
+			found[i].Reason = why[k]
 		}
 	}
 }

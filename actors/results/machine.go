@@ -76,7 +76,7 @@ func (m *Machine) Resolve(w *Waiter, found []messages.Outcome) bool {
 			w.remaining--
 			m.unlink(f.TaskID, w)
 		} else {
-			o.State = f.State // where it waits, for an answer at the timeout
+			o.State, o.Reason = f.State, f.Reason // where it waits (and why), for an answer at the timeout
 		}
 	}
 	if w.remaining > 0 {

@@ -108,6 +108,7 @@ func New(cfg Config, conn *sdk.Conn) (*Server, error) {
 		{Method: "POST", Path: "/v1/tasks/wait", handler: s.wait},
 		{Method: "POST", Path: "/v1/tasks/cancel", handler: s.cancel},
 		{Method: "GET", Path: "/v1/status", handler: s.status},
+		{Method: "POST", Path: "/v1/plan", handler: s.plan},
 		{Method: "POST", Path: "/v1/executors/{id}/drain", handler: s.drain},
 		{Method: "POST", Path: "/v1/agents", handler: s.registerAgent},
 		{Method: "POST", Path: "/v1/agents/{id}/lease", handler: s.lease},

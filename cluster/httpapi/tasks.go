@@ -19,6 +19,10 @@ type TaskIn struct {
 	Priority      *int32            `json:"priority,omitempty"` // default 50
 	Requirements  map[string]string `json:"requirements,omitempty"`
 	MaxAttempts   int32             `json:"max_attempts,omitempty"`
+	// Size is the task's declared size (placement estimates); Pin names
+	// the only executor that may run it (a planned allocation).
+	Size float64 `json:"size,omitempty"`
+	Pin  string  `json:"pin,omitempty"`
 }
 
 type submitIn struct {
@@ -38,10 +42,11 @@ type OutcomeOut struct {
 	Error        string  `json:"error,omitempty"`
 	Attempts     int32   `json:"attempts"`
 	AliasOf      uint64  `json:"alias_of,omitempty"`
+	Reason       string  `json:"reason,omitempty"`
 }
 
 func outcomeOut(o messages.Outcome) OutcomeOut {
-	out := OutcomeOut{ID: o.TaskID, State: o.State.String(), Error: o.Error, Attempts: o.Attempts, AliasOf: o.AliasOf}
+	out := OutcomeOut{ID: o.TaskID, State: o.State.String(), Error: o.Error, Attempts: o.Attempts, AliasOf: o.AliasOf, Reason: o.Reason}
 	out.Output, out.OutputBase64 = textOrBase64(o.Output)
 	return out
 }
@@ -76,7 +81,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		if t.Priority != nil {
 			prio = *t.Priority
 		}
-		specs[i] = messages.TaskSpec{Type: t.Type, Payload: p, Priority: prio, Requirements: t.Requirements, MaxAttempts: t.MaxAttempts}
+		specs[i] = messages.TaskSpec{Type: t.Type, Payload: p, Priority: prio, Requirements: t.Requirements, MaxAttempts: t.MaxAttempts,
+			Size: t.Size, Pin: t.Pin}
 	}
 	ids, err := s.client.SubmitBatch(r.Context(), specs)
 	if err != nil {
@@ -216,6 +222,26 @@ type StatusOut struct {
 	Members   []MemberOut      `json:"members,omitempty"`
 	// Alerts are the supervisor's latest alerts (docs/supervision.md).
 	Alerts []messages.Alert `json:"alerts,omitempty"`
+	// Unplaceable lists tasks no registered executor can run; Cloud the
+	// cloud executors (docs/supervision.md).
+	Unplaceable []UnplaceableOut `json:"unplaceable,omitempty"`
+	Cloud       []CloudOut       `json:"cloud,omitempty"`
+}
+
+// UnplaceableOut is one requirement shape nobody satisfies.
+type UnplaceableOut struct {
+	Type         string `json:"type"`
+	Requirements string `json:"requirements"`
+	Tasks        int64  `json:"tasks"`
+	SinceMS      int64  `json:"since_unix_ms"`
+}
+
+// CloudOut is one cloud executor.
+type CloudOut struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	SinceMS int64  `json:"since_unix_ms"`
 }
 
 // ClassOut is one priority class.
@@ -242,6 +268,10 @@ type ExecutorOut struct {
 	LastSeenMS int64   `json:"last_seen_unix_ms"`
 	// State is active, sleeping, draining, restarting or failed.
 	State string `json:"state,omitempty"`
+	// BacklogMS is its estimated backlog per slot; Cloud marks a cloud
+	// executor.
+	BacklogMS int64 `json:"backlog_ms,omitempty"`
+	Cloud     bool  `json:"cloud,omitempty"`
 }
 
 // MemberOut is one cluster member.
@@ -266,7 +296,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		out.Classes = append(out.Classes, ClassOut(c))
 	}
 	for _, e := range st.Executors {
-		out.Executors = append(out.Executors, ExecutorOut{ID: e.ID, Slots: e.Slots, Leases: e.Leases, Load: LoadOut(e.Load), LastSeenMS: e.LastSeen, State: e.State})
+		out.Executors = append(out.Executors, ExecutorOut{ID: e.ID, Slots: e.Slots, Leases: e.Leases, Load: LoadOut(e.Load), LastSeenMS: e.LastSeen, State: e.State,
+			BacklogMS: e.BacklogMillis, Cloud: e.Cloud})
+	}
+	for _, u := range st.Unplaceable {
+		out.Unplaceable = append(out.Unplaceable, UnplaceableOut{Type: u.Type, Requirements: u.Requirements, Tasks: u.Tasks, SinceMS: u.SinceUnixMs})
+	}
+	for _, c := range st.Cloud {
+		out.Cloud = append(out.Cloud, CloudOut{ID: c.ID, State: c.State, Reason: c.Reason, SinceMS: c.Since})
 	}
 	for _, m := range st.Members {
 		out.Members = append(out.Members, MemberOut{Name: m.Name, Gossip: m.Gossip, Remote: m.Remote, Queued: m.Queued[:], Standby: m.Standby, LoadAt: m.LoadAt})

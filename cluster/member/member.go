@@ -45,6 +45,9 @@ type Config struct {
 	FollowEvery time.Duration
 	// Logger receives membership and routing logs. Default: discard.
 	Logger *slog.Logger
+	// JoinRetry keeps trying the seeds for this long, then re-joins them
+	// when members are missing (membership.Config.JoinRetry). 0: one try.
+	JoinRetry time.Duration
 }
 
 // Member is a node's cluster membership.
@@ -68,7 +71,7 @@ func Join(cfg Config, remote string) (*Member, error) {
 		cfg.FollowEvery = 100 * time.Millisecond
 	}
 	ml, err := membership.Start(membership.Config{Name: cfg.Name, Bind: cfg.Gossip, Remote: remote, Seeds: cfg.Seeds,
-		Key: cfg.Key, Fast: cfg.Fast, Logger: cfg.Logger})
+		Key: cfg.Key, Fast: cfg.Fast, Logger: cfg.Logger, JoinRetry: cfg.JoinRetry})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -44,6 +45,15 @@ type Config struct {
 	Fast bool
 	// Logger receives memberlist's logs. Default: discard.
 	Logger *slog.Logger
+	// JoinRetry, when > 0, keeps retrying the join (every second) for up to
+	// this long while no seed answers (containers starting in any order),
+	// and afterwards re-joins the seeds every RejoinEvery while fewer
+	// members than seeds + 1 are alive, so that a partition longer than
+	// memberlist's gossip-to-the-dead time (15 s fast, 30 s LAN) heals.
+	// 0: one attempt; failure is an error.
+	JoinRetry time.Duration
+	// RejoinEvery is the re-join period of JoinRetry. Default 5 s.
+	RejoinEvery time.Duration
 }
 
 // Validate names the first bad field.
@@ -82,6 +92,9 @@ type Membership struct {
 	mu    sync.Mutex
 	loads map[string]*messages.NodeLoad
 	meta  []byte
+
+	stop     chan struct{} // closed by Leave and Shutdown: ends rejoin
+	stopOnce sync.Once
 }
 
 // Start creates the member and joins the seeds (if any).
@@ -110,19 +123,66 @@ func Start(cfg Config) (*Membership, error) {
 	mc.SecretKey = cfg.Key
 	mc.Delegate, mc.Events = (*delegate)(m), (*events)(m)
 	mc.Logger = log.New(&slogWriter{cfg.Logger}, "", 0)
+	// The queue exists before memberlist starts gossiping (GetBroadcasts
+	// reads it from memberlist's goroutines as soon as Create returns).
+	var created atomic.Pointer[memberlist.Memberlist]
+	m.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult, NumNodes: func() int {
+		if ml := created.Load(); ml != nil {
+			return ml.NumMembers()
+		}
+		return 1
+	}}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("membership: start on %s: %w", cfg.Bind, err)
 	}
+	created.Store(ml)
 	m.ml = ml
-	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
+	m.stop = make(chan struct{})
 	if len(cfg.Seeds) > 0 {
-		if _, err := ml.Join(cfg.Seeds); err != nil {
-			_ = ml.Shutdown()
-			return nil, fmt.Errorf("membership: join %v: %w", cfg.Seeds, err)
+		deadline := time.Now().Add(cfg.JoinRetry)
+		for {
+			_, err := ml.Join(cfg.Seeds)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = ml.Shutdown()
+				return nil, fmt.Errorf("membership: join %v: %w", cfg.Seeds, err)
+			}
+			cfg.Logger.Info("join failed; retrying", "seeds", cfg.Seeds, "error", err)
+			time.Sleep(time.Second)
+		}
+		if cfg.JoinRetry > 0 {
+			go m.rejoin(cfg)
 		}
 	}
 	return m, nil
+}
+
+// rejoin re-joins the seeds while fewer members than seeds + 1 are alive.
+func (m *Membership) rejoin(cfg Config) {
+	every := cfg.RejoinEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		if m.ml.NumMembers() >= len(cfg.Seeds)+1 {
+			continue
+		}
+		if n, err := m.ml.Join(cfg.Seeds); err != nil {
+			cfg.Logger.Debug("rejoin", "seeds", cfg.Seeds, "reached", n, "error", err)
+		} else {
+			cfg.Logger.Info("rejoined seeds", "reached", n, "members", m.ml.NumMembers())
+		}
+	}
 }
 
 // Addr is this member's gossip address (host:port).
@@ -133,10 +193,15 @@ func (m *Membership) Addr() string {
 
 // Members lists the live members, this one included, sorted by name.
 func (m *Membership) Members() []Member {
+	// memberlist's node list first, without m.mu: memberlist calls
+	// NotifyLeave (which takes m.mu) while holding its node lock, so
+	// holding m.mu while asking for that lock deadlocks (seen in the Docker
+	// cluster test: a restarted node stopped answering for good).
+	nodes := m.ml.Members()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Member
-	for _, n := range m.ml.Members() {
+	for _, n := range nodes {
 		var md meta
 		_ = msgpack.Unmarshal(n.Meta, &md)
 		out = append(out, Member{Name: n.Name, Gossip: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Remote: md.Remote, Load: m.loads[n.Name]})
@@ -170,12 +235,16 @@ func (m *Membership) Publish(l messages.NodeLoad) error {
 
 // Leave tells the others this node is going, then stops.
 func (m *Membership) Leave(timeout time.Duration) error {
+	m.stopOnce.Do(func() { close(m.stop) })
 	err := m.ml.Leave(timeout)
 	return errors.Join(err, m.ml.Shutdown())
 }
 
 // Shutdown stops without leaving: peers detect it as failed.
-func (m *Membership) Shutdown() error { return m.ml.Shutdown() }
+func (m *Membership) Shutdown() error {
+	m.stopOnce.Do(func() { close(m.stop) })
+	return m.ml.Shutdown()
+}
 
 type loadBroadcast struct {
 	node string

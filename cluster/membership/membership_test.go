@@ -2,6 +2,8 @@ package membership
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -91,5 +93,102 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: validated", name)
 		}
+	}
+}
+
+// With JoinRetry a member whose seed is not up yet keeps trying until it
+// is; after a seed was lost and is back (a partition that outlived
+// gossip-to-the-dead), the re-join brings the members together again.
+// Without JoinRetry the join fails at once.
+func TestJoinRetryAndRejoin(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := l.Addr().String()
+	l.Close()
+	if _, err := Start(Config{Name: "x", Bind: "127.0.0.1:0", Seeds: []string{seed}, Fast: true}); err == nil {
+		t.Fatal("join of a seed that is down: no error without JoinRetry")
+	}
+	type res struct {
+		m   *Membership
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		m, err := Start(Config{Name: "b", Bind: "127.0.0.1:0", Seeds: []string{seed}, Fast: true, JoinRetry: time.Minute, RejoinEvery: 200 * time.Millisecond})
+		done <- res{m, err}
+	}()
+	time.Sleep(1500 * time.Millisecond) // let b fail at least once (not a timing assertion)
+	a, err := Start(Config{Name: "a", Bind: seed, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	b := r.m
+	t.Cleanup(func() { _ = b.Shutdown() })
+	eventually(t, "a sees b", func() bool { return len(a.Members()) == 2 })
+	// a goes away and comes back on the same address as a new process
+	// would: it knows nobody, so only b's re-join can reunite them.
+	_ = a.Shutdown()
+	eventually(t, "b sees a gone", func() bool { return len(b.Members()) == 1 })
+	a2, err := Start(Config{Name: "a2", Bind: seed, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a2.Shutdown() })
+	eventually(t, "b re-joined a2", func() bool { return len(a2.Members()) == 2 && len(b.Members()) == 2 })
+}
+
+// Members may be called at any time, also while memberlist reports a
+// member gone: it must not hold its own lock while asking memberlist (which
+// calls NotifyLeave holding its node lock). Readers hammer Members while
+// peers join and die; the test fails (instead of hanging) if a reader
+// blocks for 20 s.
+func TestMembersDuringLeaveDoesNotDeadlock(t *testing.T) {
+	a := start(t, "a", key)
+	stop := make(chan struct{})
+	progress := make(chan struct{}, 1)
+	for range 2 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a.Members()
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	defer close(stop)
+	alive := func(n int) func() bool {
+		return func() bool {
+			got := make(chan int, 1)
+			go func() { got <- len(a.Members()) }()
+			select {
+			case k := <-got:
+				return k == n
+			case <-time.After(20 * time.Second):
+				t.Fatal("Members blocked for 20 s: deadlock with memberlist's NotifyLeave")
+				return false
+			}
+		}
+	}
+	for i := range 4 {
+		b, err := Start(Config{Name: fmt.Sprintf("b%d", i), Bind: "127.0.0.1:0", Seeds: []string{a.Addr()}, Key: key, Fast: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "a sees b", alive(2))
+		_ = b.Shutdown() // dies: a's memberlist declares it dead (NotifyLeave)
+		eventually(t, "a sees b gone", alive(1))
 	}
 }

@@ -97,7 +97,9 @@ func (n *Node) spawnStealer(spawn func(*actor.Props, string) error) error {
 	if n.stealerPID() == nil {
 		return nil
 	}
-	return spawn(steal.Props(n.cfg.Steal, steal.Deps{Self: n.cfg.Cluster.View().Self, Dispatch: n.pids.Dispatch,
+	scfg := n.cfg.Steal
+	scfg.Token = n.cfg.Token
+	return spawn(steal.Props(scfg, steal.Deps{Self: n.cfg.Cluster.View().Self, Dispatch: n.pids.Dispatch,
 		Codec: n.codec, Peers: n.cfg.StealFrom, ClassOf: n.cfg.Intake.ClassOf, Logger: n.cfg.Logger, Now: n.cfg.Now,
 		Stolen: func(k int) { n.Counters.Stolen.Add(int64(k)) }}), steal.Name)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
 
+	"github.com/shoalrt/shoal/actors/cloud"
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/flow"
@@ -74,6 +75,11 @@ type Config struct {
 	// AlertSinks receive the supervisor's alerts besides the log.
 	AlertSinks []supervisor.Sink
 
+	// Cloud tunes the cloud actor; CloudProvider, when set, turns cloud
+	// spill on (actors/cloud, cloud.go). Nil: off.
+	Cloud         cloud.Config
+	CloudProvider cloud.Provider
+
 	// Members, when set, lists the cluster members for status.
 	Members func() []messages.MemberStatus
 	// Cluster, when set, makes the node a cluster member routing by its
@@ -105,6 +111,7 @@ func DefaultConfig(dir string) Config {
 		Dispatch:        dispatch.DefaultConfig(),
 		Steal:           steal.DefaultConfig(),
 		Flows:           flow.DefaultConfig(),
+		Cloud:           cloud.DefaultConfig(),
 		Supervisor:      supervisor.DefaultConfig(),
 	}
 }
@@ -123,7 +130,7 @@ func (c Config) Validate() error {
 	case c.Executors < 0 || c.Executors > 0 && c.Launcher == nil:
 		return fmt.Errorf("node: Executors (%d) needs a Launcher and must be >= 0", c.Executors)
 	}
-	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate())
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate(), c.Cloud.Validate())
 }
 
 // PIDs are the node's addressable actors.
@@ -265,6 +272,7 @@ func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 		n.spawnRouters(spawn),
 		n.spawnStealer(spawn),
+		n.spawnCloud(spawn),
 		n.spawnSupervisor(spawn), // last: it watches the dispatcher
 	)
 }
@@ -344,12 +352,17 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		"slept":        snap.Counters.Slept,
 		"woken":        snap.Counters.Woken,
 	}}
+	for _, u := range snap.Unplaceable {
+		st.Counters["unplaceable"] += int64(u.Tasks)
+		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Type: u.Type, Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6})
+	}
 	for c := range snap.Queued {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
 			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})
 	}
 	n.flowCounters(st.Counters)
 	n.supervision(ctx, st) // supervision.go
+	n.addCloudStatus(ctx, st)
 	if n.cfg.Members != nil {
 		st.Members = n.cfg.Members()
 	}
@@ -393,7 +406,7 @@ func (n *Node) Stop() error {
 			n.system.EventStream.Unsubscribe(n.endpointSub)
 		}
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.cloudPID(), n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {
 				_ = root.StopFuture(p).Wait()
 			}

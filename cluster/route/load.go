@@ -21,6 +21,9 @@ func LoadOf(st *messages.Status, drain float64) messages.NodeLoad {
 			continue // listed by the supervisor, not attached (docs/supervision.md)
 		}
 		l.Executors++
+		if messages.IsStealExecutor(e.ID) {
+			continue // another node's capacity (messages.IsStealExecutor)
+		}
 		l.FreeSlots += max(e.Slots-e.Leases, 0)
 	}
 	return l

@@ -260,3 +260,16 @@ func TestLoadAndRate(t *testing.T) {
 		t.Fatalf("rate %v, want 750", got)
 	}
 }
+
+// Another node's stealer attached here is not this node's capacity: a
+// loaded node whose only executor is a stealer reports no free slot, so
+// the stealer keeps qualifying it (cluster/steal).
+func TestLoadOfLeavesOutStealers(t *testing.T) {
+	st := &messages.Status{Executors: []messages.ExecutorStatus{
+		{ID: "w1", Slots: 4, Leases: 1},
+		{ID: messages.StealExecutorPrefix + "n2", Slots: 8},
+	}}
+	if l := LoadOf(st, 0); l.FreeSlots != 3 {
+		t.Fatalf("free slots %d, want 3 (the stealer's 8 left out)", l.FreeSlots)
+	}
+}

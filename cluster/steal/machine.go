@@ -41,6 +41,9 @@ type Config struct {
 	// tasks run; the peer's own hint (LeaseTTL/5) wins when shorter.
 	// Default 1 s.
 	Heartbeat time.Duration
+	// Token is presented when registering at a peer (members share the
+	// cluster's --token; node.Start sets it from node.Config.Token).
+	Token string
 }
 
 // DefaultConfig returns the documented defaults.
@@ -119,7 +122,7 @@ type Machine struct {
 
 // New returns a stealer for node self; classOf maps a priority to its class.
 func New(cfg Config, self string, classOf func(int32) messages.Class) *Machine {
-	return &Machine{cfg: cfg, id: "steal/" + self, classOf: classOf, peers: map[string]*peer{}, held: map[uint64]string{}}
+	return &Machine{cfg: cfg, id: messages.StealExecutorPrefix + self, classOf: classOf, peers: map[string]*peer{}, held: map[uint64]string{}}
 }
 
 // ExecutorID is the stealer's executor id at its peers.
@@ -176,7 +179,7 @@ func (m *Machine) Tick(now time.Time, local Local, peers []Peer) Effects {
 			types = local.Types
 		}
 		fx.Sends = append(fx.Sends, Send{best.Name, &messages.Register{Version: messages.ProtocolVersion,
-			ExecutorID: m.id, Types: types, Slots: min(int32(local.FreeSlots), m.cfg.MaxSlots)}})
+			ExecutorID: m.id, Types: types, Slots: min(int32(local.FreeSlots), m.cfg.MaxSlots), Token: m.cfg.Token}})
 	case ps.registered && !ps.pulled:
 		// One pull at a time per peer; a pull the peer parks (nothing
 		// queued any more) is answered when work arrives there.

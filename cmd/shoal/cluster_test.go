@@ -23,11 +23,19 @@ type testCluster struct {
 	tmp     string
 	remotes []string
 	names   []string
+	client  []string // flags of client and worker commands (TLS, token)
 }
 
 func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
-	c := &testCluster{tmp: t.TempDir()}
+	return startClusterWith(t, n, extra, nil)
+}
+
+// startClusterWith starts n nodes with the extra flags nodeArgs; status
+// and workers use clientArgs.
+func startClusterWith(t *testing.T, n int, extra, clientArgs []string) *testCluster {
+	t.Helper()
+	c := &testCluster{tmp: t.TempDir(), client: clientArgs}
 	var seed string
 	for i := range n {
 		name, g, r := fmt.Sprintf("n%d", i+1), freeAddr(t), freeAddr(t)
@@ -61,7 +69,7 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 }
 
 func (c *testCluster) status(t *testing.T, ctx context.Context, remote string) *messages.Status {
-	out, err := runShoal(t, ctx, nil, "status", "--node", remote, "--json")
+	out, err := runShoal(t, ctx, nil, append([]string{"status", "--node", remote, "--json"}, c.client...)...)
 	if err != nil {
 		return nil
 	}
@@ -75,8 +83,8 @@ func (c *testCluster) status(t *testing.T, ctx context.Context, remote string) *
 // worker starts a worker process on node i journaling to journal-<tag>.
 func (c *testCluster) worker(t *testing.T, i int, tag string, slots int) string {
 	j := filepath.Join(c.tmp, "journal-"+tag)
-	startProc(t, filepath.Join(c.tmp, "worker-"+tag+".log"), "shoal worker", "worker", "--node", c.remotes[i],
-		"--types", "echo,sleep", "--slots", strconv.Itoa(slots), "--journal", j, "--log-level", "info")
+	startProc(t, filepath.Join(c.tmp, "worker-"+tag+".log"), "shoal worker", append([]string{"worker", "--node", c.remotes[i],
+		"--types", "echo,sleep", "--slots", strconv.Itoa(slots), "--journal", j, "--log-level", "info"}, c.client...)...)
 	return j
 }
 

@@ -211,7 +211,7 @@ func journalRuns(t *testing.T, path string) map[string]int {
 	runs := map[string]int{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) != 5 || f[4] != "true" {
+		if len(f) < 5 || f[4] != "true" {
 			continue
 		}
 		p, err := strconv.Unquote(f[3])

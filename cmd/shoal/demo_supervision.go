@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/shoalrt/shoal/cluster"
 	"io"
 	"log/slog"
 	"os"
@@ -33,7 +34,7 @@ func demoSupervision(ctx context.Context, out io.Writer, log *slog.Logger) error
 		return err
 	}
 	defer os.RemoveAll(dir)
-	system, codec, shutdown, err := listenSystem("127.0.0.1:0", log)
+	system, codec, shutdown, err := listenSystem("127.0.0.1:0", "", cluster.Security{}, log)
 	if err != nil {
 		return err
 	}

@@ -14,13 +14,17 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
 
 func flowCmd() *cobra.Command {
-	var addr string
+	var (
+		addr string
+		sec  cluster.Security
+	)
 	cmd := &cobra.Command{
 		Use:   "flow",
 		Short: "Run multi-step flows from templates: run, get, cancel, templates, register",
@@ -35,8 +39,9 @@ See docs/flows.md for the template format.`,
   shoal flow templates`,
 	}
 	cmd.PersistentFlags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	addSecurityFlags(cmd.PersistentFlags(), &sec, clientTokenHelp)
 	client := func(cmd *cobra.Command) (*sdk.Client, func(), error) {
-		conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+		conn, err := dialNode(addr, sec)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/shoalrt/shoal/cluster/member"
 )
@@ -13,6 +14,7 @@ import (
 type gossipFlags struct {
 	bind, join, key string
 	fast            bool
+	joinRetry       time.Duration
 	steal           bool
 }
 
@@ -39,5 +41,5 @@ func (g gossipFlags) start(name, remote string, log *slog.Logger) (*member.Membe
 			seeds = append(seeds, s)
 		}
 	}
-	return member.Join(member.Config{Name: name, Gossip: g.bind, Seeds: seeds, Key: key, Fast: g.fast, NoSteal: !g.steal, Logger: log}, remote)
+	return member.Join(member.Config{Name: name, Gossip: g.bind, Seeds: seeds, Key: key, Fast: g.fast, NoSteal: !g.steal, Logger: log, JoinRetry: g.joinRetry}, remote)
 }

@@ -5,13 +5,20 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
 
 // journalWriter records every execution a worker finishes, so a test (or an
-// auditor) can count how often each payload really ran.
+// auditor) can count how often each payload really ran. A line is
+//
+//	id  attempt  type  "payload"  ok  start-unix-ns  end-unix-ns  "output"
+//
+// tab-separated, payload and output Go-quoted. The times let a checker tell
+// an execution that started after another one's result was durable
+// (deploy/test-cluster.sh).
 type journalWriter struct {
 	mu sync.Mutex
 	f  *os.File
@@ -31,9 +38,11 @@ func (j *journalWriter) wrap(h sdk.Handler) sdk.Handler {
 		return h
 	}
 	return func(ctx context.Context, t messages.Task) ([]byte, error) {
+		start := time.Now()
 		out, err := h(ctx, t)
+		end := time.Now()
 		j.mu.Lock()
-		fmt.Fprintf(j.f, "%d\t%d\t%s\t%q\t%v\n", t.ID, t.Attempt, t.Type, t.Payload, err == nil)
+		fmt.Fprintf(j.f, "%d\t%d\t%s\t%q\t%v\t%d\t%d\t%q\n", t.ID, t.Attempt, t.Type, t.Payload, err == nil, start.UnixNano(), end.UnixNano(), out)
 		j.mu.Unlock()
 		return out, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/spf13/cobra"
 
 	"github.com/shoalrt/shoal/cluster"
@@ -18,18 +19,20 @@ import (
 
 func nodeCmd() *cobra.Command {
 	var (
-		dir, listen, name, token string
-		storeURL                 string
-		capacity                 int
-		standby                  int64
-		window, lease, retention time.Duration
-		attempts                 int32
-		maxLoad                  float64
-		gossip                   gossipFlags
-		cfgSteal                 steal.Config
-		api                      httpFlags
-		flows                    flowFlags
-		sup                      supervisionFlags
+		dir, listen, name, advertise string
+		sec                          cluster.Security
+		storeURL                     string
+		capacity                     int
+		standby                      int64
+		window, lease, retention     time.Duration
+		attempts                     int32
+		maxLoad                      float64
+		gossip                       gossipFlags
+		cfgSteal                     steal.Config
+		api                          httpFlags
+		flows                        flowFlags
+		sup                          supervisionFlags
+		cloudF                       cloudFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -47,7 +50,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()
 			cfg := node.DefaultConfig(dir)
-			cfg.Name, cfg.Token, cfg.Logger = name, token, log
+			cfg.Name, cfg.Token, cfg.Logger = name, sec.Token, log
 			cfg.Store = storeURL
 			cfg.Dispatch.Capacity = [messages.NumClasses]int{capacity, capacity, capacity}
 			cfg.Dispatch.LeaseTTL, cfg.Dispatch.MaxLoad = lease, maxLoad
@@ -58,12 +61,12 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			system, codec, shutdown, err := listenSystem(listen, log)
+			system, codec, shutdown, err := listenSystem(listen, advertise, sec, log)
 			if err != nil {
 				return err
 			}
 			defer shutdown()
-			if err := sup.apply(&cfg, system.Address(), token); err != nil {
+			if err := sup.apply(&cfg, system.Address(), sec); err != nil {
 				return err
 			}
 			mem, err := gossip.start(name, system.Address(), log)
@@ -73,6 +76,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if mem != nil {
 				defer func() { _ = mem.Leave() }()
 				mem.Configure(&cfg)
+			}
+			if err := cloudF.apply(&cfg, system.Address(), sec); err != nil {
+				return err
 			}
 			n, err := node.Start(cmd.Context(), cfg, system, codec)
 			if err != nil {
@@ -85,6 +91,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			}
 			if mem != nil {
 				go mem.Run(cmd.Context(), n)
+				go probePeers(cmd.Context(), mem.Directory(), sec, log)
 				fmt.Fprintf(cmd.OutOrStdout(), "shoal node %s gossiping on %s\n", name, mem.Addr())
 			}
 			// The line scripts and tests wait for: the address to dial.
@@ -107,7 +114,8 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.StringVar(&storeURL, "store", "", "task store: empty for Pebble in --data, or a postgres:// URL (schema \"shoal\", created if missing)")
 	f.StringVar(&listen, "listen", "127.0.0.1:7070", "host:port for clients and workers (port 0: any free port)")
 	f.StringVar(&name, "name", d.Name, "node name shown in status")
-	f.StringVar(&token, "token", "", "token workers must present (empty: none)")
+	f.StringVar(&advertise, "advertise", "", "host:port other nodes, clients and workers reach --listen at, when it differs (e.g. --listen 0.0.0.0:7070 --advertise node1:7070)")
+	addSecurityFlags(f, &sec, "token required on every remote connection (clients, workers, other nodes) and sent to peers; members share one (empty: none)")
 	f.IntVar(&capacity, "queue-capacity", d.Dispatch.Capacity[0], "places in each priority class's queue; past it tasks wait in standby in the store")
 	f.Int64Var(&standby, "standby-limit", d.Intake.StandbyLimit, "standby tasks past which submissions are refused as overloaded")
 	f.DurationVar(&window, "dedupe-window", d.Dedupe.Window, "how long a finished task absorbs duplicates")
@@ -117,8 +125,10 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
 	flows.add(f)
 	sup.add(f)
+	cloudF.add(f)
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")
 	f.StringVar(&gossip.join, "join", "", "comma-separated gossip addresses of members to join")
+	f.DurationVar(&gossip.joinRetry, "join-retry", 0, "keep retrying --join for this long while no seed answers (nodes starting in any order), then re-join seeds every 5 s while members are missing (heals long partitions); 0: fail at once")
 	f.StringVar(&gossip.key, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) encrypting gossip; members without it cannot join")
 	api.add(f)
 	f.BoolVar(&gossip.fast, "gossip-fast", false, "failure detection tuned for one machine or LAN (~1 s instead of ~5 s)")
@@ -127,8 +137,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	return cmd
 }
 
-// listenSystem starts an actor system with remote on listen (host:port).
-func listenSystem(listen string, log *slog.Logger) (*actor.ActorSystem, *cluster.Codec, func(), error) {
+// listenSystem starts an actor system with remote on listen (host:port),
+// reachable at advertise (empty: listen's address), secured by sec.
+func listenSystem(listen, advertise string, sec cluster.Security, log *slog.Logger) (*actor.ActorSystem, *cluster.Codec, func(), error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--listen %q: want host:port: %w", listen, err)
@@ -137,9 +148,23 @@ func listenSystem(listen string, log *slog.Logger) (*actor.ActorSystem, *cluster
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--listen %q: bad port: %w", listen, err)
 	}
+	opts, err := sec.RemoteOptions()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if advertise != "" {
+		if _, _, err := net.SplitHostPort(advertise); err != nil {
+			return nil, nil, nil, fmt.Errorf("--advertise %q: want host:port: %w", advertise, err)
+		}
+		opts = append(opts, remote.WithAdvertisedHost(advertise))
+	}
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && (!sec.TLS() || sec.Token == "") {
+		log.Warn("remote listener reachable from other machines without TLS and a token: anyone who reaches it can submit, cancel and run tasks (see docs/security.md)",
+			"listen", listen, "tls", sec.TLS(), "token", sec.Token != "")
+	}
 	alog := actorLogger(log)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return alog }))
-	r, err := cluster.StartRemote(system, host, port, log)
+	r, err := cluster.StartRemote(system, host, port, log, opts...)
 	if err != nil {
 		return nil, nil, nil, err
 	}

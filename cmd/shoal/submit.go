@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
@@ -20,6 +21,7 @@ import (
 func submitCmd() *cobra.Command {
 	var (
 		addr, typ, payload string
+		sec                cluster.Security
 		priority           int32
 		count, batch       int
 		stdin, wait        bool
@@ -75,7 +77,7 @@ its whole batch with a typed error and nothing of it is written.`,
 					tasks = append(tasks, mk(body))
 				}
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -115,6 +117,7 @@ its whole batch with a typed error and nothing of it is written.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	addSecurityFlags(f, &sec, clientTokenHelp)
 	f.StringVar(&typ, "type", "echo", "task type")
 	f.StringVar(&payload, "payload", "", "payload, or @file to read it from a file")
 	f.Int32Var(&priority, "priority", messages.DefaultPriority, fmt.Sprintf("priority %d..%d (higher runs first)", messages.MinPriority, messages.MaxPriority))
@@ -131,6 +134,7 @@ its whole batch with a typed error and nothing of it is written.`,
 func waitCmd() *cobra.Command {
 	var (
 		addr    string
+		sec     cluster.Security
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
@@ -168,7 +172,7 @@ func waitCmd() *cobra.Command {
 			if len(ids) == 0 {
 				return fmt.Errorf("no task ids given")
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -185,6 +189,7 @@ func waitCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	addSecurityFlags(cmd.Flags(), &sec, clientTokenHelp)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	return cmd
 }
@@ -197,7 +202,10 @@ func printOutcomes(w io.Writer, outcomes []messages.Outcome) {
 		if o.Error != "" {
 			res = "error: " + o.Error
 		}
-		if len(res) > 80 {
+		if o.Reason != "" {
+			res = o.Reason
+		}
+		if len(res) > 80 && o.Reason == "" {
 			res = res[:77] + "..."
 		}
 		alias := "-"
@@ -212,6 +220,7 @@ func printOutcomes(w io.Writer, outcomes []messages.Outcome) {
 func statusCmd() *cobra.Command {
 	var (
 		addr   string
+		sec    cluster.Security
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -219,7 +228,7 @@ func statusCmd() *cobra.Command {
 		Short: "Show a node's queues, executors and counters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -241,6 +250,7 @@ func statusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
+	addSecurityFlags(cmd.Flags(), &sec, clientTokenHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -261,6 +271,7 @@ func printStatus(w io.Writer, st *messages.Status) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f%%\t%.0f%%\t%.0f%%\t%s\n", e.ID, executorState(e), e.Slots, e.Leases, e.Load.CPU*100, e.Load.Mem*100, e.Load.IO*100, seen)
 	}
+	printPlacement(tw, st)
 	printAlerts(tw, st.Alerts)
 	if len(st.Members) > 0 {
 		fmt.Fprintln(tw)
@@ -276,5 +287,6 @@ func printStatus(w io.Writer, st *messages.Status) {
 		fmt.Fprintf(tw, "%s\t%d\n", k, st.Counters[k])
 	}
 	printFlowCounters(tw, st.Counters)
+	printCloudCounters(tw, st.Counters)
 	tw.Flush()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/shoalrt/shoal/cluster"
 	"io"
 	"os"
 	"strings"
@@ -46,8 +47,9 @@ func (sf *supervisionFlags) add(f *pflag.FlagSet) {
 }
 
 // apply sets cfg's supervisor; addr is the node's remote address, which
-// launched workers dial.
-func (sf *supervisionFlags) apply(cfg *node.Config, addr, token string) error {
+// launched workers dial with the node's own TLS files and token (the token
+// through the environment, SHOAL_TOKEN, so it is not on their command line).
+func (sf *supervisionFlags) apply(cfg *node.Config, addr string, sec cluster.Security) error {
 	cfg.Supervisor = sf.cfg
 	if sf.webhook != "" {
 		cfg.AlertSinks = append(cfg.AlertSinks, supervisor.Webhook{URL: sf.webhook})
@@ -64,10 +66,14 @@ func (sf *supervisionFlags) apply(cfg *node.Config, addr, token string) error {
 	}
 	extra := strings.Fields(sf.executorArgs)
 	cfg.Executors = sf.executors
-	cfg.Launcher = supervisor.Command{Path: self, Stderr: os.Stderr, Args: func(id string) []string {
+	var env []string
+	if sec.Token != "" {
+		env = append(os.Environ(), "SHOAL_TOKEN="+sec.Token)
+	}
+	cfg.Launcher = supervisor.Command{Path: self, Stderr: os.Stderr, Env: env, Args: func(id string) []string {
 		args := []string{"worker", "--node", addr, "--id", id, "--log-level", logLevel}
-		if token != "" {
-			args = append(args, "--token", token)
+		if sec.TLS() {
+			args = append(args, "--tls-cert", sec.CertFile, "--tls-key", sec.KeyFile, "--tls-ca", sec.CAFile)
 		}
 		return append(args, extra...)
 	}}

@@ -354,3 +354,28 @@ func TestUnhealthyWorkerKilledRestartedThenFailed(t *testing.T) {
 		t.Fatalf("alerts %+v restarts %d, want one alert naming the health check after 1 restart", st.Alerts, st.Counters["restarts"])
 	}
 }
+
+// TestLaunchedWorkersUseTheNodesTLSAndToken: a node with mutual TLS and a
+// token launches its workers with its TLS files and token, so they
+// register and run work; a client with the same credentials sees it done.
+func TestLaunchedWorkersUseTheNodesTLSAndToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	tmp, certs := t.TempDir(), t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := runShoal(t, ctx, nil, "dev-certs", "--out", certs); err != nil {
+		t.Fatal(err)
+	}
+	const token = "launch-token"
+	node, addr := startSupervisedNode(t, tmp, append([]string{"--name", "n1", "--executors", "1", "--executor-args", "--types echo",
+		"--token", token}, tlsArgs(certs, "node")...)...)
+	defer node.stop()
+	client := append(tlsArgs(certs, "client"), "--token", token)
+	out, err := runShoal(t, ctx, nil, append([]string{"submit", "--node", addr, "--type", "echo", "--payload", "over-tls",
+		"--wait", "--timeout", "60s"}, client...)...)
+	if err != nil || !strings.Contains(out, "done") {
+		t.Fatalf("task for the launched worker: %q %v; node log in %s", out, err, tmp)
+	}
+}

@@ -7,16 +7,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
 
 func workerCmd() *cobra.Command {
 	var (
-		addr, id, token, types string
-		journal                string
-		slots                  int
-		caps                   map[string]string
-		faults                 workerFaults
+		addr, id, types string
+		sec             cluster.Security
+		journal         string
+		slots           int
+		caps            map[string]string
+		faults          workerFaults
+		cloudW          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -33,12 +37,18 @@ Built-in task types:
 				fmt.Fprintln(cmd.ErrOrStderr(), "shoal worker: --fail-on-start: exiting with status 3 (fault injection)")
 				os.Exit(3)
 			}
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(log)})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: token, Capabilities: caps, Logger: log, Health: faults.health()})
+			if cloudW {
+				if caps == nil {
+					caps = map[string]string{}
+				}
+				caps[messages.CapCloud] = "true"
+			}
+			w := sdk.NewWorker(conn, sdk.WorkerConfig{ID: id, Slots: slots, Token: sec.Token, Capabilities: caps, Logger: log, Health: faults.health()})
 			var jw *journalWriter
 			if journal != "" {
 				if jw, err = openJournal(journal); err != nil {
@@ -61,11 +71,12 @@ Built-in task types:
 	f := cmd.Flags()
 	f.StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
 	f.StringVar(&id, "id", "", "executor id (default: host-pid-random)")
-	f.StringVar(&token, "token", "", "token the node requires")
+	addSecurityFlags(f, &sec, clientTokenHelp)
 	f.StringVar(&types, "types", builtinNames(), "comma-separated built-in task types to run")
 	f.IntVar(&slots, "slots", 8, "tasks run at once")
 	f.StringVar(&journal, "journal", "", "append one line per finished execution (id, attempt, type, payload) to this file (for tests and audits)")
 	faults.add(f)
+	f.BoolVar(&cloudW, "cloud", false, "mark this worker as a cloud executor (capability shoal.cloud=true; the cloud actor starts workers with it)")
 	f.StringToStringVar(&caps, "cap", nil, "capability label or tool version, e.g. --cap os=linux --cap xcode=15.2.0")
 	return cmd
 }
