@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -35,7 +36,9 @@ const nodeSpecEnv = "SHOAL_BENCH_NODE"
 
 // NodeProfileEnv, when set to a directory, makes each child node of a
 // cluster run write a CPU profile of its whole life to <dir>/<node>.prof
-// (shoal bench --cpuprofile profiles only the bench process itself).
+// its allocations to <dir>/<node>.allocs (go tool pprof
+// -sample_index=alloc_space) and its GC figures to <dir>/<node>.gc; shoal bench --cpuprofile profiles only the
+// bench process itself.
 const NodeProfileEnv = "SHOAL_BENCH_NODE_PROFILE"
 
 // nodeSpec is a child node's configuration.
@@ -62,6 +65,17 @@ func runNodePeer() error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+		defer func() {
+			if f, err := os.Create(filepath.Join(dir, sp.Name+".allocs")); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			_ = os.WriteFile(filepath.Join(dir, sp.Name+".gc"), fmt.Appendf(nil,
+				"gc_cycles %d\ntotal_alloc_mb %.1f\nheap_sys_mb %.1f\ngc_cpu_fraction %.3f\ngoroutines %d\n",
+				ms.NumGC, float64(ms.TotalAlloc)/(1<<20), float64(ms.HeapSys)/(1<<20), ms.GCCPUFraction, runtime.NumGoroutine()), 0o644)
+		}()
 	}
 	system, logger := peerSystem()
 	r, err := cluster.StartRemote(system, "127.0.0.1", 0, logger)

@@ -23,15 +23,26 @@ import (
 // tasks by count and bytes) keeps batches under it.
 const MaxRecvBytes = 2*messages.MaxMessageBytes + 1<<20
 
+// EndpointWriterQueueSize is the initial length of the queue protoactor
+// remote keeps per peer node for outbound messages (StartRemote's default).
+// The queue grows by doubling when full and never drops a message, so this
+// is no limit; remote's own default, 1,000,000, allocated a 16 MB array of
+// interface slots per peer that every garbage collection cycle of the
+// process scanned (a measurable share of a three-node W1's CPU, see
+// docs/benchmarks.md).
+const EndpointWriterQueueSize = 4096
+
 // StartRemote makes system reachable by other nodes: it configures protoactor
 // remote on host:port and starts its gRPC server. Port 0 picks a free port;
 // the address peers must dial (host:port, to put in a PID or in memberlist
 // metadata) is system.Address() afterwards, and is logged on logger.
 //
-// Two gRPC server options are added to those opts give (opts are remote's
+// Three gRPC server options are added to those opts give (opts are remote's
 // own: remote.WithEndpointWriterBatchSize, remote.WithAdvertisedHost,
-// remote.WithServerOptions, ...):
+// remote.WithServerOptions, ...), and the endpoint writer queue starts at
+// EndpointWriterQueueSize (remote.WithEndpointWriterQueueSize in opts wins):
 //   - messages up to MaxRecvBytes (a grpc.MaxRecvMsgSize in opts wins);
+//   - pooled receive buffers (grpc.RecvBufferPool);
 //   - interceptors that turn a panic in remote's handlers into an error for
 //     that one stream or call, logged on logger. Without them any process
 //     that reaches the port can crash the node: remote dereferences nil on a
@@ -56,10 +67,16 @@ func StartRemote(system *actor.ActorSystem, host string, port int, logger *slog.
 	}
 	ours := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvBytes),
+		// Reuse receive buffers: remote's messages are protobuf, whose
+		// Unmarshal copies every bytes field out of the buffer, and grpc
+		// returns a buffer to the pool only after Unmarshal (v1.60 rpc_util.go
+		// recv). Without it every received batch allocated a fresh buffer.
+		grpc.RecvBufferPool(grpc.NewSharedBufferPool()),
 		grpc.ChainStreamInterceptor(recoverStream(logger)),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
 		grpc.UnknownServiceHandler(probeHandler), // Probe
 	}
+	opts = append([]remote.ConfigOption{remote.WithEndpointWriterQueueSize(EndpointWriterQueueSize)}, opts...)
 	// Ahead of the caller's server options, so that theirs override ours.
 	opts = append(opts, func(c *remote.Config) { c.ServerOptions = append(ours, c.ServerOptions...) })
 	r = remote.NewRemote(system, remote.Configure(host, port, opts...))

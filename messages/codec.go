@@ -55,7 +55,7 @@ func (r *Registry) Encode(msg any) (string, []byte, error) {
 	if name == "" {
 		return "", nil, fmt.Errorf("messages: %T is not a registered message", msg)
 	}
-	b, err := msgpack.Marshal(msg)
+	b, err := marshal(msg)
 	if err != nil {
 		return "", nil, fmt.Errorf("messages: encode %s: %w", name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/actors/executor"
+	"github.com/shoalrt/shoal/internal/mailbox"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -98,7 +99,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !w.cfg.NoLoad {
 		deps.Sampler = executor.NewLoadSampler("/proc")
 	}
-	props := executor.Props(ecfg, deps).Configure(w.conn.Props...)
+	// A pooled dispatcher keeps the executor's mailbox goroutine (and its
+	// grown stack) between messages (internal/mailbox); closed after the
+	// actor stopped (defers run last-in first-out).
+	pool := mailbox.NewPool(0, 2)
+	defer pool.Close()
+	props := executor.Props(ecfg, deps).Configure(w.conn.Props...).Configure(actor.WithDispatcher(pool))
 	var pid *actor.PID
 	if w.cfg.Spawn != nil {
 		p, err := w.cfg.Spawn(w.cfg.ID, props)

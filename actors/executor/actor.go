@@ -67,7 +67,7 @@ type shell struct {
 
 	mu      sync.Mutex
 	done    []messages.Result
-	cancels map[uint64]context.CancelFunc
+	cancels map[uint64]*taskCtx
 
 	base     context.Context
 	stop     context.CancelFunc
@@ -85,7 +85,7 @@ type shell struct {
 // Props returns an executor actor for cfg. Its Types are the handlers' keys.
 func Props(cfg Config, d Deps) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &shell{cfg: cfg, d: d, m: NewMachine(cfg), cancels: map[uint64]context.CancelFunc{}}
+		return &shell{cfg: cfg, d: d, m: NewMachine(cfg), cancels: map[uint64]*taskCtx{}}
 	})
 }
 
@@ -197,7 +197,7 @@ func (s *shell) started(ctx actor.Context) {
 	s.work = make(chan messages.Task, 4*s.cfg.Slots+1024)
 	for range s.cfg.Slots {
 		s.wg.Add(1)
-		go s.slot(s.work)
+		go s.slot(s.work) // the channel, not the field: shutdown clears the field
 	}
 	if s.d.Sampler != nil {
 		s.load.Arm(s.system, s.self, time.Millisecond, sample{})
@@ -245,7 +245,7 @@ func (s *shell) revoke(ids []uint64) {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		if c := s.cancels[id]; c != nil {
-			c()
+			c.cancel(context.Canceled)
 		}
 	}
 }
@@ -264,9 +264,9 @@ func (s *shell) run(t messages.Task) (r messages.Result) {
 		r.Error, r.Permanent = fmt.Sprintf("executor %s has no handler for task type %q", s.cfg.ID, t.Type), true
 		return r
 	}
-	ctx, cancel := context.WithCancel(s.base)
+	ctx := newTaskCtx(s.base)
 	s.mu.Lock()
-	s.cancels[t.ID] = cancel
+	s.cancels[t.ID] = ctx
 	s.mu.Unlock()
 	start := time.Now()
 	defer func() {
@@ -275,7 +275,7 @@ func (s *shell) run(t messages.Task) (r messages.Result) {
 			r.Error = fmt.Sprintf("handler panicked: %v\n%s", p, debug.Stack())
 		}
 		r.RunNanos = time.Since(start).Nanoseconds()
-		cancel()
+		ctx.release()
 		s.mu.Lock()
 		delete(s.cancels, t.ID)
 		s.mu.Unlock()

@@ -27,6 +27,7 @@ import (
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/cluster/steal"
+	"github.com/shoalrt/shoal/internal/mailbox"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -160,7 +161,8 @@ type Node struct {
 	stopOnce sync.Once
 	stopped  chan struct{}
 	sweeper  sync.WaitGroup
-	opts     []actor.PropsOption // codec middlewares when remote
+	opts     []actor.PropsOption // codec middlewares when remote; the mailbox pool
+	pool     *mailbox.Pool       // runs the node's mailboxes (internal/mailbox)
 	codec    *cluster.Codec
 	// routerPIDs are the cluster routers (nil entries on a single node).
 	routerPIDs [3]*actor.PID
@@ -197,7 +199,10 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cl
 		transport = codec
 		n.opts = codec.PropsOptions(cfg.Logger)
 	}
+	n.pool = mailbox.NewPool(0, 0)
+	n.opts = append(n.opts, actor.WithDispatcher(n.pool))
 	if err := n.spawn(ctx, transport); err != nil {
+		n.pool.Close()
 		st.Close()
 		return nil, err
 	}
@@ -407,6 +412,7 @@ func (n *Node) Stop() error {
 			}
 		}
 		err = n.store.Close()
+		n.pool.Close()
 	})
 	return err
 }
