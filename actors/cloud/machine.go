@@ -151,8 +151,15 @@ type instance struct {
 	key                string // the demand it answers: type NUL shape, "" for saturation
 	state              state
 	since, idleSince   int64
-	answered           bool // the provider answered the provision
+	goneSince          int64 // first snapshot it was missing from (0: present)
+	answered           bool  // the provider answered the provision
 }
+
+// absentGrace is how long a ready cloud executor may be missing from the
+// dispatcher before it counts as vanished: an evicted executor (a
+// connection blip, a failed health check) registers again within a
+// heartbeat or two.
+const absentGrace = 15 * time.Second
 
 // Machine is the cloud actor's state.
 type Machine struct {
@@ -208,10 +215,16 @@ func (m *Machine) Observe(now time.Time, o Observation) Effects {
 				m.release(in, "did not register within the provision timeout", &fx)
 			}
 		case ready:
+			if registered {
+				in.goneSince = 0
+			}
 			switch {
-			case !registered:
+			case !registered && in.goneSince == 0:
+				in.goneSince = ts
+			case !registered && ts-in.goneSince >= int64(absentGrace):
 				m.Counters.Failed++
-				m.release(in, "vanished from the dispatcher", &fx)
+				m.release(in, fmt.Sprintf("missing from the dispatcher for %v", absentGrace), &fx)
+			case !registered:
 			case e.Leases > 0:
 				in.idleSince = 0
 			case in.idleSince == 0:
@@ -279,10 +292,12 @@ func (m *Machine) answering(key string) bool {
 }
 
 // registeredFor reports whether an executor provisioned for key is
-// registered with the dispatcher.
+// registered with the dispatcher and takes work (a draining one does not
+// count: its tasks are set aside for that reason, not for their type).
 func (m *Machine) registeredFor(key string, seen map[string]messages.ExecutorStatus) bool {
 	for _, in := range m.insts {
-		if _, ok := seen[in.id]; ok && in.key == key && in.state != releasing {
+		e, ok := seen[in.id]
+		if ok && in.key == key && in.state != releasing && e.State != messages.ExecDraining {
 			return true
 		}
 	}

@@ -61,6 +61,7 @@ func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 		m.queues[e.rec.Class].push(e)
 	}
 	m.executorsChanged(false) // tasks only it could run are set aside
+	m.returnStolen(now, &fx)
 	m.serveParked(now, &fx)
 	return fx
 }
@@ -95,6 +96,7 @@ func (m *Machine) SetState(now time.Time, id, state string) (Effects, error) {
 		}
 	case messages.ExecDraining:
 		m.setState(ex, state) // a sleeping executor stays quiet: it holds nothing
+		m.returnStolen(now, &fx)
 	case messages.ExecActive:
 		m.wake(now, ex, &fx)
 		m.serveParked(now, &fx)

@@ -246,6 +246,7 @@ func (m *Machine) Enqueue(now time.Time, tasks []store.TaskRecord) Effects {
 func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 	var fx Effects
 	ex := m.execs[r.ExecutorID]
+	known := ex != nil
 	if ex == nil {
 		ex = &executor{id: r.ExecutorID, leases: map[uint64]*lease{}}
 		m.execs[r.ExecutorID] = ex
@@ -265,8 +266,12 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		delete(ex.leases, id)
 		m.fail(now, le.e, le.attempt, fmt.Sprintf("executor %s registered again: its running tasks were lost", ex.id), false, &fx)
 	}
-	ex.revoked = nil
-	m.setState(ex, messages.ExecActive) // evict.go
+	if !same {
+		ex.revoked = nil // the tasks died with the old run
+	}
+	if !same || ex.state != messages.ExecDraining {
+		m.setState(ex, messages.ExecActive) // evict.go
+	}
 	ex.idleSince, ex.unhealthy, ex.asleep = now.UnixNano(), "", false
 	if !same {
 		ex.backlog = 0 // its leases were dropped above
@@ -282,6 +287,9 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 		}
 	}
 	ex.lastSeen = now.UnixNano()
+	if known { // it may have lost capabilities or types
+		m.executorsChanged(false)
+	}
 	m.executorsChanged(true)
 	fx.Replies = append(fx.Replies, Reply{r.ExecutorID, &messages.Registered{
 		LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), HeartbeatMillis: (m.cfg.LeaseTTL / 5).Milliseconds(),
@@ -627,6 +635,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 	}
 	if left {
 		m.executorsChanged(false)
+		m.returnStolen(now, &fx)
 	}
 	for m.delayed.Len() > 0 && m.delayed[0].at <= ts {
 		r := heap.Pop(&m.delayed).(*retry)
@@ -651,6 +660,9 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 			}
 			le.exec.backlog = max(le.exec.backlog-le.est, 0)
 			le.exec.revoked = append(le.exec.revoked, id)
+			if le.exec.asleep && le.exec.state != messages.ExecActive { // it does not pull: tell it now
+				fx.Grants = append(fx.Grants, GrantTo{le.exec.id, m.sleepGrant(le.exec)})
+			}
 			e = le.e
 		} else if x := m.removeAside(id); x != nil {
 			e = x

@@ -337,7 +337,7 @@ func (ex *executor) finish() float64 { return ex.backlog / float64(ex.slots) }
 func (m *Machine) betterElsewhere(ex *executor, e *entry, est float64) bool {
 	mine := ex.finish() + est
 	for _, o := range m.execs {
-		if o == ex || len(o.leases) >= int(o.slots)*2 || !o.canRun(e) {
+		if o == ex || o.state == messages.ExecDraining || len(o.leases) >= int(o.slots)*2 || !o.canRun(e) {
 			continue
 		}
 		if o.finish()+m.estimate(e, m.cell(e), o) < mine {

@@ -21,15 +21,19 @@ type simExec struct {
 	held  map[uint64]int32 // task → attempt
 	alive bool             // registered (as far as it knows)
 	sleep bool             // told Grant{Sleep}: heartbeats only until woken
+	inc   uint64           // incarnation of its current run
 }
 
 // dispatchSim drives a Machine with random messages and checks, after every
 // step, the invariants of the queue and its credits.
 type dispatchSim struct {
-	t   *testing.T
-	rng *rand.Rand
-	m   *Machine
-	now time.Time
+	// arriving: the arrival phase, when check also proves every queued
+	// task runnable by some executor that takes work (costly per step).
+	arriving bool
+	t        *testing.T
+	rng      *rand.Rand
+	m        *Machine
+	now      time.Time
 
 	nextID   uint64
 	tasks    map[uint64]store.TaskRecord
@@ -75,7 +79,10 @@ func newDispatchSim(t *testing.T, seed uint64) *dispatchSim {
 
 func (s *dispatchSim) register(ex *simExec) {
 	ex.alive, ex.sleep = true, false
-	s.apply(s.m.Register(s.now, &messages.Register{Version: messages.ProtocolVersion, ExecutorID: ex.id, Slots: ex.slots, Types: ex.types, Capabilities: ex.caps}))
+	if ex.inc == 0 {
+		ex.inc = s.rng.Uint64() | 1
+	}
+	s.apply(s.m.Register(s.now, &messages.Register{Version: messages.ProtocolVersion, ExecutorID: ex.id, Slots: ex.slots, Types: ex.types, Capabilities: ex.caps, Incarnation: ex.inc}))
 }
 
 func (s *dispatchSim) enqueue(n int) {
@@ -272,6 +279,21 @@ func (s *dispatchSim) check() {
 			t.Fatalf("executor %s: backlog %v, its leases' estimates sum to %v", ex.id, ex.backlog, sum)
 		}
 	}
+	if s.arriving {
+		for c := range s.m.queues {
+			for _, e := range s.m.queues[c] {
+				ok := e.shape == ""
+				for _, ex := range s.m.execs {
+					if ex.state != messages.ExecDraining && (ex.types == nil || ex.types[e.rec.Type]) && ex.satisfies(e.rec.Requirements) {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Fatalf("step %d: task %d (%s %q) queued though no executor can run it; unplaceable=%d", s.steps, e.rec.ID, e.rec.Type, e.shape, s.m.UnplaceableCount())
+				}
+			}
+		}
+	}
 	if asideN != s.m.UnplaceableCount() {
 		t.Fatalf("set-aside count %d, lists hold %d", s.m.UnplaceableCount(), asideN)
 	}
@@ -310,6 +332,7 @@ func (s *dispatchSim) check() {
 
 func (s *dispatchSim) step(arrivals bool) {
 	s.steps++
+	s.arriving = arrivals
 	s.now = s.now.Add(time.Duration(s.rng.IntN(150)) * time.Millisecond)
 	ex := s.execs[s.rng.IntN(len(s.execs))]
 	switch k := s.rng.IntN(10); {
@@ -341,7 +364,17 @@ func (s *dispatchSim) step(arrivals bool) {
 		s.apply(s.m.Tick(s.now))
 	case k == 8 && arrivals && s.rng.IntN(4) == 0:
 		clear(ex.held) // the executor restarts and registers again
+		ex.inc = 0
+		if ex != s.execs[0] && s.rng.IntN(2) == 0 { // redeployed with other capabilities
+			if ex.caps == nil {
+				ex.caps = map[string]string{"gpu": "a100", "cuda": "15.2"}
+			} else {
+				ex.caps = nil
+			}
+		}
 		s.register(ex)
+	case k == 8 && arrivals && ex.alive && s.rng.IntN(3) == 0:
+		s.register(ex) // same run registers again (lost answer): keeps its leases
 	case k == 8 && arrivals && s.rng.IntN(3) == 0:
 		// Its leases end without a message to it; it may still report
 		// them (fenced).

@@ -42,6 +42,7 @@ func (m *Machine) EnqueueStolen(now time.Time, tasks []store.TaskRecord) Effects
 		prepare(e)
 		m.admit(ts, e)
 	}
+	m.returnStolen(now, &fx)
 	m.serveParked(now, &fx)
 	return fx
 }
@@ -76,10 +77,38 @@ func (m *Machine) Types() (types []string, any bool) {
 func (m *Machine) FreeSlots() int {
 	n := 0
 	for id, ex := range m.execs {
-		if messages.IsStealExecutor(id) {
-			continue // another node's capacity
+		if messages.IsStealExecutor(id) || ex.state == messages.ExecDraining {
+			continue // another node's capacity, or taking no new work
 		}
 		n += max(int(ex.slots)-len(ex.leases), 0)
 	}
 	return n
+}
+
+// returnStolen hands queued stolen tasks back to their owner (a failed
+// attempt) when no local executor that takes work can run them: the
+// stealer's heartbeats would otherwise renew the owner's lease forever.
+func (m *Machine) returnStolen(now time.Time, fx *Effects) {
+	for c := range m.queues {
+		q := &m.queues[c]
+		var back []*entry
+		for _, e := range *q {
+			if e.stolen && !m.runnableHere(e) {
+				back = append(back, e)
+			}
+		}
+		for _, e := range back {
+			q.remove(e.rec.ID)
+			m.fail(now, e, e.attempt+1, "no executor at the stealing node can run it any more", false, fx)
+		}
+	}
+}
+
+func (m *Machine) runnableHere(e *entry) bool {
+	for id, ex := range m.execs {
+		if !messages.IsStealExecutor(id) && ex.state != messages.ExecDraining && ex.canRun(e) {
+			return true
+		}
+	}
+	return false
 }

@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/shoalrt/shoal/messages"
 	"math"
 	"slices"
 )
@@ -177,4 +178,20 @@ func moveOrSwap(tasks []Task, on []int, load []float64, top int, eps float64) bo
 		}
 	}
 	return false
+}
+
+// FromStatus lists the executors of a node's status that can take planned
+// work, with their backlogs: active or sleeping ones (not draining, failed
+// or restarting) and not another node's work stealer.
+func FromStatus(execs []messages.ExecutorStatus) []Executor {
+	var out []Executor
+	for _, e := range execs {
+		switch {
+		case messages.IsStealExecutor(e.ID):
+		case e.State != "" && e.State != messages.ExecActive && e.State != messages.ExecSleeping:
+		default:
+			out = append(out, Executor{ID: e.ID, Backlog: float64(e.BacklogMillis) / 1000})
+		}
+	}
+	return out
 }

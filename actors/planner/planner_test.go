@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/shoalrt/shoal/messages"
 )
 
 // The seed's example: tasks 20, 40, 40, 60 on servers with backlogs 10, 40
@@ -145,5 +148,30 @@ func TestValidate(t *testing.T) {
 		if _, err := Solve(c.tasks, c.execs); !errors.Is(err, ErrInput) {
 			t.Errorf("%v %v: err %v", c.tasks, c.execs, err)
 		}
+	}
+}
+
+// Planned work goes only to executors that take work: a failed or
+// restarting executor (backlog 0, the planner's first choice otherwise), a
+// draining one and another node's stealer are left out.
+func TestFromStatusKeepsExecutorsThatTakeWork(t *testing.T) {
+	st := []messages.ExecutorStatus{
+		{ID: "a", State: messages.ExecActive, BacklogMillis: 5000},
+		{ID: "b", State: messages.ExecSleeping},
+		{ID: "c"}, // older peers send no state: active
+		{ID: "d", State: messages.ExecFailed},
+		{ID: "e", State: messages.ExecRestarting},
+		{ID: "f", State: messages.ExecDraining},
+		{ID: messages.StealExecutorPrefix + "n2", State: messages.ExecActive},
+	}
+	var ids []string
+	for _, e := range FromStatus(st) {
+		ids = append(ids, e.ID)
+	}
+	if want := []string{"a", "b", "c"}; !slices.Equal(ids, want) {
+		t.Fatalf("FromStatus = %v, want %v", ids, want)
+	}
+	if got := FromStatus(st)[0].Backlog; got != 5 {
+		t.Fatalf("backlog of a = %v s, want 5", got)
 	}
 }

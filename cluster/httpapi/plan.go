@@ -37,9 +37,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 			writeError(w, messages.AsError(err))
 			return
 		}
-		for _, e := range st.Executors {
-			in.Executors = append(in.Executors, planner.Executor{ID: e.ID, Backlog: float64(e.BacklogMillis) / 1000})
-		}
+		in.Executors = planner.FromStatus(st.Executors)
 		if len(in.Executors) == 0 {
 			writeError(w, messages.Errorf(messages.CodeUnavailable, "no executors given and none registered with this node"))
 			return

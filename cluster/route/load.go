@@ -21,8 +21,8 @@ func LoadOf(st *messages.Status, drain float64) messages.NodeLoad {
 			continue // listed by the supervisor, not attached (docs/supervision.md)
 		}
 		l.Executors++
-		if messages.IsStealExecutor(e.ID) {
-			continue // another node's capacity (messages.IsStealExecutor)
+		if messages.IsStealExecutor(e.ID) || e.State == messages.ExecDraining {
+			continue // another node's capacity (messages.IsStealExecutor), or taking no new work
 		}
 		l.FreeSlots += max(e.Slots-e.Leases, 0)
 	}

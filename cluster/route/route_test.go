@@ -268,8 +268,9 @@ func TestLoadOfLeavesOutStealers(t *testing.T) {
 	st := &messages.Status{Executors: []messages.ExecutorStatus{
 		{ID: "w1", Slots: 4, Leases: 1},
 		{ID: messages.StealExecutorPrefix + "n2", Slots: 8},
+		{ID: "w2", Slots: 6, State: messages.ExecDraining},
 	}}
 	if l := LoadOf(st, 0); l.FreeSlots != 3 {
-		t.Fatalf("free slots %d, want 3 (the stealer's 8 left out)", l.FreeSlots)
+		t.Fatalf("free slots %d, want 3 (the stealer's 8 and the draining executor's 6 left out)", l.FreeSlots)
 	}
 }

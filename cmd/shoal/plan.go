@@ -83,9 +83,7 @@ slot in seconds. --submit then submits every task pinned to its executor
 				if err != nil {
 					return err
 				}
-				for _, e := range st.Executors {
-					in.Executors = append(in.Executors, planner.Executor{ID: e.ID, Backlog: float64(e.BacklogMillis) / 1000})
-				}
+				in.Executors = planner.FromStatus(st.Executors)
 			}
 			p, err := planner.Solve(tasks, in.Executors)
 			if err != nil {
