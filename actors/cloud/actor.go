@@ -141,6 +141,9 @@ func (s *shell) apply(fx Effects) {
 			s.system.Root.Send(s.self, provisioned{req.ID, h, err})
 		}()
 	}
+	for _, id := range fx.Drains {
+		s.system.Root.Send(s.d.Dispatch, dispatch.SetState{Executor: id, State: messages.ExecDraining})
+	}
 	for _, r := range fx.Releases {
 		s.d.Logger.Info("cloud executor releasing", "executor", r.ID, "reason", r.Reason)
 		r := r

@@ -118,7 +118,10 @@ type Release struct {
 // Effects are what the shell must do after a step.
 type Effects struct {
 	Provisions []Provision
-	Releases   []Release
+	// Drains are cloud executors to drain (dispatch.SetState) before their
+	// release, so no task is granted to one that is about to go.
+	Drains   []string
+	Releases []Release
 	// Notes are log lines (refusals, failures) with their key values.
 	Notes []Note
 }
@@ -152,6 +155,7 @@ type instance struct {
 	state              state
 	since, idleSince   int64
 	goneSince          int64 // first snapshot it was missing from (0: present)
+	drainSince         int64 // when it was told to drain before release (0: not)
 	answered           bool  // the provider answered the provision
 }
 
@@ -225,12 +229,19 @@ func (m *Machine) Observe(now time.Time, o Observation) Effects {
 				m.Counters.Failed++
 				m.release(in, fmt.Sprintf("missing from the dispatcher for %v", absentGrace), &fx)
 			case !registered:
+			case in.drainSince != 0:
+				// Released once drained with nothing left (a task granted
+				// just before the drain finishes first), or after Idle.
+				if e.State == messages.ExecDraining && e.Leases == 0 || ts-in.drainSince >= int64(m.cfg.Idle) {
+					m.release(in, fmt.Sprintf("idle for %v, drained", m.cfg.Idle), &fx)
+				}
 			case e.Leases > 0:
 				in.idleSince = 0
 			case in.idleSince == 0:
 				in.idleSince = ts
 			case ts-in.idleSince >= int64(m.cfg.Idle):
-				m.release(in, fmt.Sprintf("idle for %v", m.cfg.Idle), &fx)
+				in.drainSince = ts
+				fx.Drains = append(fx.Drains, in.id)
 			}
 		}
 	}

@@ -54,9 +54,20 @@ func TestUnplaceableSpillLifecycle(t *testing.T) {
 	if fx := m.Observe(t0.Add(30*time.Second), Observation{Executors: idle}); len(fx.Releases) != 0 {
 		t.Fatalf("released before the idle window: %+v", fx)
 	}
+	// Idle for the window: drained first, so no task is granted to it
+	// while it goes; a task granted just before still finishes.
 	fx = m.Observe(t0.Add(31*time.Second), Observation{Executors: idle})
+	if len(fx.Drains) != 1 || fx.Drains[0] != req.ID || len(fx.Releases) != 0 {
+		t.Fatalf("want a drain after 10 s idle, got %+v", fx)
+	}
+	late := []messages.ExecutorStatus{{ID: req.ID, Leases: 1, State: messages.ExecDraining}}
+	if fx := m.Observe(t0.Add(32*time.Second), Observation{Executors: late}); len(fx.Releases) != 0 {
+		t.Fatalf("released while a task granted before the drain runs: %+v", fx)
+	}
+	drained := []messages.ExecutorStatus{{ID: req.ID, State: messages.ExecDraining}}
+	fx = m.Observe(t0.Add(33*time.Second), Observation{Executors: drained})
 	if len(fx.Releases) != 1 || fx.Releases[0].Handle != "pid-1" {
-		t.Fatalf("want a release after 10 s idle, got %+v", fx)
+		t.Fatalf("want a release once drained with nothing left, got %+v", fx)
 	}
 	m.Released(req.ID, nil)
 	if m.Active() != 0 || m.Counters != (Counters{Provisioned: 1, Released: 1, ForUnplaceable: 1}) {
@@ -191,9 +202,14 @@ func TestNoChurnWhenCloudExecutorCannotHelp(t *testing.T) {
 	if m.Counters.Refused != 1 {
 		t.Fatalf("refused %d, want 1", m.Counters.Refused)
 	}
-	// Released when idle; the demand goes away and comes back: a fresh try.
-	if fx := m.Observe(t0.Add(30*time.Second), Observation{Executors: reg}); len(fx.Releases) != 1 {
-		t.Fatalf("idle cloud executor not released: %+v", fx)
+	// Drained and released when idle; the demand goes away and comes
+	// back: a fresh try.
+	if fx := m.Observe(t0.Add(30*time.Second), Observation{Executors: reg}); len(fx.Drains) != 1 {
+		t.Fatalf("idle cloud executor not drained: %+v", fx)
+	}
+	drained := []messages.ExecutorStatus{{ID: id, State: messages.ExecDraining}}
+	if fx := m.Observe(t0.Add(30500*time.Millisecond), Observation{Executors: drained}); len(fx.Releases) != 1 {
+		t.Fatalf("drained idle cloud executor not released: %+v", fx)
 	}
 	d2 := gpuDemand(t0.Add(30 * time.Second))
 	d2[0].Type = "render"
