@@ -115,7 +115,11 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) apply(fx Effects) {
 	for _, n := range fx.Notes {
-		s.d.Logger.Warn(n.Msg, n.Args...)
+		if n.Info {
+			s.d.Logger.Info(n.Msg, n.Args...)
+		} else {
+			s.d.Logger.Warn(n.Msg, n.Args...)
+		}
 	}
 	for _, p := range fx.Provisions {
 		s.d.Logger.Info("cloud executor provisioning", "executor", p.Req.ID, "provider", s.d.Provider.Name(), "reason", p.Req.Reason)

@@ -130,6 +130,7 @@ type Effects struct {
 type Note struct {
 	Msg  string
 	Args []any
+	Info bool // routine (logged at info); otherwise a warning
 }
 
 // Counters are cumulative.
@@ -213,7 +214,7 @@ func (m *Machine) Observe(now time.Time, o Observation) Effects {
 		case provisioning:
 			if registered {
 				in.state, in.idleSince = ready, ts
-				fx.Notes = append(fx.Notes, Note{"cloud executor ready", []any{"executor", id, "after", time.Duration(ts - in.since)}})
+				fx.Notes = append(fx.Notes, Note{Msg: "cloud executor ready", Args: []any{"executor", id, "after", time.Duration(ts - in.since)}, Info: true})
 			} else if ts-in.since > int64(m.cfg.ProvisionTimeout) {
 				m.Counters.Failed++
 				m.release(in, "did not register within the provision timeout", &fx)
@@ -265,7 +266,7 @@ func (m *Machine) Observe(now time.Time, o Observation) Effects {
 		if refuse != "" {
 			m.refused[key] = true
 			m.Counters.Refused++
-			fx.Notes = append(fx.Notes, Note{refuse, []any{"type", u.Type, "requirements", u.Shape, "tasks", u.Tasks}})
+			fx.Notes = append(fx.Notes, Note{Msg: refuse, Args: []any{"type", u.Type, "requirements", u.Shape, "tasks", u.Tasks}})
 			continue
 		}
 		m.provision(ts, "unplaceable: "+u.Shape, key, u.Type, u.Requirements, &fx)
@@ -328,7 +329,7 @@ func (m *Machine) provision(ts int64, reason, key, typ string, req map[string]st
 		if lk := "limit:" + key; !m.refused[lk] {
 			m.refused[lk] = true
 			m.Counters.Refused++
-			fx.Notes = append(fx.Notes, Note{"cloud spill refused: limit reached", []any{"reason", reason, "active", active,
+			fx.Notes = append(fx.Notes, Note{Msg: "cloud spill refused: limit reached", Args: []any{"reason", reason, "active", active,
 				"max_executors", m.cfg.MaxExecutors, "provisions_last_hour", len(m.starts), "max_per_hour", m.cfg.MaxPerHour}})
 		}
 		return
@@ -367,7 +368,7 @@ func (m *Machine) Provisioned(id, handle string, err error) Effects {
 	if err != nil {
 		m.Counters.Failed++
 		delete(m.insts, id)
-		fx.Notes = append(fx.Notes, Note{"cloud provision failed", []any{"executor", id, "err", err}})
+		fx.Notes = append(fx.Notes, Note{Msg: "cloud provision failed", Args: []any{"executor", id, "err", err}})
 		return fx
 	}
 	in.handle, in.answered = handle, true
@@ -387,7 +388,7 @@ func (m *Machine) Released(id string, err error) Effects {
 	m.Counters.Released++
 	if err != nil {
 		m.Counters.Failed++
-		fx.Notes = append(fx.Notes, Note{"cloud release failed", []any{"executor", id, "err", err}})
+		fx.Notes = append(fx.Notes, Note{Msg: "cloud release failed", Args: []any{"executor", id, "err", err}})
 	}
 	return fx
 }

@@ -126,7 +126,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.learn(ctx, msg.ExecutorID)
 		s.apply(ctx, s.m.Heartbeat(now, msg))
 	case Evict:
-		s.d.Logger.Warn("executor evicted", "executor", msg.Executor, "reason", msg.Reason)
+		s.logEvict(msg.Executor, msg.Reason)
 		s.apply(ctx, s.m.Evict(now, msg.Executor, msg.Reason))
 		delete(s.pids, msg.Executor)
 	case EvictAddress:
@@ -138,7 +138,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			s.d.Logger.Warn("executor evicted", "executor", id, "reason", msg.Reason)
+			s.logEvict(id, msg.Reason)
 			s.apply(ctx, s.m.Evict(now, id, msg.Reason))
 			delete(s.pids, id)
 		}
@@ -247,4 +247,15 @@ func (s *shell) reply(to *actor.PID, msg any) {
 	if to != nil {
 		s.d.Transport.Send(s.system.Root, to, msg)
 	}
+}
+
+// logEvict logs an eviction: a warning when the executor held work, info
+// when it held none (a drained executor that went away, a released cloud
+// executor).
+func (s *shell) logEvict(id, reason string) {
+	if s.m.HeldBy(id) > 0 {
+		s.d.Logger.Warn("executor evicted", "executor", id, "reason", reason, "leases", s.m.HeldBy(id))
+		return
+	}
+	s.d.Logger.Info("executor evicted", "executor", id, "reason", reason)
 }

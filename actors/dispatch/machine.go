@@ -733,6 +733,14 @@ func (m *Machine) QueueLen(c messages.Class) int { return m.queues[c].Len() }
 // Leases is the number of live leases.
 func (m *Machine) Leases() int { return len(m.leases) }
 
+// HeldBy is how many leases executor id holds (0 if unknown).
+func (m *Machine) HeldBy(id string) int {
+	if ex := m.execs[id]; ex != nil {
+		return len(ex.leases)
+	}
+	return 0
+}
+
 // Executors describes the attached executors.
 func (m *Machine) Executors() []messages.ExecutorStatus {
 	out := make([]messages.ExecutorStatus, 0, len(m.execs))
