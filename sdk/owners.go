@@ -66,12 +66,12 @@ func newOwnerView(node string, st *messages.Status) *ownerView {
 
 // view is the current snapshot (nil: route nothing). It starts a
 // background refresh when the snapshot is older than ViewEvery; the first
-// call waits for one.
+// call, and a call after the client was idle (5 × ViewEvery), waits for one.
 func (c *Client) view(ctx context.Context) *ownerView {
 	o := c.owners
-	if o.at.Load() == 0 {
+	if at := o.at.Load(); at == 0 || time.Since(time.Unix(0, at)) > 5*ViewEvery {
 		c.refresh(ctx)
-	} else if time.Since(time.Unix(0, o.at.Load())) > ViewEvery {
+	} else if time.Since(time.Unix(0, at)) > ViewEvery {
 		c.refreshSoon()
 	}
 	return o.cur.Load()
@@ -135,6 +135,7 @@ func (c *Client) submitRouted(ctx context.Context, s *messages.Submit) (*message
 	}
 	type sent struct {
 		p      route.Part
+		sub    *messages.Submit
 		f      *actor.Future
 		err    error
 		remote string
@@ -145,7 +146,7 @@ func (c *Client) submitRouted(ctx context.Context, s *messages.Submit) (*message
 		if len(parts) > 1 {
 			sub = &messages.Submit{Version: s.Version, Tasks: route.Pick(s.Tasks, p.Index)}
 		}
-		out[i] = sent{p: p, remote: ov.view.Remote(p.Member)}
+		out[i] = sent{p: p, sub: sub, remote: ov.view.Remote(p.Member)}
 		out[i].f, out[i].err = c.requestAt(ctx, out[i].remote, messages.ActorIntake, sub)
 	}
 	g := route.NewSubmitGather(len(s.Tasks), len(parts))
@@ -155,7 +156,15 @@ func (c *Client) submitRouted(ctx context.Context, s *messages.Submit) (*message
 		err := out[i].err
 		if err == nil {
 			var res any
-			if res, err = c.result(ctx, out[i].f, messages.ActorIntake); err == nil {
+			res, err = c.result(ctx, out[i].f, messages.ActorIntake)
+			if err != nil && ctx.Err() == nil && out[i].remote != c.conn.Node {
+				// The member did not answer (gone since the view): the
+				// dialled node's router routes the part with its own view.
+				// Like any router's forward, the part may be durable at
+				// the member that did not answer (at-least-once).
+				res, err = c.askAt(ctx, c.conn.Node, messages.ActorIntake, out[i].sub)
+			}
+			if err == nil {
 				ack, _ = res.(*messages.SubmitAck)
 			}
 		}
@@ -187,12 +196,13 @@ func (c *Client) outcomesRouted(ctx context.Context, name string, ids []uint64, 
 	}
 	fs := make([]*actor.Future, len(parts))
 	errs := make([]error, len(parts))
+	at := make([]string, len(parts))
 	for i, p := range parts {
-		at := c.conn.Node
+		at[i] = c.conn.Node
 		if p.Member != "" {
-			at = ov.view.Remote(p.Member)
+			at[i] = ov.view.Remote(p.Member)
 		}
-		fs[i], errs[i] = c.requestAt(ctx, at, name, mk(route.Pick(ids, p.Index)))
+		fs[i], errs[i] = c.requestAt(ctx, at[i], name, mk(route.Pick(ids, p.Index)))
 	}
 	g := route.NewOutcomeGather(ids, len(parts))
 	for i, p := range parts {
@@ -200,12 +210,14 @@ func (c *Client) outcomesRouted(ctx context.Context, name string, ids []uint64, 
 		err := errs[i]
 		if err == nil {
 			var res any
-			if res, err = c.result(ctx, fs[i], name); err == nil {
+			res, err = c.result(ctx, fs[i], name)
+			if err != nil && ctx.Err() == nil && at[i] != c.conn.Node {
+				c.refreshSoon()
+				res, err = c.askAt(ctx, c.conn.Node, name, mk(route.Pick(ids, p.Index)))
+			}
+			if err == nil {
 				out, _ = res.(*messages.Outcomes)
 			}
-		}
-		if err != nil {
-			c.refreshSoon()
 		}
 		g.Add(p, out, err)
 	}
