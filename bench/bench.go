@@ -108,6 +108,10 @@ type Options struct {
 	// processes on loopback (cluster.go): W1 and W3 so far, other workloads
 	// return ErrNotBuilt.
 	Nodes int
+	// NoOwnerRouting makes cluster runs submit through any node's router
+	// (round-robin) instead of straight to each task's owner
+	// (sdk.DialConfig.RouteToOwners, the default of cluster runs).
+	NoOwnerRouting bool
 	// Tune, when set, adjusts the node's configuration after the workload's
 	// own settings (experiments: dispatch prefetch, pump batch, store...).
 	// Its effect is not recorded in Result.Params: say what it did in Notes.

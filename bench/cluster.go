@@ -26,8 +26,10 @@ import (
 // executable in peer mode "node" (two protoactor remotes in one process
 // race), joined by gossip on loopback with fast failure detection, with its
 // share of the workers in its own process. This process dials the nodes
-// with one SDK connection and spreads submissions over them; each node
-// routes every task to its partition's owner.
+// with one SDK connection; the clients send each task straight to its
+// partition's owner (sdk RouteToOwners) unless Options.NoOwnerRouting, when
+// submissions are spread over the nodes and each node's router forwards
+// every task to its owner.
 //
 // Child protocol (lines): prints "READY remote gossip"; "START" starts its
 // workers and prints "STARTED"; "LAT" prints "L index unix_ns" per handler
@@ -218,6 +220,7 @@ func startCluster(ctx context.Context, opt Options, label string, record, startW
 	for _, r := range remotes {
 		conn := *dialConn
 		conn.Node = r
+		conn.RouteToOwners = !opt.NoOwnerRouting
 		c.clients = append(c.clients, sdk.NewClient(&conn))
 	}
 	// Every node sees every member (and its workers, if started).

@@ -11,12 +11,12 @@ import (
 )
 
 // runW1Cluster is W1 on opt.Nodes node processes (see cluster.go): the
-// producers spread their batches over the nodes round-robin, every node
-// routes each task to its partition's owner, and the workers are spread
-// over the nodes. Completion is read from the nodes' status counters.
+// producers spread their batches over the nodes' clients round-robin, each
+// client sends each task to its partition's owner (or, NoOwnerRouting,
+// that node's router does), and the workers are spread over the nodes. Completion is read from the nodes' status counters.
 func runW1Cluster(ctx context.Context, opt Options, res *Result) error {
 	n := int64(opt.Tasks)
-	res.Params = map[string]any{"mode": opt.Mode, "tasks": opt.Tasks, "producers": opt.Producers, "batch": opt.Batch,
+	res.Params = map[string]any{"owner_routing": !opt.NoOwnerRouting, "mode": opt.Mode, "tasks": opt.Tasks, "producers": opt.Producers, "batch": opt.Batch,
 		"workers": opt.Workers, "slots": opt.Slots, "payload_bytes": opt.PayloadBytes, "durable": "fsync"}
 	c, err := startCluster(ctx, opt, "w1", false, opt.Mode == "concurrent")
 	if err != nil {

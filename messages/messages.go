@@ -370,6 +370,10 @@ type Status struct {
 	Unplaceable []UnplaceableStatus `msgpack:"unplaceable,omitempty"`
 	// Cloud lists the cloud actor's executors (counters under cloud_*).
 	Cloud []CloudExecutorStatus `msgpack:"cloud,omitempty"`
+	// DigestFields is the node's intake digest configuration (per task
+	// type, the payload fields that identify a duplicate): an SDK routing
+	// submissions to partition owners digests tasks as the node does.
+	DigestFields map[string][]string `msgpack:"digest_fields,omitempty"`
 }
 
 // NodeLoad is the small load report a node piggybacks on gossip (latest

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -14,10 +16,19 @@ type Client struct {
 	conn *Conn
 	// Timeout bounds one request when ctx has no deadline. Default 30 s.
 	Timeout time.Duration
+	owners  *owners // set when conn.RouteToOwners: see owners.go
 }
 
-// NewClient returns a client over conn.
-func NewClient(conn *Conn) *Client { return &Client{conn: conn, Timeout: 30 * time.Second} }
+// NewClient returns a client over conn. With conn.RouteToOwners it sends
+// each task to its partition's owner and Wait and Cancel to each id's
+// holder (owners.go).
+func NewClient(conn *Conn) *Client {
+	c := &Client{conn: conn, Timeout: 30 * time.Second}
+	if conn.RouteToOwners {
+		c.owners = &owners{}
+	}
+	return c
+}
 
 // Task is what a client submits (an alias of the wire type).
 type Task = messages.TaskSpec
@@ -36,14 +47,25 @@ func (c *Client) Submit(ctx context.Context, t Task) (uint64, error) {
 
 // SubmitBatch submits tasks atomically (all or none) and returns their ids
 // once all are durable. Overload is reported as messages.ErrOverloaded.
+// In a cluster a batch whose tasks have several owners is atomic per owner
+// only (as at a node's router): an owner refusing its part (overload, down)
+// fails the call although other owners' parts are durable; resubmitting is
+// safe (the duplicates attach to the durable tasks).
 func (c *Client) SubmitBatch(ctx context.Context, tasks []Task) ([]uint64, error) {
-	res, err := c.ask(ctx, messages.ActorIntake, &messages.Submit{Version: messages.ProtocolVersion, Tasks: tasks})
-	if err != nil {
-		return nil, err
+	sub := &messages.Submit{Version: messages.ProtocolVersion, Tasks: tasks}
+	var ack *messages.SubmitAck
+	if c.owners != nil {
+		ack, _ = c.submitRouted(ctx, sub)
 	}
-	ack, ok := res.(*messages.SubmitAck)
-	if !ok {
-		return nil, fmt.Errorf("sdk: submit: unexpected answer %T", res)
+	if ack == nil {
+		res, err := c.ask(ctx, messages.ActorIntake, sub)
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		if ack, ok = res.(*messages.SubmitAck); !ok {
+			return nil, fmt.Errorf("sdk: submit: unexpected answer %T", res)
+		}
 	}
 	if ack.Err != nil {
 		return nil, ack.Err
@@ -72,16 +94,14 @@ func (c *Client) Wait(ctx context.Context, ids ...uint64) ([]Outcome, error) {
 		// The node answers with what it knows at its timeout; leave the
 		// answer time to arrive before ctx ends.
 		server := max(step-200*time.Millisecond, step/2)
-		res, err := c.ask(ctx, messages.ActorResults, &messages.Wait{IDs: ids, TimeoutMillis: server.Milliseconds()})
+		out, err := c.outcomes(ctx, messages.ActorResults, ids, func(ids []uint64) any {
+			return &messages.Wait{IDs: ids, TimeoutMillis: server.Milliseconds()}
+		})
 		if err != nil {
 			if last != nil && ctx.Err() != nil {
 				return last, ctx.Err()
 			}
 			return nil, err
-		}
-		out, ok := res.(*messages.Outcomes)
-		if !ok {
-			return nil, fmt.Errorf("sdk: wait: unexpected answer %T", res)
 		}
 		if out.Err == nil {
 			return out.Outcomes, nil
@@ -109,13 +129,9 @@ func (c *Client) Result(ctx context.Context, id uint64) (Outcome, error) {
 // running task's lease is revoked (its handler's context is cancelled) and
 // its result discarded. Wait shows the final state.
 func (c *Client) Cancel(ctx context.Context, ids ...uint64) ([]Outcome, error) {
-	res, err := c.ask(ctx, messages.ActorDedupe, &messages.Cancel{IDs: ids})
+	out, err := c.outcomes(ctx, messages.ActorDedupe, ids, func(ids []uint64) any { return &messages.Cancel{IDs: ids} })
 	if err != nil {
 		return nil, err
-	}
-	out, ok := res.(*messages.Outcomes)
-	if !ok {
-		return nil, fmt.Errorf("sdk: cancel: unexpected answer %T", res)
 	}
 	if out.Err != nil {
 		return out.Outcomes, out.Err
@@ -136,7 +152,41 @@ func (c *Client) Status(ctx context.Context) (*messages.Status, error) {
 	return st, nil
 }
 
+// outcomes asks name (results: Wait, dedupe: Cancel) about ids: at each
+// holder when routing, else at the dialled node.
+func (c *Client) outcomes(ctx context.Context, name string, ids []uint64, mk func([]uint64) any) (*messages.Outcomes, error) {
+	if c.owners != nil {
+		if out, ok := c.outcomesRouted(ctx, name, ids, mk); ok {
+			return out, nil
+		}
+	}
+	res, err := c.ask(ctx, name, mk(ids))
+	if err != nil {
+		return nil, err
+	}
+	out, ok := res.(*messages.Outcomes)
+	if !ok {
+		return nil, fmt.Errorf("sdk: %s: unexpected answer %T", name, res)
+	}
+	return out, nil
+}
+
 func (c *Client) ask(ctx context.Context, name string, msg any) (any, error) {
+	return c.askAt(ctx, c.conn.Node, name, msg)
+}
+
+// askAt asks the actor name of the node at address node.
+func (c *Client) askAt(ctx context.Context, node, name string, msg any) (any, error) {
+	f, err := c.requestAt(ctx, node, name, msg)
+	if err != nil {
+		return nil, err
+	}
+	return c.result(ctx, f, name)
+}
+
+// requestAt sends a request and returns its future (several may be in
+// flight at once: one per owner or holder).
+func (c *Client) requestAt(ctx context.Context, node, name string, msg any) (*actor.Future, error) {
 	timeout := c.Timeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -148,13 +198,17 @@ func (c *Client) ask(ctx context.Context, name string, msg any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := c.conn.System.Root.RequestFuture(c.conn.PID(name), wire, timeout)
+	return c.conn.System.Root.RequestFuture(actor.NewPID(node, name), wire, timeout), nil
+}
+
+// result waits for a request's answer.
+func (c *Client) result(ctx context.Context, f *actor.Future, name string) (any, error) {
 	res, err := f.Result()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("sdk: %s did not answer within %v: %w", name, timeout, messages.ErrUnavailable)
+		return nil, fmt.Errorf("sdk: %s did not answer: %w", name, messages.ErrUnavailable)
 	}
 	return c.conn.Unwrap(res)
 }

@@ -31,7 +31,11 @@ type Conn struct {
 	Unwrap func(msg any) (any, error)
 	// Props are options for actors spawned on this Conn (codec middlewares).
 	Props []actor.PropsOption
-	close func() error
+	// RouteToOwners makes clients on this Conn send each task to its
+	// partition's owner and Wait and Cancel to each id's holder
+	// (DialConfig.RouteToOwners).
+	RouteToOwners bool
+	close         func() error
 }
 
 // Local connects to a node running on system (same process).
@@ -56,6 +60,14 @@ type DialConfig struct {
 	// ProbeTimeout bounds the check Dial makes that the node accepts this
 	// client (TLS, token). Default cluster.DefaultProbeTimeout.
 	ProbeTimeout time.Duration
+	// RouteToOwners makes clients send each task of a batch straight to its
+	// partition's owner (and Wait and Cancel straight to each id's holder),
+	// saving the router's second hop. The client learns the members and the
+	// digest configuration from the node's Status every second (sdk.ViewEvery).
+	// A wrong guess is still correct (routers forward). A batch split across
+	// owners is atomic per owner only. Default false: everything goes to the
+	// dialled node.
+	RouteToOwners bool
 }
 
 // Dial connects to the node at addr (host:port of its remote listener) from
@@ -96,7 +108,7 @@ func Dial(addr string, cfg DialConfig) (*Conn, error) {
 	codec := cluster.NewCodec(messages.Default())
 	return &Conn{
 		System: system, Node: addr, Transport: codec, Wrap: codec.Wrap, Unwrap: codec.Decode,
-		Props: codec.PropsOptions(logger),
+		Props: codec.PropsOptions(logger), RouteToOwners: cfg.RouteToOwners,
 		close: func() error { r.Shutdown(true); return nil },
 	}, nil
 }

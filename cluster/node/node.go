@@ -365,6 +365,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 	n.addCloudStatus(ctx, st)
 	if n.cfg.Members != nil {
 		st.Members = n.cfg.Members()
+		st.DigestFields = n.cfg.Intake.DigestFields
 	}
 	return st, nil
 }

@@ -83,6 +83,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.Float64Var(&o.Prefetch, "prefetch", 0, "waiting tasks per slot the dispatcher always grants (node default 1; W4: 8)")
 	f.Float64Var(&o.Overload, "overload", 0, "W6 offered rate as a multiple of the drain rate (10)")
 	f.Int64Var(&o.StandbyLimit, "standby-limit", 0, "node standby limit (W6: 20000)")
+	f.BoolVar(&o.NoOwnerRouting, "no-owner-routing", false, "cluster runs: submit through the nodes' routers round-robin instead of straight to each task's owner (the SDK's RouteToOwners)")
 	f.IntVar(&o.Nodes, "cluster", 0, "cluster size: more than 1 runs that many node processes on loopback with the executors spread over them (W1, W3)")
 	f.IntVar(&o.RemoteBatch, "remote-batch", 0, "W7: results per remote message in the batched cross-node part (1000; 1 skips it)")
 	return cmd

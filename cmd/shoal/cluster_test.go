@@ -24,6 +24,7 @@ type testCluster struct {
 	remotes []string
 	names   []string
 	client  []string // flags of client and worker commands (TLS, token)
+	procs   []*proc
 }
 
 func startCluster(t *testing.T, n int, extra ...string) *testCluster {
@@ -46,7 +47,7 @@ func startClusterWith(t *testing.T, n int, extra, clientArgs []string) *testClus
 		} else {
 			seed = g
 		}
-		startProc(t, filepath.Join(c.tmp, name+".log"), "listening on", append(args, extra...)...)
+		c.procs = append(c.procs, startProc(t, filepath.Join(c.tmp, name+".log"), "listening on", append(args, extra...)...))
 		c.remotes, c.names = append(c.remotes, r), append(c.names, name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
