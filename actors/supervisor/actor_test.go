@@ -112,6 +112,12 @@ func stopAll(system *actor.ActorSystem, pids ...*actor.PID) {
 	for _, p := range pids {
 		_ = system.Root.StopFuture(p).Wait()
 	}
+	// A message to an actor stopped just now is a dead letter, and
+	// protoactor's dead-letter throttle then waits out a 1 s ticker in its
+	// own goroutine: let fake time pass it, or the bubble ends with that
+	// goroutine blocked (synctest panics).
+	time.Sleep(2 * system.Config.DeadLetterThrottleInterval)
+	synctest.Wait()
 }
 
 func view(t *testing.T, system *actor.ActorSystem, spid *actor.PID) View {
