@@ -1,7 +1,8 @@
 package dispatch
 
-// Review findings: interactions of supervisor / cloud / secdeploy in dispatch.
-// Copy into actors/dispatch/ and run: go test -run 'TestInteraction' ./actors/dispatch
+// Interactions of supervision (evict, sleep, drain), placement (set-aside,
+// backlog) and re-registration (incarnations) in one dispatcher: each test
+// pins a defect found when these were first combined.
 
 import (
 	"slices"
