@@ -24,7 +24,8 @@ import (
 
 // Cluster runs (Options.Nodes > 1): each node is a child process of this
 // executable in peer mode "node" (two protoactor remotes in one process
-// race), joined by gossip on loopback with fast failure detection, with its
+// race), joined by gossip on loopback (memberlist's LAN defaults, as
+// `shoal node` without --gossip-fast), with its
 // share of the workers in its own process. This process dials the nodes
 // with one SDK connection; the clients send each task straight to its
 // partition's owner (sdk RouteToOwners) unless Options.NoOwnerRouting, when
@@ -89,7 +90,7 @@ func runNodePeer() error {
 	if sp.Seed != "" {
 		seeds = []string{sp.Seed}
 	}
-	m, err := member.Join(member.Config{Name: sp.Name, Gossip: "127.0.0.1:0", Seeds: seeds, Fast: true, Logger: logger}, system.Address())
+	m, err := member.Join(member.Config{Name: sp.Name, Gossip: "127.0.0.1:0", Seeds: seeds, Logger: logger}, system.Address())
 	if err != nil {
 		return err
 	}

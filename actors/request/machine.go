@@ -302,24 +302,33 @@ func (m *Machine) Digest(typ string, payload []byte) store.Digest {
 	h.Reset()
 	h.WriteString(typ)
 	h.Write([]byte{0})
-	fields := m.cfg.DigestFields[typ]
-	var obj map[string]json.RawMessage
-	if len(fields) > 0 && json.Unmarshal(payload, &obj) == nil && obj != nil {
-		var buf bytes.Buffer
-		for _, f := range fields {
-			buf.Reset()
-			if raw, ok := obj[f]; ok {
-				_ = json.Compact(&buf, raw)
-			}
-			h.WriteString(f)
-			h.Write([]byte{0})
-			h.Write(buf.Bytes())
-			h.Write([]byte{0})
-		}
-	} else {
+	if fields := m.cfg.DigestFields[typ]; len(fields) == 0 || !digestFields(h, fields, payload) {
 		h.Write(payload)
 	}
 	var d store.Digest
 	h.Sum(d[:0])
 	return d
+}
+
+// digestFields writes fields of a JSON object payload to h, each value
+// compacted; false (nothing written) when payload is not a JSON object.
+// Apart from Digest so that its map does not cost the common case (no
+// digest fields) a heap allocation.
+func digestFields(h *blake3.Hasher, fields []string, payload []byte) bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(payload, &obj) != nil || obj == nil {
+		return false
+	}
+	var buf bytes.Buffer
+	for _, f := range fields {
+		buf.Reset()
+		if raw, ok := obj[f]; ok {
+			_ = json.Compact(&buf, raw)
+		}
+		h.WriteString(f)
+		h.Write([]byte{0})
+		h.Write(buf.Bytes())
+		h.Write([]byte{0})
+	}
+	return true
 }
