@@ -55,13 +55,8 @@ func (r *Registry) Encode(msg any) (string, []byte, error) {
 	if name == "" {
 		return "", nil, fmt.Errorf("messages: %T is not a registered message", msg)
 	}
-	if s, ok := msg.(*Submit); ok { // the hot message: submit_codec.go
-		return name, appendSubmit(make([]byte, 0, submitSize(s)), s), nil
-	}
-	if a, ok := msg.(*SubmitAck); ok {
-		if b, ok := appendSubmitAck(make([]byte, 0, 8+9*len(a.IDs)), a); ok {
-			return name, b, nil
-		}
+	if b, ok := appendFast(msg); ok { // the messages that carry work in bulk: fastcodec.go
+		return name, b, nil
 	}
 	b, err := marshal(msg)
 	if err != nil {
@@ -83,15 +78,8 @@ func (r *Registry) Decode(name string, b []byte) (any, error) {
 	if err := CheckShape(b); err != nil {
 		return nil, Errorf(CodeInvalid, "%s: malformed msgpack: %v", name, err)
 	}
-	switch name { // the hot messages: submit_codec.go
-	case "shoal.Submit":
-		if s, ok := decodeSubmit(b); ok {
-			return s, nil
-		}
-	case "shoal.SubmitAck":
-		if a, ok := decodeSubmitAck(b); ok {
-			return a, nil
-		}
+	if msg, ok := decodeFast(name, b); ok { // fastcodec.go
+		return msg, nil
 	}
 	msg := mk()
 	dec := msgpack.NewDecoder(bytes.NewReader(b))
