@@ -75,7 +75,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.IntVar(&o.Tasks, "tasks", 0, "task count (W1 200000, W2 100000, W4 20000; W5: flows, 10000)")
 	f.IntVar(&o.Rate, "rate", 0, "W3 submissions/s (5000); W6 offered tasks/s (10× drain)")
 	f.DurationVar(&o.Duration, "duration", 0, "W3 (20s) and W6 (30s) submission time")
-	f.IntVar(&o.Producers, "producers", 0, "concurrent submitters (4)")
+	f.IntVar(&o.Producers, "producers", 0, "concurrent submitters, each with one batch in flight (W1 8, others 4)")
 	f.IntVar(&o.Batch, "batch", 0, "tasks per submit (1000)")
 	f.IntVar(&o.Workers, "workers", 0, "in-process workers")
 	f.IntVar(&o.Slots, "slots", 0, "slots per worker")
