@@ -403,7 +403,8 @@ func (r *fastReader) count(minBytes int, orNil bool) int {
 	return n
 }
 
-// int reads any msgpack integer as msgpack/v5 does (uint64 as its bits).
+// int reads any msgpack integer as msgpack/v5 does for an int64 field (a
+// uint64 above MaxInt64 wraps, as there).
 func (r *fastReader) int() int64 {
 	c := r.byte1()
 	switch {
@@ -441,15 +442,6 @@ func (r *fastReader) int() int64 {
 	return 0
 }
 
-// int64 reads an integer that is not a uint64 above MaxInt64 (msgpack/v5
-// would wrap it).
-func (r *fastReader) int64() int64 {
-	if r.ok && len(r.b) > 0 && r.b[0] == 0xcf && len(r.b) > 1 && r.b[1]&0x80 != 0 {
-		r.fail()
-	}
-	return r.int()
-}
-
 // uint reads a non-negative msgpack integer (msgpack/v5 wraps negative
 // ones into a uint64: leave those to it).
 func (r *fastReader) uint() uint64 {
@@ -463,7 +455,7 @@ func (r *fastReader) uint() uint64 {
 // int32 reads an integer that must fit an int32 (msgpack/v5 would truncate
 // a larger one: leave that to it).
 func (r *fastReader) int32() int32 {
-	v := r.int64()
+	v := r.int()
 	if v < math.MinInt32 || v > math.MaxInt32 {
 		r.fail()
 	}
@@ -667,7 +659,7 @@ func (r *fastReader) grant() *Grant {
 		case 1:
 			g.Cancel = r.uint64s()
 		case 2:
-			g.LeaseTTLMillis = r.int64()
+			g.LeaseTTLMillis = r.int()
 		case 3:
 			if !r.isNil() {
 				r.fail() // an error: msgpack/v5 decodes it
@@ -675,7 +667,7 @@ func (r *fastReader) grant() *Grant {
 		case 4:
 			g.Sleep = r.bool()
 		case 5:
-			g.HeartbeatMillis = r.int64()
+			g.HeartbeatMillis = r.int()
 		}
 	})
 	return g
@@ -699,7 +691,7 @@ func (r *fastReader) results() []Result {
 		res.Output = r.bytes()
 		res.Error = r.str("")
 		res.Permanent = r.bool()
-		res.RunNanos = r.int64()
+		res.RunNanos = r.int()
 	}
 	return rs
 }

@@ -47,7 +47,6 @@ func (n *Node) spawnRouters(spawn func(*actor.Props, string) error) error {
 		deps.Moved = s.MovedTo
 	}
 	props := route.RouterProps(deps)
-	n.cfg.Cluster.Watch(n.onOwnerChange)
 	addr := n.system.Address()
 	for i, name := range []string{messages.ActorIntake, messages.ActorResults, messages.ActorDedupe} {
 		if err := spawn(props, name); err != nil {
@@ -55,6 +54,7 @@ func (n *Node) spawnRouters(spawn func(*actor.Props, string) error) error {
 		}
 		n.routerPIDs[i] = actor.NewPID(addr, name)
 	}
+	n.cfg.Cluster.Watch(n.onOwnerChange) // after routerPIDs: it tells the routers
 	return nil
 }
 
@@ -82,6 +82,11 @@ func (n *Node) onOwnerChange(prev, next *route.View, moves []partition.Move) {
 	}
 	n.cfg.Logger.Info("partition table changed", "members", len(next.Members), "moved", len(moves),
 		"gained", gained, "lost", lost, "owned", next.Owned()[next.Self])
+	for _, pid := range n.routerPIDs {
+		if pid != nil {
+			n.system.Root.Send(pid, route.MembersChanged{}) // fail forwards to departed members
+		}
+	}
 }
 
 // stealerPID is the work stealer, nil when the node does not steal.

@@ -53,7 +53,27 @@ func RouterProps(d RouterDeps) *actor.Props {
 type router struct {
 	d     RouterDeps
 	check *request.Machine // validation and digests only: never accepts
+	// waiting holds the forwards each member has not answered yet, so that
+	// MembersChanged can fail those of a member that left at once rather
+	// than at their timeout.
+	waiting map[string]map[*forward]struct{}
 }
+
+// forward is a request to another member whose answer is awaited.
+type forward struct {
+	done     func(any, error)
+	finished bool // done was called: a late answer or timeout is ignored
+}
+
+// MembersChanged tells a router that the membership changed (the node sends
+// it from its owner-change watcher). Forwards still waiting on a member
+// that is no longer in the view fail at once with CodeUnavailable: a
+// client whose submission had a part at a node that died hears of it when
+// the failure detector declares the node dead (about 1 s with
+// --gossip-fast, about 5 s by default), not after the router's 30 s
+// timeout. As with a timeout, that part may be durable at the departed
+// node (at-least-once); resubmitting is safe.
+type MembersChanged struct{}
 
 func (r *router) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
@@ -67,6 +87,18 @@ func (r *router) Receive(ctx actor.Context) {
 		r.outcomes(ctx, msg.IDs, r.d.Dedupe, messages.ActorOwnerDedupe, func(ids []uint64) any {
 			return &messages.Cancel{IDs: ids}
 		}, r.d.Timeout)
+	case MembersChanged:
+		v := r.d.Directory.View()
+		for member, fs := range r.waiting {
+			if v.Remote(member) != "" {
+				continue
+			}
+			delete(r.waiting, member)
+			for fw := range fs {
+				fw.finished = true
+				fw.done(nil, messages.Errorf(messages.CodeUnavailable, "node %s left the cluster before it answered; retry (resubmitting is safe)", member))
+			}
+		}
 	}
 }
 
@@ -220,7 +252,23 @@ func (r *router) remote(ctx actor.Context, v *View, member, name string, msg any
 		done(nil, err)
 		return
 	}
+	fw := &forward{done: done}
+	if r.waiting == nil {
+		r.waiting = map[string]map[*forward]struct{}{}
+	}
+	if r.waiting[member] == nil {
+		r.waiting[member] = map[*forward]struct{}{}
+	}
+	r.waiting[member][fw] = struct{}{}
 	ctx.ReenterAfter(f, func(res any, err error) {
+		if fw.finished {
+			return // failed when the member left
+		}
+		fw.finished = true
+		delete(r.waiting[member], fw)
+		if len(r.waiting[member]) == 0 {
+			delete(r.waiting, member)
+		}
 		out, err := r.d.Codec.Reply(res, err)
 		if err != nil {
 			if _, typed := err.(*messages.Error); !typed {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,5 +291,38 @@ func TestClusterIdleNodeStealsWork(t *testing.T) {
 	}
 	if st.Counters["stolen"] < int64(n1) {
 		t.Errorf("n2 reports %d stolen, want >= %d", st.Counters["stolen"], n1)
+	}
+}
+
+// A node that stops answering (SIGSTOP: its sockets stay open, nothing
+// resets a connection) while another node's router waits on it: once the
+// failure detector declares it dead, the router fails the forwarded part at
+// once with CodeUnavailable ("left the cluster") instead of waiting out its
+// 30 s timeout. Default (LAN) failure detection here, so that the submission
+// surely reaches the router before the node is declared dead; the client
+// gives up after 25 s, before the router's timeout, so only the early
+// failure produces the message.
+func TestClusterForwardFailsWhenOwnerLeaves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := startCluster(t, 2, "--gossip-fast=false")
+	if err := c.procs[1].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	for i := range 50 { // 50 digests: some surely owned by n2
+		fmt.Fprintf(&lines, "left-%d\n", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shoalBinary(t), append([]string{"submit", "--node", c.remotes[0], "--type", "echo", "--stdin"}, c.client...)...)
+	cmd.Stdin = strings.NewReader(lines.String())
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("submit with a part owned by a stopped node succeeded:\n%s", out)
+	}
+	if !strings.Contains(string(out), "left the cluster") {
+		t.Fatalf("submit failed without naming the departed node (err %v, ctx %v):\n%s", err, ctx.Err(), out)
 	}
 }
