@@ -201,16 +201,48 @@ func (c *Client) requestAt(ctx context.Context, node, name string, msg any) (*ac
 	return c.conn.System.Root.RequestFuture(actor.NewPID(node, name), wire, timeout), nil
 }
 
-// result waits for a request's answer.
+// result waits for a request's answer, or until ctx ends.
 func (c *Client) result(ctx context.Context, f *actor.Future, name string) (any, error) {
-	res, err := f.Result()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("sdk: %s did not answer: %w", name, messages.ErrUnavailable)
+	return c.resultUnless(ctx, f, name, nil)
+}
+
+// resultUnless is result that also gives up, checking every ViewEvery,
+// once gone reports that the node asked is no longer a cluster member
+// (nil: never).
+func (c *Client) resultUnless(ctx context.Context, f *actor.Future, name string, gone func() bool) (any, error) {
+	type answer struct {
+		res any
+		err error
 	}
-	return c.conn.Unwrap(res)
+	ch := make(chan answer, 1)
+	go func() { // ends when the future does: at the latest at its timeout
+		res, err := f.Result()
+		ch <- answer{res, err}
+	}()
+	var tick <-chan time.Time
+	if gone != nil {
+		t := time.NewTicker(ViewEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case a := <-ch:
+			if a.err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, fmt.Errorf("sdk: %s did not answer: %w", name, messages.ErrUnavailable)
+			}
+			return c.conn.Unwrap(a.res)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick:
+			if gone() {
+				return nil, fmt.Errorf("sdk: %s: the node left the cluster before it answered: %w", name, messages.ErrUnavailable)
+			}
+		}
+	}
 }
 
 // Drain stops the node granting work to an executor and lets its leases

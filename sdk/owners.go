@@ -156,7 +156,7 @@ func (c *Client) submitRouted(ctx context.Context, s *messages.Submit) (*message
 		err := out[i].err
 		if err == nil {
 			var res any
-			res, err = c.result(ctx, out[i].f, messages.ActorIntake)
+			res, err = c.resultUnless(ctx, out[i].f, messages.ActorIntake, c.left(out[i].p.Member, out[i].remote))
 			if err != nil && ctx.Err() == nil && out[i].remote != c.conn.Node {
 				// The member did not answer (gone since the view): the
 				// dialled node's router routes the part with its own view.
@@ -179,6 +179,21 @@ func (c *Client) submitRouted(ctx context.Context, s *messages.Submit) (*message
 		c.refreshSoon()
 	}
 	return g.Ack(), true
+}
+
+// left reports, for a request waiting on member at address remote, whether
+// the view (refreshed in the background while it waits) no longer has it:
+// the request then goes to the dialled node's router instead of waiting out
+// its timeout. Requests to the dialled node itself wait as they are.
+func (c *Client) left(member, remote string) func() bool {
+	if member == "" || remote == c.conn.Node {
+		return nil
+	}
+	return func() bool {
+		c.refreshSoon()
+		ov := c.owners.cur.Load() // nil: the dialled node saw itself alone
+		return ov == nil || ov.view.Remote(member) == ""
+	}
 }
 
 // outcomesRouted sends each holder (by the node tag in each id) its ids at
@@ -210,7 +225,7 @@ func (c *Client) outcomesRouted(ctx context.Context, name string, ids []uint64, 
 		err := errs[i]
 		if err == nil {
 			var res any
-			res, err = c.result(ctx, fs[i], name)
+			res, err = c.resultUnless(ctx, fs[i], name, c.left(p.Member, at[i]))
 			if err != nil && ctx.Err() == nil && at[i] != c.conn.Node {
 				c.refreshSoon()
 				res, err = c.askAt(ctx, c.conn.Node, name, mk(route.Pick(ids, p.Index)))

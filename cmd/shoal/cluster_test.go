@@ -326,3 +326,47 @@ func TestClusterForwardFailsWhenOwnerLeaves(t *testing.T) {
 		t.Fatalf("submit failed without naming the departed node (err %v, ctx %v):\n%s", err, ctx.Err(), out)
 	}
 }
+
+// The same with a client that sends each part to its owner itself
+// (--route-to-owners): once the node it dialled no longer lists the stopped
+// owner, the client stops waiting on it and hands that part to the dialled
+// node's router, which now owns every partition: every task is
+// acknowledged (its id printed) before the client's 25 s run out (its
+// request timeout is 30 s). The process then takes a while to exit
+// (protoactor's graceful shutdown waits up to 10 s for its connection to
+// the stopped node), so the test reads the ids as they come.
+func TestClusterOwnerRoutingClientLeavesDeadOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := startCluster(t, 2, "--gossip-fast=false")
+	if err := c.procs[1].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&lines, "owner-left-%d\n", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shoalBinary(t), append([]string{"submit", "--node", c.remotes[0], "--type", "echo", "--stdin", "--route-to-owners"}, c.client...)...)
+	cmd.Stdin = strings.NewReader(lines.String())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	ids := 0
+	sc := bufio.NewScanner(stdout)
+	for ids < 50 && sc.Scan() {
+		if _, err := strconv.ParseUint(strings.TrimSpace(sc.Text()), 10, 64); err == nil {
+			ids++
+		}
+	}
+	if ids != 50 {
+		t.Fatalf("%d of 50 tasks acknowledged before the client gave up (ctx %v)", ids, ctx.Err())
+	}
+}
