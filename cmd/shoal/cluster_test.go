@@ -294,30 +294,43 @@ func TestClusterIdleNodeStealsWork(t *testing.T) {
 	}
 }
 
-// A node that stops answering (SIGSTOP: its sockets stay open, nothing
-// resets a connection) while another node's router waits on it: once the
-// failure detector declares it dead, the router fails the forwarded part at
-// once with CodeUnavailable ("left the cluster") instead of waiting out its
-// 30 s timeout. Default (LAN) failure detection here, so that the submission
-// surely reaches the router before the node is declared dead; the client
-// gives up after 25 s, before the router's timeout, so only the early
-// failure produces the message.
-func TestClusterForwardFailsWhenOwnerLeaves(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real processes")
-	}
+// clusterWithStoppedOwner is two nodes with default (LAN) failure detection
+// whose second is stopped (SIGSTOP: its sockets stay open, nothing resets a
+// connection, it is declared dead after about 5 s): a submission started
+// right away surely reaches a router before that.
+func clusterWithStoppedOwner(t *testing.T) *testCluster {
+	t.Helper()
 	c := startCluster(t, 2, "--gossip-fast=false")
 	if err := c.procs[1].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	var lines strings.Builder
-	for i := range 50 { // 50 digests: some surely owned by n2
-		fmt.Fprintf(&lines, "left-%d\n", i)
+	return c
+}
+
+// payloadLines is n distinct payloads, one per line (n digests: with 50,
+// some surely owned by each of two nodes).
+func payloadLines(prefix string, n int) *strings.Reader {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%s-%d\n", prefix, i)
 	}
+	return strings.NewReader(b.String())
+}
+
+// A node that stops answering while another node's router waits on it:
+// once the failure detector declares it dead, the router fails the
+// forwarded part at once with CodeUnavailable ("left the cluster") instead
+// of waiting out its 30 s timeout. The client gives up after 25 s, before
+// the router's timeout, so only the early failure produces the message.
+func TestClusterForwardFailsWhenOwnerLeaves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := clusterWithStoppedOwner(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, shoalBinary(t), append([]string{"submit", "--node", c.remotes[0], "--type", "echo", "--stdin"}, c.client...)...)
-	cmd.Stdin = strings.NewReader(lines.String())
+	cmd.Stdin = payloadLines("left", 50)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("submit with a part owned by a stopped node succeeded:\n%s", out)
@@ -339,18 +352,11 @@ func TestClusterOwnerRoutingClientLeavesDeadOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	c := startCluster(t, 2, "--gossip-fast=false")
-	if err := c.procs[1].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	var lines strings.Builder
-	for i := range 50 {
-		fmt.Fprintf(&lines, "owner-left-%d\n", i)
-	}
+	c := clusterWithStoppedOwner(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, shoalBinary(t), append([]string{"submit", "--node", c.remotes[0], "--type", "echo", "--stdin", "--route-to-owners"}, c.client...)...)
-	cmd.Stdin = strings.NewReader(lines.String())
+	cmd.Stdin = payloadLines("owner-left", 50)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
