@@ -28,8 +28,9 @@ import (
 // it checks every bound again itself: it never reads past b, and it
 // allocates at most a small multiple of len(b).
 
-// appendFast appends msg's msgpack encoding to b; false when msg is not one
-// of the fast messages or carries what only msgpack/v5 writes.
+// appendFast returns msg's msgpack encoding in a buffer sized for it; false
+// when msg is not one of the fast messages or carries what only msgpack/v5
+// writes.
 func appendFast(msg any) ([]byte, bool) {
 	switch m := msg.(type) {
 	case *Submit:
