@@ -243,6 +243,19 @@ func startCluster(ctx context.Context, opt Options, label string, record, startW
 	return c, nil
 }
 
+// cpu is the CPU time of this process and of every node process so far.
+func (c *clusterEnv) cpu() (time.Duration, error) {
+	sum := processCPU()
+	for _, p := range c.procs {
+		d, err := pidCPU(p.cmd.Process.Pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
 // start starts the workers of every node (drain mode) and waits for them.
 func (c *clusterEnv) start(ctx context.Context) error {
 	for _, p := range c.procs {

@@ -31,6 +31,7 @@ func runW1Cluster(ctx context.Context, opt Options, res *Result) error {
 	var seen int64
 	var t0, tSubmitted, tWorkers, tDone time.Time
 	stop := startProgress(opt.Progress, "W1 cluster "+opt.Mode+": submitted", n, acked.Load)
+	cpu0, cpuErr := c.cpu()
 	t0 = time.Now()
 	err = submitBatches(ctx, c.clients, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
 	tSubmitted = time.Now()
@@ -48,6 +49,9 @@ func runW1Cluster(ctx context.Context, opt Options, res *Result) error {
 		return err
 	}
 	tDone = time.Now()
+	if cpu1, err := c.cpu(); err == nil && cpuErr == nil {
+		cpuPerTask(res, cpu0, cpu1, n)
+	}
 	if opt.Mode == "drain" {
 		res.Metrics["drain_tasks_per_s"] = rate(n, tDone.Sub(tWorkers))
 		res.Metrics["drain_s"] = secs(tDone.Sub(tWorkers))

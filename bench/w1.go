@@ -46,6 +46,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	}
 
 	var t0, tSubmitted, tWorkers, tDone time.Time
+	cpu0 := processCPU()
 	switch opt.Mode {
 	case "drain":
 		stop := startProgress(opt.Progress, "W1 drain: submitted", n, acked.Load)
@@ -88,6 +89,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 		tDone = time.Now()
 		stop()
 	}
+	cpuPerTask(res, cpu0, processCPU(), n)
 	res.Metrics["submit_tasks_per_s"] = rate(n, tSubmitted.Sub(t0))
 	res.Metrics["submit_s"] = secs(tSubmitted.Sub(t0))
 	res.Metrics["tasks_per_s"] = rate(n, tDone.Sub(t0))
