@@ -3,7 +3,7 @@
 
 GO        ?= go
 FUZZTIME  ?= 30s
-FUZZ_PKGS ?= ./messages ./cluster ./actors/flow ./cluster/httpapi
+FUZZ_PKGS ?= ./messages ./cluster ./actors/flow ./api
 
 .PHONY: help build image test test-cluster bench lint demo fuzz clean
 

@@ -28,7 +28,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/node"
 )
 
 // Workloads are the ids Run accepts, in order.

@@ -13,14 +13,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
-// Codec is the remote-capable wire.Transport, and its Wrap and Decode fit
+// Codec is the remote-capable actorio.Transport, and its Wrap and Decode fit
 // sdk.Conn's Wrap and Unwrap fields.
 var (
-	_ wire.Transport         = (*Codec)(nil)
+	_ actorio.Transport      = (*Codec)(nil)
 	_ func(any) (any, error) = (*Codec)(nil).Wrap
 	_ func(any) (any, error) = (*Codec)(nil).Decode
 )

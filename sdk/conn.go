@@ -12,8 +12,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -24,7 +24,7 @@ type Conn struct {
 	// Node is the node's actor-system address.
 	Node string
 	// Transport sends to the node's PIDs.
-	Transport wire.Transport
+	Transport actorio.Transport
 	// Wrap prepares a request for a future (identity for local PIDs).
 	Wrap func(msg any) (any, error)
 	// Unwrap decodes a future's answer (identity for local PIDs).
@@ -41,7 +41,7 @@ type Conn struct {
 // Local connects to a node running on system (same process).
 func Local(system *actor.ActorSystem) *Conn {
 	id := func(m any) (any, error) { return m, nil }
-	return &Conn{System: system, Node: system.Address(), Transport: wire.Local{}, Wrap: id, Unwrap: id}
+	return &Conn{System: system, Node: system.Address(), Transport: actorio.Local{}, Wrap: id, Unwrap: id}
 }
 
 // DialConfig configures Dial.

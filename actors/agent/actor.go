@@ -5,14 +5,14 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
 // Deps are the relay actor's collaborators.
 type Deps struct {
 	Dispatch  *actor.PID // the node's dispatcher
-	Transport wire.Transport
+	Transport actorio.Transport
 	Logger    *slog.Logger
 }
 
@@ -69,7 +69,7 @@ type shell struct {
 // Props returns the relay actor of agent id.
 func Props(id string, d Deps) *actor.Props {
 	if d.Transport == nil {
-		d.Transport = wire.Local{}
+		d.Transport = actorio.Local{}
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)

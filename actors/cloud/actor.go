@@ -10,7 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/actors/dispatch"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -51,7 +51,7 @@ type shell struct {
 	m      *Machine
 	cfg    Config
 	d      Deps
-	timer  wire.Timer
+	timer  actorio.Timer
 	self   *actor.PID
 	system *actor.ActorSystem
 	calls  sync.WaitGroup

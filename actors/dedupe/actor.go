@@ -8,7 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/actors/pump"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -46,7 +46,7 @@ type Deps struct {
 	Dispatch  *actor.PID
 	Pump      *actor.PID
 	Results   *actor.PID
-	Transport wire.Transport
+	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Seed lists results within the window found at start-up.
@@ -64,8 +64,8 @@ type Deps struct {
 type shell struct {
 	m       *Machine
 	d       Deps
-	timer   wire.Timer
-	flush   wire.Timer
+	timer   actorio.Timer
+	flush   actorio.Timer
 	pending []store.ResultRecord // results waiting for the next flush
 	self    *actor.PID
 	system  *actor.ActorSystem

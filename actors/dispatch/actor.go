@@ -9,7 +9,7 @@ import (
 
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/pump"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -61,7 +61,7 @@ type Deps struct {
 	Store     store.Store
 	Dedupe    *actor.PID
 	Pump      *actor.PID
-	Transport wire.Transport
+	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Authorize checks an executor's token; nil accepts every executor.
@@ -77,7 +77,7 @@ type shell struct {
 	m      *Machine
 	d      Deps
 	pids   map[string]*actor.PID
-	timer  wire.Timer
+	timer  actorio.Timer
 	self   *actor.PID
 	system *actor.ActorSystem
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -33,7 +33,7 @@ func Permanent(err error) error { return &PermanentError{Err: err} }
 // Deps are the executor actor's collaborators.
 type Deps struct {
 	Dispatch  *actor.PID // the node's dispatcher
-	Transport wire.Transport
+	Transport actorio.Transport
 	Handlers  map[string]Handler
 	Logger    *slog.Logger
 	Sampler   *LoadSampler // nil: report zero load
@@ -72,8 +72,8 @@ type shell struct {
 	base     context.Context
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
-	hb, load wire.Timer
-	regCheck wire.Timer
+	hb, load actorio.Timer
+	regCheck actorio.Timer
 	inc      uint64 // Register.Incarnation of this run
 	hbEvery  time.Duration
 	// sleepEvery is the heartbeat interval while asleep (from Grant.Sleep).

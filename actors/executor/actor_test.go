@@ -8,7 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -20,7 +20,7 @@ func TestRegisterRetriesUntilAnswered(t *testing.T) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
 	dispatch := actor.NewPID(system.Address(), "late-dispatch")
 	cfg := Config{ID: "e1", Slots: 1, LoadInterval: time.Second, MaxBatch: 8}
-	deps := Deps{Dispatch: dispatch, Transport: wire.Local{}, Logger: slog.New(slog.DiscardHandler),
+	deps := Deps{Dispatch: dispatch, Transport: actorio.Local{}, Logger: slog.New(slog.DiscardHandler),
 		Handlers: map[string]Handler{"noop": func(context.Context, messages.Task) ([]byte, error) { return nil, nil }}}
 	registered := make(chan struct{})
 	deps.OnRegistered = func(r *messages.Registered) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/pump"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -32,7 +32,7 @@ type Deps struct {
 	Dedupe    *actor.PID
 	Pump      *actor.PID
 	Registry  *Registry
-	Transport wire.Transport
+	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Stats, when set, mirrors the counters.
@@ -54,7 +54,7 @@ type shell struct {
 	d      Deps
 	self   *actor.PID
 	system *actor.ActorSystem
-	retry  wire.Timer
+	retry  actorio.Timer
 }
 
 // Props returns the flow actor: the runner of flow tasks and the answerer

@@ -8,7 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/actors/request"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -47,7 +47,7 @@ type Deps struct {
 type shell struct {
 	m      *Machine
 	d      Deps
-	timer  wire.Timer
+	timer  actorio.Timer
 	last   int64
 	self   *actor.PID
 	system *actor.ActorSystem

@@ -6,7 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -29,7 +29,7 @@ type committed struct{ n int }
 type Deps struct {
 	Store     store.Store
 	Pump      *actor.PID
-	Transport wire.Transport
+	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Accepted, when set, is told how many tasks became durable.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -17,7 +17,7 @@ import (
 // Deps are the result hub's collaborators.
 type Deps struct {
 	Store     store.Store
-	Transport wire.Transport
+	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Completed, when set, is told each batch of durable results (metrics).
@@ -36,7 +36,7 @@ type tick struct{}
 type shell struct {
 	m      *Machine
 	d      Deps
-	timer  wire.Timer
+	timer  actorio.Timer
 	self   *actor.PID
 	system *actor.ActorSystem
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/actors/dispatch"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -62,7 +62,7 @@ type shell struct {
 	m        *Machine
 	cfg      Config
 	d        Deps
-	timer    wire.Timer
+	timer    actorio.Timer
 	self     *actor.PID
 	system   *actor.ActorSystem
 	procs    map[string]*running

@@ -15,7 +15,7 @@ import (
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/executor"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -96,7 +96,7 @@ func startNode(t *testing.T, cfg Config, d Deps, fin *finished) (*actor.ActorSys
 	system := actor.NewActorSystem()
 	dcfg := dispatch.DefaultConfig()
 	sink := system.Root.Spawn(actor.PropsFromFunc(fin.receive))
-	dpid, err := system.Root.SpawnNamed(dispatch.Props(dcfg, dispatch.Deps{Transport: wire.Local{}, Logger: discard(), Now: time.Now, Dedupe: sink, Pump: sink}), messages.ActorDispatch)
+	dpid, err := system.Root.SpawnNamed(dispatch.Props(dcfg, dispatch.Deps{Transport: actorio.Local{}, Logger: discard(), Now: time.Now, Dedupe: sink, Pump: sink}), messages.ActorDispatch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestSleepAfterIdleInFakeTime(t *testing.T) {
 func spawnExecutor(t *testing.T, system *actor.ActorSystem, spid, dpid *actor.PID, id string, registered func(*messages.Registered), mw ...actor.ReceiverMiddleware) *actor.PID {
 	t.Helper()
 	cfg := executor.Config{ID: id, Slots: 1, LoadInterval: time.Second, MaxBatch: 16}
-	props := executor.Props(cfg, executor.Deps{Dispatch: dpid, Transport: wire.Local{}, Logger: discard(),
+	props := executor.Props(cfg, executor.Deps{Dispatch: dpid, Transport: actorio.Local{}, Logger: discard(),
 		Handlers:     map[string]executor.Handler{"t": func(context.Context, messages.Task) ([]byte, error) { return nil, nil }},
 		OnRegistered: registered})
 	if len(mw) > 0 {

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/cluster/membership"
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/cluster/partition"
 	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/cluster/steal"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 )
 
 // Config configures a member.

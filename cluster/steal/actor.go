@@ -8,8 +8,8 @@ import (
 
 	"github.com/shoalrt/shoal/actors/dedupe"
 	"github.com/shoalrt/shoal/actors/dispatch"
-	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -53,7 +53,7 @@ type shell struct {
 	cfg   Config
 	d     Deps
 	m     *Machine
-	timer wire.Timer
+	timer actorio.Timer
 	links map[string]*actor.PID // peer name → the child that receives its answers
 }
 

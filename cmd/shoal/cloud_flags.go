@@ -5,7 +5,7 @@ import (
 
 	"github.com/shoalrt/shoal/actors/cloud"
 	"github.com/shoalrt/shoal/cluster"
-	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/node"
 )
 
 // cloudFlags are `shoal node`'s cloud spill flags (docs/supervision.md).

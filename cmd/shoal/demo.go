@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/zeebo/blake3"
 
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 

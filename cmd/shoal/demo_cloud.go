@@ -13,8 +13,8 @@ import (
 
 	"github.com/shoalrt/shoal/actors/cloud"
 	"github.com/shoalrt/shoal/cluster"
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 

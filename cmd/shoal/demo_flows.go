@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/actors/flow"
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shoalrt/shoal/cluster"
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 

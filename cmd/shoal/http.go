@@ -10,7 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/spf13/pflag"
 
-	"github.com/shoalrt/shoal/cluster/httpapi"
+	"github.com/shoalrt/shoal/api"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -21,7 +21,7 @@ type httpFlags struct {
 }
 
 func (h *httpFlags) add(f *pflag.FlagSet) {
-	d := httpapi.DefaultConfig()
+	d := api.DefaultConfig()
 	f.StringVar(&h.addr, "http", "", "host:port of the HTTP/JSON API and HTTP agents (empty: off; port 0: any free port). See docs/api.md")
 	f.StringVar(&h.token, "api-token", "", "bearer token the HTTP API requires (Authorization: Bearer <token>; empty: none, loopback use only)")
 	f.Int64Var(&h.maxBody, "http-max-body", d.MaxBodyBytes, "largest HTTP request body in bytes")
@@ -36,9 +36,9 @@ func (h *httpFlags) start(ctx context.Context, system *actor.ActorSystem, out io
 		}
 		return nil, nil
 	}
-	cfg := httpapi.DefaultConfig()
+	cfg := api.DefaultConfig()
 	cfg.Token, cfg.MaxBodyBytes, cfg.Logger = h.token, h.maxBody, log
-	api, err := httpapi.New(cfg, sdk.Local(system))
+	api, err := api.New(cfg, sdk.Local(system))
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalrt/shoal/cluster"
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/cluster/steal"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 )
 
 func nodeCmd() *cobra.Command {

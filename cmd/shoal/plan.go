@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoalrt/shoal/actors/planner"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/planner"
 	"github.com/shoalrt/shoal/sdk"
 )
 

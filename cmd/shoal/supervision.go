@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shoalrt/shoal/actors/supervisor"
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 

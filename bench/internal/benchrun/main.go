@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/bench"
-	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/node"
 )
 
 func main() {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 

@@ -23,10 +23,10 @@ import (
 	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/actors/results"
 	"github.com/shoalrt/shoal/actors/supervisor"
-	"github.com/shoalrt/shoal/actors/wire"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/cluster/steal"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/internal/mailbox"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
@@ -194,7 +194,7 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cl
 		return nil, errors.New("node: a cluster member needs remote (a codec)")
 	}
 	n := &Node{cfg: cfg, system: system, store: st, stopped: make(chan struct{}), codec: codec}
-	var transport wire.Transport = wire.Local{}
+	var transport actorio.Transport = actorio.Local{}
 	if codec != nil {
 		transport = codec
 		n.opts = codec.PropsOptions(cfg.Logger)
@@ -212,7 +212,7 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cl
 	return n, nil
 }
 
-func (n *Node) spawn(ctx context.Context, tr wire.Transport) error {
+func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 	cfg, log, now := n.cfg, n.cfg.Logger, n.cfg.Now
 	maxID, err := n.store.MaxID(ctx)
 	if err == nil {
@@ -378,7 +378,7 @@ func timeoutOf(ctx context.Context) time.Duration {
 }
 
 // statusActor answers StatusRequest from remote clients.
-func (n *Node) statusActor(tr wire.Transport) actor.ReceiveFunc {
+func (n *Node) statusActor(tr actorio.Transport) actor.ReceiveFunc {
 	return func(c actor.Context) {
 		if _, ok := c.Message().(*messages.StatusRequest); !ok || c.Sender() == nil {
 			return

@@ -1,10 +1,10 @@
-package httpapi
+package api
 
 import (
 	"net/http"
 
-	"github.com/shoalrt/shoal/actors/planner"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/planner"
 )
 
 // PlanIn is a planning request: tasks with sizes and executors with

@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoalrt/shoal/cluster/httpapi"
-	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/api"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -92,7 +92,7 @@ func TestSubmitGetWait(t *testing.T) {
 func itoa(id uint64) string { return strconv.FormatUint(id, 10) }
 
 func TestSubmitRefusesBadInputAndWritesNothing(t *testing.T) {
-	e := start(t, nil, func(c *httpapi.Config) { c.MaxBodyBytes = 4096 })
+	e := start(t, nil, func(c *api.Config) { c.MaxBodyBytes = 4096 })
 	cases := []struct {
 		name, body string
 		status     int
@@ -184,7 +184,7 @@ func TestCancel(t *testing.T) {
 
 func TestStatusAndHealth(t *testing.T) {
 	e := start(t, func(c *node.Config) { c.Name = "api-node" }, nil)
-	var st httpapi.StatusOut
+	var st api.StatusOut
 	if code := e.do("GET", "/v1/status", nil, &st); code != 200 {
 		t.Fatalf("status: %d", code)
 	}
@@ -198,10 +198,10 @@ func TestStatusAndHealth(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := httpapi.DefaultConfig().Validate(); err != nil {
+	if err := api.DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	c := httpapi.DefaultConfig()
+	c := api.DefaultConfig()
 	c.DefaultWait = 2 * c.MaxWait
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "DefaultWait") {
 		t.Fatalf("Validate = %v, want DefaultWait named", err)

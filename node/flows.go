@@ -9,7 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/actors/flow"
-	"github.com/shoalrt/shoal/actors/wire"
+	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 )
@@ -28,7 +28,7 @@ type flowParts struct {
 
 // spawnFlows loads the template directory and spawns the flow runner and
 // the router that hands it flow tasks.
-func (n *Node) spawnFlows(tr wire.Transport, spawn func(*actor.Props, string) error) error {
+func (n *Node) spawnFlows(tr actorio.Transport, spawn func(*actor.Props, string) error) error {
 	cfg := n.cfg.Flows
 	cfg.Classes = flow.Classes{HighMin: n.cfg.Intake.HighMin, LowMax: n.cfg.Intake.LowMax}
 	cfg.MaxBatch = min(cfg.MaxBatch, n.cfg.Intake.MaxBatch)

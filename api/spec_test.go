@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/cluster/httpapi"
+	"github.com/shoalrt/shoal/api"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -54,7 +54,7 @@ func specRoutes(t *testing.T, file string) []string {
 
 // The router and docs/openapi.yaml list the same routes: neither can drift.
 func TestRoutesMatchOpenAPISpec(t *testing.T) {
-	api, err := httpapi.New(httpapi.DefaultConfig(), sdk.Local(actor.NewActorSystem()))
+	api, err := api.New(api.DefaultConfig(), sdk.Local(actor.NewActorSystem()))
 	if err != nil {
 		t.Fatal(err)
 	}

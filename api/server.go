@@ -1,9 +1,9 @@
-// Package httpapi serves a node's HTTP/JSON API: clients submit, inspect,
+// Package api serves a node's HTTP/JSON API: clients submit, inspect,
 // wait for and cancel tasks and read the node's status; HTTP agents in any
 // language register, lease, heartbeat and complete tasks (S3.1). It talks to
 // the node only through its actors, as the SDK does, so it works the same on
 // any node. See docs/api.md and docs/openapi.yaml.
-package httpapi
+package api
 
 import (
 	"context"
@@ -53,17 +53,17 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	switch {
 	case c.MaxBodyBytes <= 0:
-		return fmt.Errorf("httpapi: MaxBodyBytes must be > 0, got %d", c.MaxBodyBytes)
+		return fmt.Errorf("api: MaxBodyBytes must be > 0, got %d", c.MaxBodyBytes)
 	case c.MaxWait <= 0:
-		return fmt.Errorf("httpapi: MaxWait must be > 0, got %v", c.MaxWait)
+		return fmt.Errorf("api: MaxWait must be > 0, got %v", c.MaxWait)
 	case c.DefaultWait <= 0 || c.DefaultWait > c.MaxWait:
-		return fmt.Errorf("httpapi: DefaultWait must be in (0, MaxWait=%v], got %v", c.MaxWait, c.DefaultWait)
+		return fmt.Errorf("api: DefaultWait must be in (0, MaxWait=%v], got %v", c.MaxWait, c.DefaultWait)
 	case c.MaxIDs <= 0:
-		return fmt.Errorf("httpapi: MaxIDs must be > 0, got %d", c.MaxIDs)
+		return fmt.Errorf("api: MaxIDs must be > 0, got %d", c.MaxIDs)
 	case c.MaxAgents <= 0:
-		return fmt.Errorf("httpapi: MaxAgents must be > 0, got %d", c.MaxAgents)
+		return fmt.Errorf("api: MaxAgents must be > 0, got %d", c.MaxAgents)
 	case c.AskTimeout <= 0:
-		return fmt.Errorf("httpapi: AskTimeout must be > 0, got %v", c.AskTimeout)
+		return fmt.Errorf("api: AskTimeout must be > 0, got %v", c.AskTimeout)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/cluster/httpapi"
-	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/api"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -28,12 +28,12 @@ type env struct {
 	t    *testing.T
 	node *node.Node
 	conn *sdk.Conn
-	api  *httpapi.Server
+	api  *api.Server
 	url  string
 	tok  string
 }
 
-func start(t *testing.T, mutNode func(*node.Config), mutAPI func(*httpapi.Config)) *env {
+func start(t *testing.T, mutNode func(*node.Config), mutAPI func(*api.Config)) *env {
 	t.Helper()
 	system := actor.NewActorSystem()
 	cfg := node.DefaultConfig(t.TempDir())
@@ -45,14 +45,14 @@ func start(t *testing.T, mutNode func(*node.Config), mutAPI func(*httpapi.Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg := httpapi.DefaultConfig()
+	acfg := api.DefaultConfig()
 	acfg.Token = testToken
 	acfg.Logger = cfg.Logger
 	if mutAPI != nil {
 		mutAPI(&acfg)
 	}
 	conn := sdk.Local(system)
-	api, err := httpapi.New(acfg, conn)
+	api, err := api.New(acfg, conn)
 	if err != nil {
 		t.Fatal(err)
 	}

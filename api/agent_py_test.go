@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/shoalrt/shoal/cluster/httpapi"
-	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/api"
+	"github.com/shoalrt/shoal/node"
 )
 
 // syncBuffer collects a process's output safely.
@@ -94,9 +94,9 @@ func TestPythonAgent(t *testing.T) {
 	if o := res[21]; o.State != "dead" || !strings.Contains(o.Error, "raised in agent.py") || o.Attempts != 1 {
 		t.Fatalf("py.fail: %+v, want dead after one attempt with the Python error", o)
 	}
-	var st httpapi.StatusOut
+	var st api.StatusOut
 	e.do("GET", "/v1/status", nil, &st)
-	if !slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "py-test" && x.Slots == 3 }) {
+	if !slices.ContainsFunc(st.Executors, func(x api.ExecutorOut) bool { return x.ID == "py-test" && x.Slots == 3 }) {
 		t.Fatalf("status executors %+v, want py-test", st.Executors)
 	}
 	if !strings.Contains(out.String(), "agent py-test registered") {

@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalrt/shoal/cluster/httpapi"
-	"github.com/shoalrt/shoal/cluster/node"
+	"github.com/shoalrt/shoal/api"
+	"github.com/shoalrt/shoal/node"
 )
 
 type task struct {
@@ -98,9 +98,9 @@ func TestAgentRunsTasksThroughTheDispatcher(t *testing.T) {
 	if *out[0].Output != "ABC" || *out[1].Output != "DEF" {
 		t.Fatalf("outcomes %+v", out)
 	}
-	var st httpapi.StatusOut
+	var st api.StatusOut
 	e.do("GET", "/v1/status", nil, &st)
-	if !slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "py-1" && x.Slots == 2 && x.State == "active" }) {
+	if !slices.ContainsFunc(st.Executors, func(x api.ExecutorOut) bool { return x.ID == "py-1" && x.Slots == 2 && x.State == "active" }) {
 		t.Fatalf("status executors %+v, want py-1 with 2 slots", st.Executors)
 	}
 }
@@ -161,7 +161,7 @@ func TestAgentLeaseExpiryRequeues(t *testing.T) {
 	if out[0].State != "done" || *out[0].Output != "fresh" || out[0].Attempts != 2 {
 		t.Fatalf("outcome %+v, want done by the second agent at attempt 2", out[0])
 	}
-	var st httpapi.StatusOut
+	var st api.StatusOut
 	e.do("GET", "/v1/status", nil, &st)
 	if st.Counters["expired"] != 1 {
 		t.Fatalf("expired counter %d, want 1", st.Counters["expired"])
@@ -248,9 +248,9 @@ func TestServeStopsWithParkedLease(t *testing.T) {
 	// Wait until the lease is parked at the dispatcher (the executor shows).
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var st httpapi.StatusOut
+		var st api.StatusOut
 		other.do("GET", "/v1/status", nil, &st)
-		if slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "park" }) {
+		if slices.ContainsFunc(st.Executors, func(x api.ExecutorOut) bool { return x.ID == "park" }) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -280,7 +280,7 @@ func TestAgentRelaysOfVanishedAgentsAreSwept(t *testing.T) {
 	e := start(t, func(c *node.Config) {
 		withExecToken(c)
 		c.Dispatch.LeaseTTL = 300 * time.Millisecond
-	}, func(c *httpapi.Config) { c.MaxAgents = 2; c.AskTimeout = 100 * time.Millisecond })
+	}, func(c *api.Config) { c.MaxAgents = 2; c.AskTimeout = 100 * time.Millisecond })
 	e.register("a1", "t")
 	e.register("a2", "t")
 	// Both are live (registered just now): a third is refused.
@@ -324,9 +324,9 @@ func TestDrainExecutor(t *testing.T) {
 	if code := e.do("POST", "/v1/executors/d-1/drain", nil, &out); code != 200 || out.State != "draining" || out.ID != "d-1" {
 		t.Fatalf("drain: %d %+v", code, out)
 	}
-	var st httpapi.StatusOut
+	var st api.StatusOut
 	e.do("GET", "/v1/status", nil, &st)
-	if !slices.ContainsFunc(st.Executors, func(x httpapi.ExecutorOut) bool { return x.ID == "d-1" && x.State == "draining" }) {
+	if !slices.ContainsFunc(st.Executors, func(x api.ExecutorOut) bool { return x.ID == "d-1" && x.State == "draining" }) {
 		t.Fatalf("status executors %+v, want d-1 draining", st.Executors)
 	}
 	if code := e.do("POST", "/v1/executors/d-1/drain", map[string]any{"undo": true}, &out); code != 200 || out.State != "active" {

@@ -1,4 +1,4 @@
-package httpapi_test
+package api_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoalrt/shoal/cluster/httpapi"
+	"github.com/shoalrt/shoal/api"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
@@ -61,7 +61,7 @@ func TestFlowsOverHTTP(t *testing.T) {
 	e := start(t, nil, nil)
 	runUpperWorker(t, e)
 
-	var tpl httpapi.TemplateOut
+	var tpl api.TemplateOut
 	if code := e.do("POST", "/v1/templates", map[string]any{"spec": shoutTemplate}, &tpl); code != 200 {
 		t.Fatalf("register: %d", code)
 	}
@@ -69,12 +69,12 @@ func TestFlowsOverHTTP(t *testing.T) {
 		t.Fatalf("registered %+v", tpl)
 	}
 	// The same text as YAML body keeps its version.
-	var again httpapi.TemplateOut
+	var again api.TemplateOut
 	if code := e.rawDo("application/yaml", "/v1/templates", shoutTemplate, &again); code != 200 || again.Version != 1 {
 		t.Fatalf("YAML body: %d %+v", code, again)
 	}
 	var list struct {
-		Templates []httpapi.TemplateOut `json:"templates"`
+		Templates []api.TemplateOut `json:"templates"`
 	}
 	if code := e.do("GET", "/v1/templates", nil, &list); code != 200 || len(list.Templates) != 1 || list.Templates[0].Name != "shout" {
 		t.Fatalf("list: %d %+v", code, list)
@@ -97,7 +97,7 @@ func TestFlowsOverHTTP(t *testing.T) {
 			t.Fatalf("flow %d: %+v, want result %s", i, out[i], want)
 		}
 	}
-	var fl httpapi.FlowOut
+	var fl api.FlowOut
 	if code := e.do("GET", "/v1/flows/"+itoa(ack.IDs[0]), nil, &fl); code != 200 || fl.Template != "shout" || fl.TemplateVersion != 1 || fl.Outcome.State != "done" {
 		t.Fatalf("get flow: %d %+v", code, fl)
 	}
@@ -109,7 +109,7 @@ func TestFlowsOverHTTP(t *testing.T) {
 
 func TestFlowRoutesRefuseBadInput(t *testing.T) {
 	e := start(t, nil, nil)
-	var tpl httpapi.TemplateOut
+	var tpl api.TemplateOut
 	if code := e.do("POST", "/v1/templates", map[string]any{"spec": shoutTemplate}, &tpl); code != 200 {
 		t.Fatalf("register: %d", code)
 	}
@@ -144,7 +144,7 @@ func TestFlowRoutesRefuseBadInput(t *testing.T) {
 
 func TestFlowCancelOverHTTP(t *testing.T) {
 	e := start(t, nil, nil) // no worker: the flow's first step waits
-	var tpl httpapi.TemplateOut
+	var tpl api.TemplateOut
 	e.do("POST", "/v1/templates", map[string]any{"spec": shoutTemplate}, &tpl)
 	var ack ids
 	if code := e.do("POST", "/v1/flows", map[string]any{"flows": []any{map[string]any{"template": "shout", "input": map[string]any{"text": "z"}}}}, &ack); code != 201 {

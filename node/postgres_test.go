@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoalrt/shoal/cluster/node"
 	"github.com/shoalrt/shoal/cluster/partition"
 	"github.com/shoalrt/shoal/cluster/route"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/store"
 	"github.com/shoalrt/shoal/store/pgtest"
 )
