@@ -1,8 +1,9 @@
 package api
 
 import (
-	"github.com/shoalrt/shoal/messages"
 	"net/http"
+
+	"github.com/shoalrt/shoal/messages"
 )
 
 // Executors (docs/supervision.md): drain one.

@@ -11,7 +11,7 @@ import (
 	"github.com/shoalrt/shoal/actors/flow"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // NameFlows is the flow actor's name (messages.ActorFlows).
@@ -57,7 +57,7 @@ func (n *Node) spawnFlows(tr actorio.Transport, spawn func(*actor.Props, string)
 // message of the runner, which then counts it as running; a step result
 // that comes before the runner learns the step's id is read back from the
 // store), so other work costs the runner nothing.
-func (n *Node) completed(rs []store.ResultRecord) {
+func (n *Node) completed(rs []task.Result) {
 	n.count(rs)
 	if n.flows.stats.Active.Load() > 0 {
 		n.system.Root.Send(n.pids.Flows, flow.Completed{Results: rs})

@@ -30,6 +30,7 @@ import (
 	"github.com/shoalrt/shoal/internal/mailbox"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // The node's actor names (see messages.Actor*).
@@ -221,9 +222,9 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 	if err != nil {
 		return fmt.Errorf("node: read id high-water mark: %w", err)
 	}
-	var seed []store.ResultRecord
+	var seed []task.Result
 	since := now().Add(-cfg.Dedupe.Window)
-	if err := n.store.Results(ctx, since, func(r store.ResultRecord) error {
+	if err := n.store.Results(ctx, since, func(r task.Result) error {
 		seed = append(seed, r)
 		return nil
 	}); err != nil {
@@ -279,7 +280,7 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 
 const namePump = "shoal-pump"
 
-func (n *Node) count(rs []store.ResultRecord) {
+func (n *Node) count(rs []task.Result) {
 	for i := range rs {
 		r := &rs[i]
 		switch {

@@ -9,6 +9,7 @@ import (
 	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/store"
 	"github.com/shoalrt/shoal/store/pgtest"
+	"github.com/shoalrt/shoal/task"
 )
 
 // A node on PostgreSQL (Config.Store) requeues acknowledged work after a
@@ -45,7 +46,7 @@ func TestSharedStoreLayoutMatchesCluster(t *testing.T) {
 		t.Errorf("store.PartitionCount %d != partition.DefaultCount %d", store.PartitionCount, partition.DefaultCount)
 	}
 	for i := range 1000 {
-		var d store.Digest
+		var d task.Digest
 		for j := range d {
 			d[j] = byte(i*31 + j*7)
 		}

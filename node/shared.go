@@ -9,6 +9,7 @@ import (
 	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Shared mode: cluster members on one PostgreSQL store (Config.Cluster and
@@ -40,7 +41,7 @@ import (
 // sharedStore is the surface of a store that several members share.
 type sharedStore interface {
 	MaxIDInBlock(ctx context.Context, block uint16) (uint64, error)
-	Adoptable(ctx context.Context, live []uint16, parts []int, after uint64, limit int) ([]store.TaskRecord, error)
+	Adoptable(ctx context.Context, live []uint16, parts []int, after uint64, limit int) ([]task.Record, error)
 	MoveOut(ctx context.Context, old, to []uint64, now time.Time) (int, error)
 	MovedTo(ctx context.Context, ids []uint64) (map[uint64]uint64, error)
 }
@@ -142,7 +143,7 @@ func (n *Node) adopt(s sharedStore, live []uint16, parts []int) {
 			return
 		}
 		sub := &messages.Submit{Version: messages.ProtocolVersion, Tasks: make([]messages.TaskSpec, len(recs))}
-		digests := make([]store.Digest, len(recs))
+		digests := make([]task.Digest, len(recs))
 		old := make([]uint64, len(recs))
 		for i, r := range recs {
 			// Members may be configured differently: a cap this intake would

@@ -14,9 +14,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"github.com/shoalrt/shoal/messages"
 	"math"
 	"slices"
+
+	"github.com/shoalrt/shoal/messages"
 )
 
 // Task is one task to place. Size is its run time, in the same unit as the

@@ -12,7 +12,7 @@ import (
 	"github.com/shoalrt/shoal/cluster/partition"
 	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Owner-aware submission (DialConfig.RouteToOwners; docs/cluster.md,
@@ -114,7 +114,7 @@ func (ov *ownerView) split(s *messages.Submit) []route.Part {
 	if m.Validate(s) != nil {
 		return nil
 	}
-	digests := make([]store.Digest, len(s.Tasks))
+	digests := make([]task.Digest, len(s.Tasks))
 	for i := range s.Tasks {
 		digests[i] = m.Digest(s.Tasks[i].Type, s.Tasks[i].Payload)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // IDRange is a view of a Store whose Pending returns only tasks with ids in
@@ -17,7 +18,7 @@ type IDRange struct {
 
 // Pending returns up to limit pending tasks of class c with ids in
 // (max(after, Lo-1), Hi], in ascending id order.
-func (r IDRange) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]TaskRecord, error) {
+func (r IDRange) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]task.Record, error) {
 	if r.Lo > 0 && after < r.Lo-1 {
 		after = r.Lo - 1
 	}

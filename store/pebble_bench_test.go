@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // BenchmarkCommit measures durable intake: one iteration commits one batch of
@@ -47,16 +48,16 @@ func benchCommitOn(b *testing.B, p Store, stats func() (commits, syncs uint64), 
 	var nextID atomic.Uint64
 	mkBatch := func() *Batch {
 		first := nextID.Add(uint64(batch)) - uint64(batch) + 1
-		tasks := make([]TaskRecord, batch)
+		tasks := make([]task.Record, batch)
 		for i := range tasks {
 			id := first + uint64(i)
-			tasks[i] = TaskRecord{
+			tasks[i] = task.Record{
 				ID:          id,
 				Type:        "bench",
 				Payload:     payload,
 				Priority:    messages.DefaultPriority,
 				Class:       messages.ClassNormal,
-				Digest:      Digest{byte(id), byte(id >> 8), byte(id >> 16)},
+				Digest:      task.Digest{byte(id), byte(id >> 8), byte(id >> 16)},
 				MaxAttempts: 3,
 				SubmittedAt: int64(id),
 			}

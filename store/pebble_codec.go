@@ -9,6 +9,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Record encoding.
@@ -18,9 +19,9 @@ import (
 // them and the layout can evolve (a new version, with its own length, gets
 // its own decoder branch):
 //
-//	TaskRecord, version 1, array of 11:
+//	task.Record, version 1, array of 11:
 //	  [1, id, type, payload, prio, class, digest, req, max_attempts, attempts, submitted_ns]
-//	ResultRecord, version 1, array of 10:
+//	task.Result, version 1, array of 10:
 //	  [1, id, class, digest, state, out, error, attempts, alias_of, finished_ns]
 //
 // Integers use msgpack's shortest encoding; payload and out are bin (nil
@@ -62,7 +63,7 @@ const (
 )
 
 // taskSize returns the exact encoded size of t (appendTask's output).
-func taskSize(t *TaskRecord) int {
+func taskSize(t *task.Record) int {
 	n := 1 + 1 + uintSize(t.ID) + strSize(len(t.Type)) + payloadSize(t.Payload) +
 		intSize(int64(t.Priority)) + uintSize(uint64(t.Class)) + binSize(len(t.Digest)) +
 		intSize(int64(t.MaxAttempts)) + intSize(int64(t.Attempts)) + intSize(t.SubmittedAt)
@@ -78,7 +79,7 @@ func taskSize(t *TaskRecord) int {
 }
 
 // appendTask appends the encoding of t to b.
-func appendTask(b []byte, t *TaskRecord) []byte {
+func appendTask(b []byte, t *task.Record) []byte {
 	b = append(b, fixArrayHeader|taskFieldsV1, taskLayoutV1)
 	b = appendUint(b, t.ID)
 	b = appendStr(b, t.Type)
@@ -105,7 +106,7 @@ func appendTask(b []byte, t *TaskRecord) []byte {
 }
 
 // resultSize returns the exact encoded size of r (appendResult's output).
-func resultSize(r *ResultRecord) int {
+func resultSize(r *task.Result) int {
 	n := 1 + 1 + uintSize(r.ID) + uintSize(uint64(r.Class)) + binSize(len(r.Digest)) +
 		uintSize(uint64(r.State)) + strSize(len(r.Error)) + intSize(int64(r.Attempts)) +
 		uintSize(r.AliasOf) + intSize(r.FinishedAt)
@@ -118,7 +119,7 @@ func resultSize(r *ResultRecord) int {
 }
 
 // appendResult appends the encoding of r to b.
-func appendResult(b []byte, r *ResultRecord) []byte {
+func appendResult(b []byte, r *task.Result) []byte {
 	b = append(b, fixArrayHeader|resultFieldsV1, resultLayoutV1)
 	b = appendUint(b, r.ID)
 	b = appendUint(b, uint64(r.Class))
@@ -142,44 +143,44 @@ type recordDecoder struct {
 	lastType string
 }
 
-func decodeTask(key, val []byte) (TaskRecord, error) {
+func decodeTask(key, val []byte) (task.Record, error) {
 	var d recordDecoder
-	var rec TaskRecord
+	var rec task.Record
 	if err := d.task(key, val, &rec); err != nil {
-		return TaskRecord{}, err
+		return task.Record{}, err
 	}
 	return rec, nil
 }
 
-func decodeResult(key, val []byte) (ResultRecord, error) {
+func decodeResult(key, val []byte) (task.Result, error) {
 	var d recordDecoder
-	var rec ResultRecord
+	var rec task.Result
 	if err := d.result(key, val, &rec); err != nil {
-		return ResultRecord{}, err
+		return task.Result{}, err
 	}
 	return rec, nil
 }
 
 // task decodes val, the value under key, into rec. Nothing of the returned
 // record aliases val.
-func (d *recordDecoder) task(key, val []byte, rec *TaskRecord) error {
+func (d *recordDecoder) task(key, val []byte, rec *task.Record) error {
 	if isMapHeader(val) {
-		legacy := new(TaskRecord)
+		legacy := new(task.Record)
 		if err := unmarshalLegacy(val, legacy); err != nil {
-			*rec = TaskRecord{}
+			*rec = task.Record{}
 			return fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
 		}
 		*rec = *legacy
 		return nil
 	}
 	if err := d.taskV1(val, rec); err != nil {
-		*rec = TaskRecord{}
+		*rec = task.Record{}
 		return fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
 	}
 	return nil
 }
 
-func (d *recordDecoder) taskV1(val []byte, rec *TaskRecord) error {
+func (d *recordDecoder) taskV1(val []byte, rec *task.Record) error {
 	r := reader{b: val}
 	if err := r.header(taskLayoutV1, taskFieldsV1); err != nil {
 		return err
@@ -243,24 +244,24 @@ func (d *recordDecoder) taskV1(val []byte, rec *TaskRecord) error {
 
 // result decodes val, the value under key, into rec. Nothing of the
 // returned record aliases val.
-func (d *recordDecoder) result(key, val []byte, rec *ResultRecord) error {
+func (d *recordDecoder) result(key, val []byte, rec *task.Result) error {
 	if isMapHeader(val) {
-		legacy := new(ResultRecord)
+		legacy := new(task.Result)
 		if err := unmarshalLegacy(val, legacy); err != nil {
-			*rec = ResultRecord{}
+			*rec = task.Result{}
 			return fmt.Errorf("store: corrupt result record %s: %w", keyString(key), err)
 		}
 		*rec = *legacy
 		return nil
 	}
 	if err := d.resultV1(val, rec); err != nil {
-		*rec = ResultRecord{}
+		*rec = task.Result{}
 		return fmt.Errorf("store: corrupt result record %s: %w", keyString(key), err)
 	}
 	return nil
 }
 
-func (d *recordDecoder) resultV1(val []byte, rec *ResultRecord) error {
+func (d *recordDecoder) resultV1(val []byte, rec *task.Result) error {
 	r := reader{b: val}
 	if err := r.header(resultLayoutV1, resultFieldsV1); err != nil {
 		return err
@@ -549,7 +550,7 @@ func (r *reader) bin() ([]byte, error) {
 	return s, err
 }
 
-func (r *reader) digest(d *Digest) error {
+func (r *reader) digest(d *task.Digest) error {
 	b, err := r.bin()
 	if err != nil {
 		return err

@@ -11,18 +11,19 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
-func codecTasks() []TaskRecord {
+func codecTasks() []task.Record {
 	many := map[string]string{}
 	for i := range 20 { // more than a fixmap holds
 		many[strings.Repeat("k", i+1)] = strings.Repeat("v", i)
 	}
-	return []TaskRecord{
+	return []task.Record{
 		{},
 		mkTask(1, messages.ClassHigh),
 		{ID: math.MaxUint64, Type: strings.Repeat("t", 300), Payload: bytes.Repeat([]byte{0xc1}, 70000),
-			Priority: math.MinInt32, Class: messages.Class(255), Digest: Digest{1, 2, 3, 31: 0xff},
+			Priority: math.MinInt32, Class: messages.Class(255), Digest: task.Digest{1, 2, 3, 31: 0xff},
 			Requirements: many, MaxAttempts: math.MaxInt32, Attempts: -1, SubmittedAt: math.MinInt64},
 		{ID: 200, Type: strings.Repeat("x", 31), Payload: []byte{}, Priority: -33, MaxAttempts: 128,
 			Attempts: 70000, SubmittedAt: math.MaxInt64},
@@ -31,11 +32,11 @@ func codecTasks() []TaskRecord {
 	}
 }
 
-func codecResults() []ResultRecord {
-	return []ResultRecord{
+func codecResults() []task.Result {
+	return []task.Result{
 		{},
 		mkResult(1, messages.ClassNormal, base),
-		{ID: math.MaxUint64, Class: messages.ClassLow, Digest: Digest{31: 1}, State: messages.StateDead,
+		{ID: math.MaxUint64, Class: messages.ClassLow, Digest: task.Digest{31: 1}, State: messages.StateDead,
 			Output: bytes.Repeat([]byte{0}, 300), Error: strings.Repeat("e", 70000), Attempts: math.MaxInt32,
 			AliasOf: math.MaxUint64, FinishedAt: math.MinInt64},
 		{ID: 5, State: messages.StateCancelled, Error: "cancelled", Attempts: -5, AliasOf: 4, FinishedAt: 1},
@@ -44,14 +45,14 @@ func codecResults() []ResultRecord {
 
 // normTask and normResult apply the documented normalisations: an empty
 // requirements map and an empty output read back as nil.
-func normTask(t TaskRecord) TaskRecord {
+func normTask(t task.Record) task.Record {
 	if len(t.Requirements) == 0 {
 		t.Requirements = nil
 	}
 	return t
 }
 
-func normResult(r ResultRecord) ResultRecord {
+func normResult(r task.Result) task.Result {
 	if len(r.Output) == 0 {
 		r.Output = nil
 	}
@@ -164,8 +165,8 @@ func manualTask(prio ...byte) []byte {
 }
 
 func TestCodecRejectsCorrupt(t *testing.T) {
-	task := mkTask(9, messages.ClassLow)
-	good := appendTask(nil, &task)
+	tr := mkTask(9, messages.ClassLow)
+	good := appendTask(nil, &tr)
 	res := mkResult(9, messages.ClassLow, base)
 	goodRes := appendResult(nil, &res)
 	edit := func(b []byte, f func([]byte) []byte) []byte { return f(append([]byte(nil), b...)) }
@@ -249,21 +250,21 @@ func FuzzRecordRoundTrip(f *testing.F) {
 	f.Add(uint64(math.MaxUint64), "", []byte(nil), int32(-1), uint8(255), []byte(nil), "", "", int32(-40), int32(1<<20), int64(math.MinInt64), "boom", uint64(3))
 	f.Fuzz(func(t *testing.T, id uint64, typ string, payload []byte, prio int32, class uint8, digest []byte,
 		k, v string, maxAttempts, attempts int32, ns int64, msg string, alias uint64) {
-		task := TaskRecord{ID: id, Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
+		tr := task.Record{ID: id, Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
 			MaxAttempts: maxAttempts, Attempts: attempts, SubmittedAt: ns}
-		copy(task.Digest[:], digest)
+		copy(tr.Digest[:], digest)
 		if k != "" {
-			task.Requirements = map[string]string{k: v, v + "2": k}
+			tr.Requirements = map[string]string{k: v, v + "2": k}
 		}
-		b := appendTask(nil, &task)
-		if len(b) != taskSize(&task) {
-			t.Fatalf("task: %d bytes, taskSize %d", len(b), taskSize(&task))
+		b := appendTask(nil, &tr)
+		if len(b) != taskSize(&tr) {
+			t.Fatalf("task: %d bytes, taskSize %d", len(b), taskSize(&tr))
 		}
 		got, err := decodeTask(taskKey(id), b)
-		if err != nil || !reflect.DeepEqual(got, normTask(task)) || (got.Payload == nil) != (payload == nil) {
-			t.Fatalf("task %+v reads back as %+v, %v", task, got, err)
+		if err != nil || !reflect.DeepEqual(got, normTask(tr)) || (got.Payload == nil) != (payload == nil) {
+			t.Fatalf("task %+v reads back as %+v, %v", tr, got, err)
 		}
-		res := ResultRecord{ID: id, Class: messages.Class(class), State: messages.TaskState(class), Output: payload,
+		res := task.Result{ID: id, Class: messages.Class(class), State: messages.TaskState(class), Output: payload,
 			Error: msg, Attempts: attempts, AliasOf: alias, FinishedAt: ns}
 		copy(res.Digest[:], digest)
 		b = appendResult(nil, &res)
@@ -279,15 +280,15 @@ func FuzzRecordRoundTrip(f *testing.F) {
 
 func BenchmarkCodec(b *testing.B) {
 	payload := make([]byte, 256)
-	task := TaskRecord{ID: 123456, Type: "bench", Payload: payload, Priority: messages.DefaultPriority,
-		Class: messages.ClassNormal, Digest: Digest{1, 2, 3}, MaxAttempts: 3, SubmittedAt: 1 << 60}
-	res := ResultRecord{ID: 123456, Class: messages.ClassNormal, Digest: Digest{1, 2, 3}, State: messages.StateDone,
+	tr := task.Record{ID: 123456, Type: "bench", Payload: payload, Priority: messages.DefaultPriority,
+		Class: messages.ClassNormal, Digest: task.Digest{1, 2, 3}, MaxAttempts: 3, SubmittedAt: 1 << 60}
+	res := task.Result{ID: 123456, Class: messages.ClassNormal, Digest: task.Digest{1, 2, 3}, State: messages.StateDone,
 		Attempts: 1, FinishedAt: 1 << 60}
 	b.Run("encode/task", func(b *testing.B) {
 		b.ReportAllocs()
 		buf := make([]byte, 0, 512)
 		for b.Loop() {
-			buf = appendTask(buf[:0], &task)
+			buf = appendTask(buf[:0], &tr)
 		}
 	})
 	b.Run("encode/task/msgpack-reflect", func(b *testing.B) {
@@ -296,7 +297,7 @@ func BenchmarkCodec(b *testing.B) {
 		enc := msgpack.NewEncoder(&buf)
 		for b.Loop() {
 			buf.Reset()
-			_ = enc.Encode(&task)
+			_ = enc.Encode(&tr)
 		}
 	})
 	b.Run("encode/result", func(b *testing.B) {
@@ -315,14 +316,14 @@ func BenchmarkCodec(b *testing.B) {
 			_ = enc.Encode(&res)
 		}
 	})
-	tv, rv := appendTask(nil, &task), appendResult(nil, &res)
-	tk, rk := taskKey(task.ID), resultKey(res.ID)
-	legacyT, _ := msgpack.Marshal(&task)
+	tv, rv := appendTask(nil, &tr), appendResult(nil, &res)
+	tk, rk := taskKey(tr.ID), resultKey(res.ID)
+	legacyT, _ := msgpack.Marshal(&tr)
 	legacyR, _ := msgpack.Marshal(&res)
 	b.Run("decode/task", func(b *testing.B) {
 		b.ReportAllocs()
 		var d recordDecoder
-		var rec TaskRecord
+		var rec task.Record
 		for b.Loop() {
 			if err := d.task(tk, tv, &rec); err != nil {
 				b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Group commit.
@@ -190,7 +191,7 @@ func encodedSize(b *Batch) (int, error) {
 }
 
 // setTask adds t as the t/ record of id to pb, encoded in place.
-func setTask(pb *pebble.Batch, id uint64, t *TaskRecord) error {
+func setTask(pb *pebble.Batch, id uint64, t *task.Record) error {
 	n := taskSize(t)
 	op := pb.SetDeferred(taskKeyLen, n)
 	putTaskKey(op.Key, id)
@@ -317,16 +318,16 @@ func (p *Pebble) commitGroup(group []*commitReq) {
 // task of r itself is taken from r; any other from the database, which holds
 // every earlier request, as applyAttempts runs when they are committed.
 func (p *Pebble) applyAttempts(r *commitReq) error {
-	var own map[uint64]*TaskRecord
+	var own map[uint64]*task.Record
 	if len(r.b.Tasks) > 0 {
-		own = make(map[uint64]*TaskRecord, len(r.b.Tasks))
+		own = make(map[uint64]*task.Record, len(r.b.Tasks))
 		for i := range r.b.Tasks {
 			own[r.b.Tasks[i].ID] = &r.b.Tasks[i]
 		}
 	}
 	var dec recordDecoder
 	for _, u := range r.b.Attempts {
-		var rec TaskRecord
+		var rec task.Record
 		if t, ok := own[u.ID]; ok {
 			rec = *t
 		} else if ok, err := p.readTask(&dec, u.ID, &rec); err != nil {
@@ -346,7 +347,7 @@ func (p *Pebble) applyAttempts(r *commitReq) error {
 }
 
 // readTask reads the committed record of task id into rec.
-func (p *Pebble) readTask(dec *recordDecoder, id uint64, rec *TaskRecord) (bool, error) {
+func (p *Pebble) readTask(dec *recordDecoder, id uint64, rec *task.Record) (bool, error) {
 	var k [taskKeyLen]byte
 	putTaskKey(k[:], id)
 	v, closer, err := p.db.Get(k[:])

@@ -11,9 +11,9 @@ import (
 // Key layout of the Pebble store. Ids are big-endian so that byte order is id
 // order and every prefix scan returns records in ascending id order.
 //
-//	t/<id be8>            → TaskRecord   (one per accepted task)
+//	t/<id be8>            → task.Record   (one per accepted task)
 //	p/<class 1B><id be8>  → empty        (pending index: task not finished)
-//	r/<id be8>            → ResultRecord (one per finished task)
+//	r/<id be8>            → task.Result (one per finished task)
 //	m/maxid               → be8          (largest task id ever committed)
 //
 // Records are msgpack arrays, see pebble_codec.go.

@@ -12,57 +12,58 @@ import (
 	"github.com/cockroachdb/pebble"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // ctxCheckEvery is how many records a scan reads between checks of its ctx.
 const ctxCheckEvery = 256
 
 // Task returns the record of task id.
-func (p *Pebble) Task(ctx context.Context, id uint64) (TaskRecord, bool, error) {
+func (p *Pebble) Task(ctx context.Context, id uint64) (task.Record, bool, error) {
 	if err := p.acquire(); err != nil {
-		return TaskRecord{}, false, err
+		return task.Record{}, false, err
 	}
 	defer p.release()
 	if err := ctx.Err(); err != nil {
-		return TaskRecord{}, false, err
+		return task.Record{}, false, err
 	}
 	k := taskKey(id)
 	v, closer, err := p.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return TaskRecord{}, false, nil
+		return task.Record{}, false, nil
 	}
 	if err != nil {
-		return TaskRecord{}, false, fmt.Errorf("store: read %s: %w", keyString(k), err)
+		return task.Record{}, false, fmt.Errorf("store: read %s: %w", keyString(k), err)
 	}
 	defer closer.Close()
 	rec, err := decodeTask(k, v)
 	if err != nil {
-		return TaskRecord{}, false, err
+		return task.Record{}, false, err
 	}
 	return rec, true, nil
 }
 
 // Result returns the terminal result of task id.
-func (p *Pebble) Result(ctx context.Context, id uint64) (ResultRecord, bool, error) {
+func (p *Pebble) Result(ctx context.Context, id uint64) (task.Result, bool, error) {
 	if err := p.acquire(); err != nil {
-		return ResultRecord{}, false, err
+		return task.Result{}, false, err
 	}
 	defer p.release()
 	if err := ctx.Err(); err != nil {
-		return ResultRecord{}, false, err
+		return task.Result{}, false, err
 	}
 	k := resultKey(id)
 	v, closer, err := p.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return ResultRecord{}, false, nil
+		return task.Result{}, false, nil
 	}
 	if err != nil {
-		return ResultRecord{}, false, fmt.Errorf("store: read %s: %w", keyString(k), err)
+		return task.Result{}, false, fmt.Errorf("store: read %s: %w", keyString(k), err)
 	}
 	defer closer.Close()
 	rec, err := decodeResult(k, v)
 	if err != nil {
-		return ResultRecord{}, false, err
+		return task.Result{}, false, err
 	}
 	return rec, true, nil
 }
@@ -77,7 +78,7 @@ func (p *Pebble) Result(ctx context.Context, id uint64) (ResultRecord, bool, err
 // task record is a short step from the previous one and each block is read
 // once, instead of a point lookup (table iterators, index and data blocks)
 // per id.
-func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]TaskRecord, error) {
+func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]task.Record, error) {
 	if err := p.acquire(); err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, li
 	}
 	defer tit.Close()
 
-	out := make([]TaskRecord, 0, min(limit, 1024))
+	out := make([]task.Record, 0, min(limit, 1024))
 	var dec recordDecoder
 	var k [taskKeyLen]byte
 	n := 0
@@ -140,7 +141,7 @@ func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, li
 			p.log.Warn("pending entry without task record skipped", "task_id", id, "class", c.String())
 			continue
 		}
-		out = append(out, TaskRecord{})
+		out = append(out, task.Record{})
 		if err := dec.task(k[:], tit.Value(), &out[len(out)-1]); err != nil {
 			return nil, err
 		}
@@ -155,7 +156,7 @@ func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, li
 // after since. It decodes every stored result, so it costs a full scan of r/;
 // it is meant for start-up. An error from fn stops the scan and is returned
 // as is.
-func (p *Pebble) Results(ctx context.Context, since time.Time, fn func(ResultRecord) error) error {
+func (p *Pebble) Results(ctx context.Context, since time.Time, fn func(task.Result) error) error {
 	if err := p.acquire(); err != nil {
 		return err
 	}

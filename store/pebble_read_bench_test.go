@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // fillPending commits n tasks (256-byte payloads) in batches of 1000: every
@@ -23,11 +24,11 @@ func fillPending(b *testing.B, p *Pebble, n int, flush bool) (normal int) {
 			if id%10 == 0 {
 				c = messages.ClassHigh
 			}
-			bt.Tasks = append(bt.Tasks, TaskRecord{ID: uint64(id), Type: "bench", Payload: payload,
-				Priority: messages.DefaultPriority, Class: c, Digest: Digest{byte(id), byte(id >> 8)},
+			bt.Tasks = append(bt.Tasks, task.Record{ID: uint64(id), Type: "bench", Payload: payload,
+				Priority: messages.DefaultPriority, Class: c, Digest: task.Digest{byte(id), byte(id >> 8)},
 				MaxAttempts: 3, SubmittedAt: int64(id)})
 			if c == messages.ClassNormal && id%4 == 0 {
-				bt.Results = append(bt.Results, ResultRecord{ID: uint64(id), Class: c, State: messages.StateDone,
+				bt.Results = append(bt.Results, task.Result{ID: uint64(id), Class: c, State: messages.StateDone,
 					Attempts: 1, FinishedAt: int64(id)})
 			} else if c == messages.ClassNormal {
 				normal++
@@ -121,7 +122,7 @@ func BenchmarkResults(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		n := 0
-		if err := p.Results(context.Background(), time.Time{}, func(ResultRecord) error { n++; return nil }); err != nil {
+		if err := p.Results(context.Background(), time.Time{}, func(task.Result) error { n++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // base is an arbitrary fixed instant; records carry times relative to it.
@@ -39,25 +40,25 @@ func openTest(t *testing.T) (*Pebble, string) {
 	return openAt(t, DefaultPebbleConfig(dir)), dir
 }
 
-func mkTask(id uint64, c messages.Class) TaskRecord {
-	return TaskRecord{
+func mkTask(id uint64, c messages.Class) task.Record {
+	return task.Record{
 		ID:           id,
 		Type:         "resize",
 		Payload:      []byte(fmt.Sprintf("payload-%d", id)),
 		Priority:     50,
 		Class:        c,
-		Digest:       Digest{byte(id), 0xab},
+		Digest:       task.Digest{byte(id), 0xab},
 		Requirements: map[string]string{"gpu": "=1"},
 		MaxAttempts:  3,
 		SubmittedAt:  base.Add(time.Duration(id) * time.Second).UnixNano(),
 	}
 }
 
-func mkResult(id uint64, c messages.Class, finished time.Time) ResultRecord {
-	return ResultRecord{
+func mkResult(id uint64, c messages.Class, finished time.Time) task.Result {
+	return task.Result{
 		ID:         id,
 		Class:      c,
-		Digest:     Digest{byte(id), 0xab},
+		Digest:     task.Digest{byte(id), 0xab},
 		State:      messages.StateDone,
 		Output:     []byte(fmt.Sprintf("out-%d", id)),
 		Attempts:   1,
@@ -72,7 +73,7 @@ func commit(t *testing.T, p *Pebble, b Batch) {
 	}
 }
 
-func mustTask(t *testing.T, p Store, id uint64) (TaskRecord, bool) {
+func mustTask(t *testing.T, p Store, id uint64) (task.Record, bool) {
 	t.Helper()
 	rec, ok, err := p.Task(t.Context(), id)
 	if err != nil {
@@ -142,14 +143,14 @@ func TestPebbleFIFO(t *testing.T) {
 	defer release()
 	ctx := t.Context()
 
-	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	first := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 	<-entered // the committer holds the group of task 1 alone
 	var chans []<-chan error
-	chans = append(chans, p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}}))
+	chans = append(chans, p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(2, messages.ClassNormal)}}))
 	for i := int32(1); i <= 10; i++ {
 		chans = append(chans, p.CommitAsync(ctx, &Batch{Attempts: []AttemptUpdate{{ID: 1, Attempts: i}, {ID: 2, Attempts: 10 * i}}}))
 	}
-	chans = append(chans, p.CommitAsync(ctx, &Batch{Results: []ResultRecord{mkResult(2, messages.ClassNormal, base)}}))
+	chans = append(chans, p.CommitAsync(ctx, &Batch{Results: []task.Result{mkResult(2, messages.ClassNormal, base)}}))
 	release()
 	if err := <-first; err != nil {
 		t.Fatalf("commit of task 1: %v", err)
@@ -183,10 +184,10 @@ func TestPebbleGroupFailureIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	first := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 	<-entered
-	a := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
-	bad := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassNormal)}, Attempts: []AttemptUpdate{{ID: 99, Attempts: 1}}})
+	a := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(2, messages.ClassNormal)}})
+	bad := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(3, messages.ClassNormal)}, Attempts: []AttemptUpdate{{ID: 99, Attempts: 1}}})
 	c := p.CommitAsync(ctx, &Batch{Attempts: []AttemptUpdate{{ID: 2, Attempts: 5}}})
 	release()
 	for _, ch := range []<-chan error{first, a, c} {
@@ -236,18 +237,18 @@ func testDurableWhenAcked(t *testing.T, lastFails bool) {
 	entered, release := holdCommitter(p)
 	defer release()
 	ctx := t.Context()
-	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	first := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 	<-entered // the rest queue behind task 1 and form one group
 	var acked []<-chan error
 	for id := uint64(2); id <= 20; id++ {
-		acked = append(acked, p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(id, messages.ClassNormal)}}))
+		acked = append(acked, p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(id, messages.ClassNormal)}}))
 	}
 	acked = append(acked,
 		p.CommitAsync(ctx, &Batch{Attempts: []AttemptUpdate{{ID: 1, Attempts: 2}}}),
-		p.CommitAsync(ctx, &Batch{Results: []ResultRecord{mkResult(2, messages.ClassNormal, base)}}))
+		p.CommitAsync(ctx, &Batch{Results: []task.Result{mkResult(2, messages.ClassNormal, base)}}))
 	var bad <-chan error
 	if lastFails {
-		bad = p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(21, messages.ClassNormal)}, Attempts: []AttemptUpdate{{ID: 99, Attempts: 1}}})
+		bad = p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(21, messages.ClassNormal)}, Attempts: []AttemptUpdate{{ID: 99, Attempts: 1}}})
 		waitQueued(p, len(acked)+1)
 	} else {
 		waitQueued(p, len(acked))
@@ -387,11 +388,11 @@ func TestPebbleAckAfterSync(t *testing.T) {
 		}
 	}
 	ctx := t.Context()
-	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	first := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 	<-entered
 	var chans []<-chan error
 	for id := uint64(2); id <= 10; id++ {
-		chans = append(chans, p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(id, messages.ClassNormal)}}))
+		chans = append(chans, p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(id, messages.ClassNormal)}}))
 	}
 	waitQueued(p, len(chans))
 	close(gate)
@@ -424,7 +425,7 @@ func TestPebbleAckAfterSync(t *testing.T) {
 
 func TestPebbleCorruptRecordNamesKey(t *testing.T) {
 	p, _ := openTest(t)
-	commit(t, p, Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassHigh)}})
+	commit(t, p, Batch{Tasks: []task.Record{mkTask(1, messages.ClassHigh)}})
 	if err := p.db.Set(taskKey(1), []byte("\xc1garbage"), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +444,7 @@ func TestPebbleCorruptRecordNamesKey(t *testing.T) {
 	check("Pending", err, "t/1")
 	_, _, err = p.Result(t.Context(), 5)
 	check("Result", err, "r/5")
-	err = p.Results(t.Context(), time.Time{}, func(ResultRecord) error { return nil })
+	err = p.Results(t.Context(), time.Time{}, func(task.Result) error { return nil })
 	check("Results", err, "r/5")
 	_, err = p.Sweep(t.Context(), base, 10)
 	check("Sweep", err, "r/5")
@@ -458,7 +459,7 @@ func TestPebbleGroupCommitConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range perWriter {
 				id := uint64(w*perWriter + i + 1)
-				b := Batch{Tasks: []TaskRecord{mkTask(id, messages.Class(id%messages.NumClasses))}}
+				b := Batch{Tasks: []task.Record{mkTask(id, messages.Class(id%messages.NumClasses))}}
 				if err := p.Commit(t.Context(), &b); err != nil {
 					errs <- err
 					return
@@ -511,13 +512,13 @@ func TestPebbleGroupCommitHeld(t *testing.T) {
 			p := openAt(t, cfg)
 			entered, release := holdCommitter(p)
 			defer release()
-			first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+			first := p.CommitAsync(t.Context(), &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 			<-entered
 			var wg sync.WaitGroup
 			errs := make(chan error, 63)
 			for i := range 63 {
 				wg.Go(func() {
-					b := Batch{Tasks: []TaskRecord{mkTask(uint64(i+2), messages.ClassNormal)}}
+					b := Batch{Tasks: []task.Record{mkTask(uint64(i+2), messages.ClassNormal)}}
 					if err := p.Commit(t.Context(), &b); err != nil {
 						errs <- err
 					}
@@ -547,7 +548,7 @@ func TestPebbleContextCancelled(t *testing.T) {
 	p, _ := openTest(t)
 	done, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := p.Commit(done, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}}); !errors.Is(err, context.Canceled) {
+	if err := p.Commit(done, &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Commit with cancelled ctx = %v, want context.Canceled", err)
 	}
 	if _, _, err := p.Task(done, 1); !errors.Is(err, context.Canceled) {
@@ -559,13 +560,13 @@ func TestPebbleContextCancelled(t *testing.T) {
 
 	entered, release := holdCommitter(p)
 	defer release()
-	first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
+	first := p.CommitAsync(t.Context(), &Batch{Tasks: []task.Record{mkTask(2, messages.ClassNormal)}})
 	<-entered
 
 	// A waiting caller gives up while its batch is queued.
 	ctx, cancelWait := context.WithCancel(t.Context())
 	res := make(chan error, 1)
-	go func() { res <- p.Commit(ctx, &Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassNormal)}}) }()
+	go func() { res <- p.Commit(ctx, &Batch{Tasks: []task.Record{mkTask(3, messages.ClassNormal)}}) }()
 	waitQueued(p, 1)
 	cancelWait()
 	if err := <-res; !errors.Is(err, context.Canceled) {
@@ -573,7 +574,7 @@ func TestPebbleContextCancelled(t *testing.T) {
 	}
 	// An async batch whose ctx ends before the committer takes it.
 	ctx2, cancelAsync := context.WithCancel(t.Context())
-	async := p.CommitAsync(ctx2, &Batch{Tasks: []TaskRecord{mkTask(4, messages.ClassNormal)}})
+	async := p.CommitAsync(ctx2, &Batch{Tasks: []task.Record{mkTask(4, messages.ClassNormal)}})
 	cancelAsync()
 	release()
 	if err := <-first; err != nil {
@@ -595,9 +596,9 @@ func TestPebbleCloseDrainsQueue(t *testing.T) {
 	p := openAt(t, DefaultPebbleConfig(dir))
 	entered, release := holdCommitter(p)
 	defer release()
-	first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	first := p.CommitAsync(t.Context(), &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 	<-entered
-	queued := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
+	queued := p.CommitAsync(t.Context(), &Batch{Tasks: []task.Record{mkTask(2, messages.ClassNormal)}})
 	closed := make(chan error, 1)
 	go func() { closed <- p.Close() }()
 	for {
@@ -609,7 +610,7 @@ func TestPebbleCloseDrainsQueue(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if err := p.Commit(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(3, messages.ClassNormal)}}); !errors.Is(err, ErrClosed) {
+	if err := p.Commit(t.Context(), &Batch{Tasks: []task.Record{mkTask(3, messages.ClassNormal)}}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Commit during Close = %v, want ErrClosed", err)
 	}
 	release()

@@ -10,12 +10,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // pgRow is a pgx.Row or pgx.Rows positioned on a row.
 type pgRow interface{ Scan(dest ...any) error }
 
-func scanTask(row pgRow, rec *TaskRecord) error {
+func scanTask(row pgRow, rec *task.Record) error {
 	var (
 		id              int64
 		class           int16
@@ -32,7 +33,7 @@ func scanTask(row pgRow, rec *TaskRecord) error {
 	if len(digest) != len(rec.Digest) {
 		return fmt.Errorf("store: task %d: digest of %d bytes, want %d", fromPgID(id), len(digest), len(rec.Digest))
 	}
-	*rec = TaskRecord{ID: fromPgID(id), Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
+	*rec = task.Record{ID: fromPgID(id), Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
 		Requirements: req, MaxAttempts: max, Attempts: atts, SubmittedAt: submitted}
 	copy(rec.Digest[:], digest)
 	if len(rec.Requirements) == 0 {
@@ -41,7 +42,7 @@ func scanTask(row pgRow, rec *TaskRecord) error {
 	return nil
 }
 
-func scanResult(row pgRow, rec *ResultRecord) error {
+func scanResult(row pgRow, rec *task.Result) error {
 	var (
 		id, alias, finished int64
 		class, state        int16
@@ -55,7 +56,7 @@ func scanResult(row pgRow, rec *ResultRecord) error {
 	if len(digest) != len(rec.Digest) {
 		return fmt.Errorf("store: result %d: digest of %d bytes, want %d", fromPgID(id), len(digest), len(rec.Digest))
 	}
-	*rec = ResultRecord{ID: fromPgID(id), Class: messages.Class(class), State: messages.TaskState(state), Output: out,
+	*rec = task.Result{ID: fromPgID(id), Class: messages.Class(class), State: messages.TaskState(state), Output: out,
 		Error: errText, Attempts: atts, AliasOf: fromPgID(alias), FinishedAt: finished}
 	copy(rec.Digest[:], digest)
 	if len(rec.Output) == 0 {
@@ -65,41 +66,41 @@ func scanResult(row pgRow, rec *ResultRecord) error {
 }
 
 // Task returns the record of task id.
-func (p *Postgres) Task(ctx context.Context, id uint64) (TaskRecord, bool, error) {
+func (p *Postgres) Task(ctx context.Context, id uint64) (task.Record, bool, error) {
 	if err := p.acquire(); err != nil {
-		return TaskRecord{}, false, err
+		return task.Record{}, false, err
 	}
 	defer p.release()
 	if err := ctx.Err(); err != nil {
-		return TaskRecord{}, false, err
+		return task.Record{}, false, err
 	}
-	var rec TaskRecord
+	var rec task.Record
 	err := scanTask(p.pool.QueryRow(ctx, p.sql.task, pgID(id)), &rec)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return TaskRecord{}, false, nil
+		return task.Record{}, false, nil
 	}
 	if err != nil {
-		return TaskRecord{}, false, fmt.Errorf("store: read task %d: %w", id, err)
+		return task.Record{}, false, fmt.Errorf("store: read task %d: %w", id, err)
 	}
 	return rec, true, nil
 }
 
 // Result returns the terminal result of task id.
-func (p *Postgres) Result(ctx context.Context, id uint64) (ResultRecord, bool, error) {
+func (p *Postgres) Result(ctx context.Context, id uint64) (task.Result, bool, error) {
 	if err := p.acquire(); err != nil {
-		return ResultRecord{}, false, err
+		return task.Result{}, false, err
 	}
 	defer p.release()
 	if err := ctx.Err(); err != nil {
-		return ResultRecord{}, false, err
+		return task.Result{}, false, err
 	}
-	var rec ResultRecord
+	var rec task.Result
 	err := scanResult(p.pool.QueryRow(ctx, p.sql.result, pgID(id)), &rec)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ResultRecord{}, false, nil
+		return task.Result{}, false, nil
 	}
 	if err != nil {
-		return ResultRecord{}, false, fmt.Errorf("store: read result %d: %w", id, err)
+		return task.Result{}, false, fmt.Errorf("store: read result %d: %w", id, err)
 	}
 	return rec, true, nil
 }
@@ -107,7 +108,7 @@ func (p *Postgres) Result(ctx context.Context, id uint64) (ResultRecord, bool, e
 // Pending returns up to limit unfinished tasks of class c with id > after, in
 // ascending id order, from one statement (one snapshot), through the partial
 // index tasks_pending.
-func (p *Postgres) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]TaskRecord, error) {
+func (p *Postgres) Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]task.Record, error) {
 	if err := p.acquire(); err != nil {
 		return nil, err
 	}
@@ -123,9 +124,9 @@ func (p *Postgres) Pending(ctx context.Context, c messages.Class, after uint64, 
 		return nil, fmt.Errorf("store: pending scan: %w", err)
 	}
 	defer rows.Close()
-	out := make([]TaskRecord, 0, min(limit, 1024))
+	out := make([]task.Record, 0, min(limit, 1024))
 	for rows.Next() {
-		out = append(out, TaskRecord{})
+		out = append(out, task.Record{})
 		if err := scanTask(rows, &out[len(out)-1]); err != nil {
 			return nil, fmt.Errorf("store: pending scan: %w", err)
 		}
@@ -139,7 +140,7 @@ func (p *Postgres) Pending(ctx context.Context, c messages.Class, after uint64, 
 // Results calls fn, in ascending id order, for every result finished at or
 // after since. The rows stream from one statement; an error from fn stops
 // the scan and is returned as is.
-func (p *Postgres) Results(ctx context.Context, since time.Time, fn func(ResultRecord) error) error {
+func (p *Postgres) Results(ctx context.Context, since time.Time, fn func(task.Result) error) error {
 	if err := p.acquire(); err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ func (p *Postgres) Results(ctx context.Context, since time.Time, fn func(ResultR
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var rec ResultRecord
+		var rec task.Result
 		if err := scanResult(rows, &rec); err != nil {
 			return fmt.Errorf("store: results scan: %w", err)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/shoalrt/shoal/task"
 )
 
 // Shared mode: several cluster nodes on one PostgreSQL store.
@@ -50,7 +52,7 @@ func (p *Postgres) MaxIDInBlock(ctx context.Context, block uint16) (uint64, erro
 // Adoptable returns up to limit pending tasks of any class with id > after,
 // in ascending id order, whose id block is not in live and whose partition
 // is in parts: the tasks of departed nodes that the caller now owns.
-func (p *Postgres) Adoptable(ctx context.Context, live []uint16, parts []int, after uint64, limit int) ([]TaskRecord, error) {
+func (p *Postgres) Adoptable(ctx context.Context, live []uint16, parts []int, after uint64, limit int) ([]task.Record, error) {
 	if err := p.acquire(); err != nil {
 		return nil, err
 	}
@@ -71,9 +73,9 @@ func (p *Postgres) Adoptable(ctx context.Context, live []uint16, parts []int, af
 		return nil, fmt.Errorf("store: adoptable scan: %w", err)
 	}
 	defer rows.Close()
-	var out []TaskRecord
+	var out []task.Record
 	for rows.Next() {
-		out = append(out, TaskRecord{})
+		out = append(out, task.Record{})
 		if err := scanTask(rows, &out[len(out)-1]); err != nil {
 			return nil, fmt.Errorf("store: adoptable scan: %w", err)
 		}

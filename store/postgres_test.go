@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store/pgtest"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Tests of the PostgreSQL store's own behaviour; the shared contract is in
@@ -53,7 +54,7 @@ func TestPostgres(t *testing.T) {
 			}
 			defer stores[i].Close()
 		}
-		if err := stores[0].Commit(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(5, messages.ClassNormal)}}); err != nil {
+		if err := stores[0].Commit(t.Context(), &Batch{Tasks: []task.Record{mkTask(5, messages.ClassNormal)}}); err != nil {
 			t.Fatal(err)
 		}
 		if id, err := stores[3].MaxID(t.Context()); err != nil || id != 5 {
@@ -83,13 +84,13 @@ func TestPostgres(t *testing.T) {
 func testPgGroupCommitHeld(t *testing.T, p *Postgres) {
 	entered, release := holdPgCommitter(p)
 	defer release()
-	first := p.CommitAsync(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	first := p.CommitAsync(t.Context(), &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 	<-entered
 	var wg sync.WaitGroup
 	errs := make(chan error, 63)
 	for i := range 63 {
 		wg.Go(func() {
-			if err := p.Commit(t.Context(), &Batch{Tasks: []TaskRecord{mkTask(uint64(i+2), messages.ClassNormal)}}); err != nil {
+			if err := p.Commit(t.Context(), &Batch{Tasks: []task.Record{mkTask(uint64(i+2), messages.ClassNormal)}}); err != nil {
 				errs <- err
 			}
 		})
@@ -123,12 +124,12 @@ func testPgGroupFailureIsolated(t *testing.T, p *Postgres) {
 	entered, release := holdPgCommitter(p)
 	defer release()
 	ctx := t.Context()
-	first := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(1, messages.ClassNormal)}})
+	first := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(1, messages.ClassNormal)}})
 	<-entered
-	a := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{mkTask(2, messages.ClassNormal)}})
+	a := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{mkTask(2, messages.ClassNormal)}})
 	badTask := mkTask(3, messages.ClassNormal)
 	badTask.Type = "bad"
-	bad := p.CommitAsync(ctx, &Batch{Tasks: []TaskRecord{badTask, mkTask(4, messages.ClassNormal)}})
+	bad := p.CommitAsync(ctx, &Batch{Tasks: []task.Record{badTask, mkTask(4, messages.ClassNormal)}})
 	c := p.CommitAsync(ctx, &Batch{Attempts: []AttemptUpdate{{ID: 2, Attempts: 5}}})
 	release()
 	for _, ch := range []<-chan error{first, a, c} {
@@ -157,7 +158,7 @@ func testPgGroupFailureIsolated(t *testing.T, p *Postgres) {
 	}
 	r := mkResult(6, messages.ClassNormal, base)
 	r.Error = "bad"
-	if err := p.Commit(ctx, &Batch{Tasks: []TaskRecord{mkTask(6, messages.ClassNormal)}, Results: []ResultRecord{r}}); err == nil {
+	if err := p.Commit(ctx, &Batch{Tasks: []task.Record{mkTask(6, messages.ClassNormal)}, Results: []task.Result{r}}); err == nil {
 		t.Fatal("commit violating the results constraint succeeded")
 	}
 	if _, ok := mustTask(t, p, 6); ok {
@@ -172,7 +173,7 @@ func testPgTextSanitized(t *testing.T, p *Postgres) {
 	tk.Requirements = map[string]string{"lab\x00el": "\xff"}
 	r := mkResult(1, messages.ClassNormal, base)
 	r.Error = "boom\x00\xfe"
-	if err := p.Commit(t.Context(), &Batch{Tasks: []TaskRecord{tk}, Results: []ResultRecord{r}}); err != nil {
+	if err := p.Commit(t.Context(), &Batch{Tasks: []task.Record{tk}, Results: []task.Result{r}}); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 	got, _ := mustTask(t, p, 1)
@@ -262,7 +263,7 @@ func testPgShared(t *testing.T, p *Postgres) {
 		t.Errorf("Adoptable after B+3, limit 1 = %+v; want B+5", recs)
 	}
 	// B's task 3 finished meanwhile: it is not moved.
-	if err := p.Commit(ctx, &Batch{Results: []ResultRecord{mkResult(blockB+3, messages.Class(0), base)}}); err != nil {
+	if err := p.Commit(ctx, &Batch{Results: []task.Result{mkResult(blockB+3, messages.Class(0), base)}}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := p.MoveOut(ctx, ids, []uint64{blockA + 10, blockA + 11, blockA + 12}, base)
@@ -286,7 +287,7 @@ func testPgShared(t *testing.T, p *Postgres) {
 	// B+5 now runs as A+12; block A departs too and A+12 is adopted again
 	// as B+20. MovedTo follows the chain and leaves out ids never moved
 	// (B+3 finished in place, A+1 still pending).
-	if err := p.Commit(ctx, &Batch{Tasks: []TaskRecord{mkTask(blockA+12, 0)}}); err != nil {
+	if err := p.Commit(ctx, &Batch{Tasks: []task.Record{mkTask(blockA+12, 0)}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := p.MoveOut(ctx, []uint64{blockA + 12}, []uint64{blockB + 20}, base); err != nil || n != 1 {

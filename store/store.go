@@ -2,12 +2,12 @@
 // implementations (Pebble, embedded; PostgreSQL comes with the cluster).
 //
 // The store holds three kinds of record:
-//   - a TaskRecord per accepted task, written at intake, rewritten only when
+//   - a task.Record per accepted task, written at intake, rewritten only when
 //     its attempt count changes;
 //   - a pending-index entry per unfinished task, keyed by class and id, which
 //     the pump reads in id order to refill the queues (standby) and which
 //     recovery reads to requeue every acknowledged, unfinished task;
-//   - a ResultRecord per finished task (done, dead, cancelled), which removes
+//   - a task.Result per finished task (done, dead, cancelled), which removes
 //     the pending entry in the same atomic batch.
 //
 // Leases are deliberately not durable: after a restart every unfinished task
@@ -20,37 +20,8 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
-
-// Digest is the blake3-256 digest that identifies duplicate tasks.
-type Digest [32]byte
-
-// TaskRecord is an accepted task.
-type TaskRecord struct {
-	ID           uint64            `msgpack:"id"`
-	Type         string            `msgpack:"type"`
-	Payload      []byte            `msgpack:"payload"`
-	Priority     int32             `msgpack:"prio"`
-	Class        messages.Class    `msgpack:"class"`
-	Digest       Digest            `msgpack:"digest"`
-	Requirements map[string]string `msgpack:"req,omitempty"`
-	MaxAttempts  int32             `msgpack:"max_attempts"`
-	Attempts     int32             `msgpack:"attempts"`     // executions started that ended in failure
-	SubmittedAt  int64             `msgpack:"submitted_ns"` // unix nanoseconds
-}
-
-// ResultRecord is the terminal outcome of a task.
-type ResultRecord struct {
-	ID         uint64             `msgpack:"id"`
-	Class      messages.Class     `msgpack:"class"` // to drop the pending entry
-	Digest     Digest             `msgpack:"digest"`
-	State      messages.TaskState `msgpack:"state"` // StateDone, StateDead or StateCancelled
-	Output     []byte             `msgpack:"out,omitempty"`
-	Error      string             `msgpack:"error,omitempty"`
-	Attempts   int32              `msgpack:"attempts"`
-	AliasOf    uint64             `msgpack:"alias_of,omitempty"` // duplicate: the original's id
-	FinishedAt int64              `msgpack:"finished_ns"`        // unix nanoseconds
-}
 
 // AttemptUpdate records a failed attempt of a task that will be retried.
 type AttemptUpdate struct {
@@ -60,8 +31,8 @@ type AttemptUpdate struct {
 
 // Batch is one atomic write. All of it is durable when Commit returns nil.
 type Batch struct {
-	Tasks    []TaskRecord    // new tasks: record + pending entry
-	Results  []ResultRecord  // terminal results: result record, pending entry removed
+	Tasks    []task.Record   // new tasks: record + pending entry
+	Results  []task.Result   // terminal results: result record, pending entry removed
 	Attempts []AttemptUpdate // attempt counts of tasks that stay pending
 }
 
@@ -81,14 +52,14 @@ type Store interface {
 	CommitAsync(ctx context.Context, b *Batch) <-chan error
 	// Pending returns up to limit unfinished tasks of class c with id > after,
 	// in ascending id order.
-	Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]TaskRecord, error)
+	Pending(ctx context.Context, c messages.Class, after uint64, limit int) ([]task.Record, error)
 	// Task returns a task record.
-	Task(ctx context.Context, id uint64) (TaskRecord, bool, error)
+	Task(ctx context.Context, id uint64) (task.Record, bool, error)
 	// Result returns a task's terminal result.
-	Result(ctx context.Context, id uint64) (ResultRecord, bool, error)
+	Result(ctx context.Context, id uint64) (task.Result, bool, error)
 	// Results calls fn for every result finished at or after since
 	// (rebuilds the dedupe window at start-up), in ascending id order.
-	Results(ctx context.Context, since time.Time, fn func(ResultRecord) error) error
+	Results(ctx context.Context, since time.Time, fn func(task.Result) error) error
 	// MaxID returns the largest task id ever stored (0 if none).
 	MaxID(ctx context.Context) (uint64, error)
 	// Sweep deletes task and result records of tasks that finished before

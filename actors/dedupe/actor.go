@@ -11,13 +11,14 @@ import (
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Enqueue carries originals from dedupe to the dispatcher.
-type Enqueue struct{ Tasks []store.TaskRecord }
+type Enqueue struct{ Tasks []task.Record }
 
 // Finished carries terminal results of originals from the dispatcher.
-type Finished struct{ Results []store.ResultRecord }
+type Finished struct{ Results []task.Result }
 
 // CancelQueued asks the dispatcher to cancel originals.
 type CancelQueued struct{ IDs []uint64 }
@@ -29,14 +30,14 @@ type CancelQueued struct{ IDs []uint64 }
 type StateRequest struct{ IDs []uint64 }
 
 // Completed tells the result hub which results are now durable.
-type Completed struct{ Results []store.ResultRecord }
+type Completed struct{ Results []task.Result }
 
 type tick struct{}
 
 type flushResults struct{}
 
 type persisted struct {
-	recs []store.ResultRecord
+	recs []task.Result
 	err  error
 }
 
@@ -50,7 +51,7 @@ type Deps struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Seed lists results within the window found at start-up.
-	Seed []store.ResultRecord
+	Seed []task.Result
 	// FlushDelay batches result writes: results wait up to this long (or
 	// until FlushMax are pending) before one commit makes them durable. Each
 	// fsync costs CPU on small machines; a few milliseconds of result
@@ -66,7 +67,7 @@ type shell struct {
 	d       Deps
 	timer   actorio.Timer
 	flush   actorio.Timer
-	pending []store.ResultRecord // results waiting for the next flush
+	pending []task.Result // results waiting for the next flush
 	self    *actor.PID
 	system  *actor.ActorSystem
 }
@@ -166,7 +167,7 @@ func (s *shell) flushPending() {
 }
 
 // persist commits results; done (optional) runs after the commit.
-func (s *shell) persist(recs []store.ResultRecord, done func(error)) {
+func (s *shell) persist(recs []task.Result, done func(error)) {
 	root, self := s.system.Root, s.self
 	store.Then(s.d.Store, &store.Batch{Results: recs}, func(err error) {
 		root.Send(self, persisted{recs: recs, err: err})
@@ -188,7 +189,7 @@ func (s *shell) cancel(ctx actor.Context, now time.Time, msg *messages.Cancel) {
 	for _, id := range unknown {
 		isUnknown[id] = true
 	}
-	var standby []store.ResultRecord
+	var standby []task.Result
 	bg := context.Background()
 	for _, id := range msg.IDs {
 		if !isUnknown[id] {
@@ -205,7 +206,7 @@ func (s *shell) cancel(ctx actor.Context, now time.Time, msg *messages.Cancel) {
 			continue
 		}
 		s.m.Drop(id)
-		standby = append(standby, store.ResultRecord{ID: id, Class: t.Class, Digest: t.Digest, State: messages.StateCancelled, Attempts: t.Attempts, FinishedAt: now.UnixNano()})
+		standby = append(standby, task.Result{ID: id, Class: t.Class, Digest: t.Digest, State: messages.StateCancelled, Attempts: t.Attempts, FinishedAt: now.UnixNano()})
 		out.Outcomes = append(out.Outcomes, messages.Outcome{TaskID: id, State: messages.StateCancelled})
 	}
 	reply := func(err error) {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Config tunes dedupe.
@@ -64,25 +64,25 @@ type group struct {
 }
 
 type finishedRef struct {
-	digest store.Digest
+	digest task.Digest
 	at     int64
 	orig   uint64
 }
 
 // Effects are what the shell must do after a step.
 type Effects struct {
-	Dispatch []store.TaskRecord       // originals to queue
+	Dispatch []task.Record            // originals to queue
 	Credit   [messages.NumClasses]int // queue places returned for absorbed duplicates
-	Persist  []store.ResultRecord     // results to make durable, then announce
+	Persist  []task.Result            // results to make durable, then announce
 	Cancel   []uint64                 // originals the dispatcher must cancel
 }
 
 // Machine is dedupe's state. It does no I/O.
 type Machine struct {
 	cfg      Config
-	groups   map[store.Digest]*group
-	live     map[uint64]store.Digest // id of a live original or member → digest
-	finished []finishedRef           // FIFO by finish time, for eviction
+	groups   map[task.Digest]*group
+	live     map[uint64]task.Digest // id of a live original or member → digest
+	finished []finishedRef          // FIFO by finish time, for eviction
 	head     int
 	dropped  map[uint64]bool   // cancelled while in standby: discard when the pump delivers them
 	closing  map[uint64]*group // by original id: cancelling groups a new group replaced
@@ -92,11 +92,11 @@ type Machine struct {
 
 // New returns an empty machine.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, groups: map[store.Digest]*group{}, live: map[uint64]store.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
+	return &Machine{cfg: cfg, groups: map[task.Digest]*group{}, live: map[uint64]task.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
 }
 
 // Seed remembers a result found in the store at start-up (within the window).
-func (m *Machine) Seed(r store.ResultRecord) {
+func (m *Machine) Seed(r task.Result) {
 	if r.State != messages.StateDone || r.AliasOf != 0 {
 		return
 	}
@@ -108,8 +108,8 @@ func (m *Machine) Seed(r store.ResultRecord) {
 }
 
 // Tasks takes tasks from the pump.
-func (m *Machine) Tasks(now time.Time, tasks []store.TaskRecord) Effects {
-	fx := Effects{Dispatch: make([]store.TaskRecord, 0, len(tasks))}
+func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
+	fx := Effects{Dispatch: make([]task.Record, 0, len(tasks))}
 	ts := now.UnixNano()
 	for _, t := range tasks {
 		if _, dup := m.live[t.ID]; dup {
@@ -138,7 +138,7 @@ func (m *Machine) Tasks(now time.Time, tasks []store.TaskRecord) Effects {
 			m.Originals++
 		case g.done:
 			fx.Credit[t.Class]++
-			fx.Persist = append(fx.Persist, store.ResultRecord{
+			fx.Persist = append(fx.Persist, task.Result{
 				ID: t.ID, Class: t.Class, Digest: t.Digest, State: messages.StateDone,
 				Output: g.output, Attempts: g.attempts, AliasOf: g.orig, FinishedAt: ts,
 			})
@@ -155,8 +155,8 @@ func (m *Machine) Tasks(now time.Time, tasks []store.TaskRecord) Effects {
 
 // Finished takes the terminal result of an original from the dispatcher and
 // returns the records for it and every attached member.
-func (m *Machine) Finished(now time.Time, results []store.ResultRecord) Effects {
-	fx := Effects{Persist: make([]store.ResultRecord, 0, len(results))}
+func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
+	fx := Effects{Persist: make([]task.Result, 0, len(results))}
 	for _, r := range results {
 		g := m.groups[r.Digest]
 		closing := m.closing[r.ID]
@@ -174,7 +174,7 @@ func (m *Machine) Finished(now time.Time, results []store.ResultRecord) Effects 
 		}
 		for _, mb := range g.members {
 			delete(m.live, mb.id)
-			fx.Persist = append(fx.Persist, store.ResultRecord{
+			fx.Persist = append(fx.Persist, task.Result{
 				ID: mb.id, Class: mb.class, Digest: r.Digest, State: r.State, Output: r.Output,
 				Error: r.Error, Attempts: r.Attempts, AliasOf: r.ID, FinishedAt: r.FinishedAt,
 			})
@@ -221,14 +221,14 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) (unknown []uint64, fx Effe
 				continue
 			}
 			g.origGone = true
-			fx.Persist = append(fx.Persist, store.ResultRecord{ID: id, Class: g.origClass, Digest: d, State: messages.StateCancelled, FinishedAt: ts})
+			fx.Persist = append(fx.Persist, task.Result{ID: id, Class: g.origClass, Digest: d, State: messages.StateCancelled, FinishedAt: ts})
 			continue
 		}
 		for i, mb := range g.members {
 			if mb.id == id {
 				g.members = append(g.members[:i], g.members[i+1:]...)
 				delete(m.live, id)
-				fx.Persist = append(fx.Persist, store.ResultRecord{ID: id, Class: mb.class, Digest: d, State: messages.StateCancelled, FinishedAt: ts})
+				fx.Persist = append(fx.Persist, task.Result{ID: id, Class: mb.class, Digest: d, State: messages.StateCancelled, FinishedAt: ts})
 				break
 			}
 		}

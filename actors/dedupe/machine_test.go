@@ -6,31 +6,31 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
 
 const window = 10 * time.Minute
 
-func dg(b byte) store.Digest { return store.Digest{b} }
+func dg(b byte) task.Digest { return task.Digest{b} }
 
-func task(id uint64, d byte, c messages.Class) store.TaskRecord {
-	return store.TaskRecord{ID: id, Digest: dg(d), Class: c, Type: "t", MaxAttempts: 3}
+func mkRecord(id uint64, d byte, c messages.Class) task.Record {
+	return task.Record{ID: id, Digest: dg(d), Class: c, Type: "t", MaxAttempts: 3}
 }
 
-func done(id uint64, d byte, out string, at time.Time) store.ResultRecord {
-	return store.ResultRecord{ID: id, Digest: dg(d), Class: messages.ClassNormal, State: messages.StateDone,
+func done(id uint64, d byte, out string, at time.Time) task.Result {
+	return task.Result{ID: id, Digest: dg(d), Class: messages.ClassNormal, State: messages.StateDone,
 		Output: []byte(out), Attempts: 2, FinishedAt: at.UnixNano()}
 }
 
-func dead(id uint64, d byte, at time.Time) store.ResultRecord {
-	return store.ResultRecord{ID: id, Digest: dg(d), Class: messages.ClassNormal, State: messages.StateDead,
+func dead(id uint64, d byte, at time.Time) task.Result {
+	return task.Result{ID: id, Digest: dg(d), Class: messages.ClassNormal, State: messages.StateDead,
 		Error: "boom", Attempts: 3, FinishedAt: at.UnixNano()}
 }
 
-func cancelled(id uint64, d byte, at time.Time) store.ResultRecord {
-	return store.ResultRecord{ID: id, Digest: dg(d), Class: messages.ClassNormal, State: messages.StateCancelled, FinishedAt: at.UnixNano()}
+func cancelled(id uint64, d byte, at time.Time) task.Result {
+	return task.Result{ID: id, Digest: dg(d), Class: messages.ClassNormal, State: messages.StateCancelled, FinishedAt: at.UnixNano()}
 }
 
 func newM() *Machine { return New(Config{Window: window, MaxFinished: 100}) }
@@ -43,8 +43,8 @@ func dispatched(fx Effects) []uint64 {
 	return out
 }
 
-func records(fx Effects) map[uint64]store.ResultRecord {
-	out := map[uint64]store.ResultRecord{}
+func records(fx Effects) map[uint64]task.Result {
+	out := map[uint64]task.Result{}
 	for _, r := range fx.Persist {
 		out[r.ID] = r
 	}
@@ -67,7 +67,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestOriginalsAndDuplicates(t *testing.T) {
 	m := newM()
-	fx := m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassHigh), task(2, 'b', messages.ClassNormal)})
+	fx := m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassHigh), mkRecord(2, 'b', messages.ClassNormal)})
 	if got := dispatched(fx); !slices.Equal(got, []uint64{1, 2}) {
 		t.Fatalf("dispatched %v, want [1 2]", got)
 	}
@@ -75,7 +75,7 @@ func TestOriginalsAndDuplicates(t *testing.T) {
 		t.Fatalf("originals: %+v", fx)
 	}
 	// Duplicates of a live original attach, in any class, and return their places.
-	fx = m.Tasks(t0, []store.TaskRecord{task(3, 'a', messages.ClassLow), task(4, 'a', messages.ClassNormal), task(5, 'c', messages.ClassLow)})
+	fx = m.Tasks(t0, []task.Record{mkRecord(3, 'a', messages.ClassLow), mkRecord(4, 'a', messages.ClassNormal), mkRecord(5, 'c', messages.ClassLow)})
 	if got := dispatched(fx); !slices.Equal(got, []uint64{5}) {
 		t.Fatalf("dispatched %v, want [5]", got)
 	}
@@ -97,20 +97,20 @@ func TestOriginalsAndDuplicates(t *testing.T) {
 		t.Errorf("counters: originals %d absorbed %d", m.Originals, m.Absorbed)
 	}
 	// The same task delivered again is not queued twice.
-	if fx = m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassHigh)}); len(fx.Dispatch) != 0 || len(fx.Persist) != 0 {
+	if fx = m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassHigh)}); len(fx.Dispatch) != 0 || len(fx.Persist) != 0 {
 		t.Errorf("redelivered original: %+v", fx)
 	}
-	if fx = m.Tasks(t0, []store.TaskRecord{task(3, 'a', messages.ClassLow)}); len(fx.Dispatch) != 0 || len(fx.Persist) != 0 {
+	if fx = m.Tasks(t0, []task.Record{mkRecord(3, 'a', messages.ClassLow)}); len(fx.Dispatch) != 0 || len(fx.Persist) != 0 {
 		t.Errorf("redelivered member: %+v", fx)
 	}
 }
 
 func TestFinishedCopiesResultToMembers(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal), task(2, 'a', messages.ClassLow), task(3, 'a', messages.ClassHigh)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal), mkRecord(2, 'a', messages.ClassLow), mkRecord(3, 'a', messages.ClassHigh)})
 	at := t0.Add(time.Second)
 	r := done(1, 'a', "out", at)
-	fx := m.Finished(at, []store.ResultRecord{r})
+	fx := m.Finished(at, []task.Result{r})
 	p := records(fx)
 	if len(p) != 3 {
 		t.Fatalf("persisted %v, want 3 records", fx.Persist)
@@ -120,7 +120,7 @@ func TestFinishedCopiesResultToMembers(t *testing.T) {
 	}
 	for id, class := range map[uint64]messages.Class{2: messages.ClassLow, 3: messages.ClassHigh} {
 		got := p[id]
-		want := store.ResultRecord{ID: id, Class: class, Digest: dg('a'), State: messages.StateDone, Output: []byte("out"),
+		want := task.Result{ID: id, Class: class, Digest: dg('a'), State: messages.StateDone, Output: []byte("out"),
 			Attempts: 2, AliasOf: 1, FinishedAt: at.UnixNano()}
 		if got.ID != want.ID || got.Class != want.Class || got.Digest != want.Digest || got.State != want.State ||
 			string(got.Output) != "out" || got.Attempts != want.Attempts || got.AliasOf != 1 || got.FinishedAt != want.FinishedAt {
@@ -139,14 +139,14 @@ func TestFinishedCopiesResultToMembers(t *testing.T) {
 
 func TestWindow(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal)})
 	fin := t0.Add(time.Second)
-	m.Finished(fin, []store.ResultRecord{done(1, 'a', "out", fin)})
+	m.Finished(fin, []task.Result{done(1, 'a', "out", fin)})
 
 	// Within the window (its last instant included): an immediate done record.
 	for i, at := range []time.Time{fin, fin.Add(window / 2), fin.Add(window)} {
 		id := uint64(10 + i)
-		fx := m.Tasks(at, []store.TaskRecord{task(id, 'a', messages.ClassLow)})
+		fx := m.Tasks(at, []task.Record{mkRecord(id, 'a', messages.ClassLow)})
 		if len(fx.Dispatch) != 0 {
 			t.Fatalf("duplicate at +%v dispatched", at.Sub(fin))
 		}
@@ -164,13 +164,13 @@ func TestWindow(t *testing.T) {
 	}
 	// Past the window it runs again, as a new original.
 	late := fin.Add(window + 1)
-	fx := m.Tasks(late, []store.TaskRecord{task(20, 'a', messages.ClassNormal)})
+	fx := m.Tasks(late, []task.Record{mkRecord(20, 'a', messages.ClassNormal)})
 	if !slices.Equal(dispatched(fx), []uint64{20}) || len(fx.Persist) != 0 || fx.Credit != credits(0, 0, 0) {
 		t.Fatalf("after the window: %+v", fx)
 	}
 	// And the old group's eviction does not forget the new one.
 	m.Tick(late.Add(window))
-	if fx = m.Tasks(late, []store.TaskRecord{task(21, 'a', messages.ClassNormal)}); len(fx.Dispatch) != 0 {
+	if fx = m.Tasks(late, []task.Record{mkRecord(21, 'a', messages.ClassNormal)}); len(fx.Dispatch) != 0 {
 		t.Fatalf("duplicate of the rerun dispatched: eviction forgot the live group")
 	}
 	if a, live := m.State(21); !a || !live {
@@ -181,9 +181,9 @@ func TestWindow(t *testing.T) {
 func TestTickEvicts(t *testing.T) {
 	m := newM()
 	for i := range uint64(5) {
-		m.Tasks(t0, []store.TaskRecord{task(i+1, byte(i), messages.ClassNormal)})
+		m.Tasks(t0, []task.Record{mkRecord(i+1, byte(i), messages.ClassNormal)})
 		at := t0.Add(time.Duration(i) * time.Minute)
-		m.Finished(at, []store.ResultRecord{done(i+1, byte(i), "", at)})
+		m.Finished(at, []task.Result{done(i+1, byte(i), "", at)})
 	}
 	if m.Len() != 5 {
 		t.Fatalf("Len = %d", m.Len())
@@ -200,12 +200,12 @@ func TestTickEvicts(t *testing.T) {
 
 func TestZeroWindowKeepsNothing(t *testing.T) {
 	m := New(Config{Window: 0, MaxFinished: 10})
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal)})
-	m.Finished(t0, []store.ResultRecord{done(1, 'a', "x", t0)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal)})
+	m.Finished(t0, []task.Result{done(1, 'a', "x", t0)})
 	if m.Len() != 0 {
 		t.Fatalf("Len = %d", m.Len())
 	}
-	if fx := m.Tasks(t0, []store.TaskRecord{task(2, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{2}) {
+	if fx := m.Tasks(t0, []task.Record{mkRecord(2, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{2}) {
 		t.Fatalf("window 0: duplicate of a finished task not run: %+v", fx)
 	}
 }
@@ -213,17 +213,17 @@ func TestZeroWindowKeepsNothing(t *testing.T) {
 func TestMaxFinishedEvictsOldest(t *testing.T) {
 	m := New(Config{Window: window, MaxFinished: 2})
 	for i := range uint64(3) {
-		m.Tasks(t0, []store.TaskRecord{task(i+1, byte('a'+i), messages.ClassNormal)})
-		m.Finished(t0, []store.ResultRecord{done(i+1, byte('a'+i), "", t0)})
+		m.Tasks(t0, []task.Record{mkRecord(i+1, byte('a'+i), messages.ClassNormal)})
+		m.Finished(t0, []task.Result{done(i+1, byte('a'+i), "", t0)})
 	}
 	if m.Len() != 2 {
 		t.Fatalf("Len = %d, want 2", m.Len())
 	}
-	if fx := m.Tasks(t0, []store.TaskRecord{task(10, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{10}) {
+	if fx := m.Tasks(t0, []task.Record{mkRecord(10, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{10}) {
 		t.Errorf("the oldest group was not forgotten: %+v", fx)
 	}
 	for _, d := range []byte{'b', 'c'} {
-		if fx := m.Tasks(t0, []store.TaskRecord{task(20+uint64(d), d, messages.ClassNormal)}); len(fx.Dispatch) != 0 || len(fx.Persist) != 1 {
+		if fx := m.Tasks(t0, []task.Record{mkRecord(20+uint64(d), d, messages.ClassNormal)}); len(fx.Dispatch) != 0 || len(fx.Persist) != 1 {
 			t.Errorf("group %c forgotten early: %+v", d, fx)
 		}
 	}
@@ -232,8 +232,8 @@ func TestMaxFinishedEvictsOldest(t *testing.T) {
 func TestEvictCompactsLongLists(t *testing.T) {
 	m := New(Config{Window: time.Second, MaxFinished: 1_000_000})
 	for i := range uint64(5000) {
-		m.Tasks(t0, []store.TaskRecord{{ID: i + 1, Digest: store.Digest{byte(i), byte(i >> 8)}}})
-		m.Finished(t0, []store.ResultRecord{{ID: i + 1, Digest: store.Digest{byte(i), byte(i >> 8)}, State: messages.StateDone, FinishedAt: t0.UnixNano()}})
+		m.Tasks(t0, []task.Record{{ID: i + 1, Digest: task.Digest{byte(i), byte(i >> 8)}}})
+		m.Finished(t0, []task.Result{{ID: i + 1, Digest: task.Digest{byte(i), byte(i >> 8)}, State: messages.StateDone, FinishedAt: t0.UnixNano()}})
 	}
 	m.Tick(t0.Add(time.Hour))
 	if m.Len() != 0 || len(m.finished)-m.head != 0 {
@@ -246,8 +246,8 @@ func TestEvictCompactsLongLists(t *testing.T) {
 
 func TestDeadOriginalClosesGroup(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal), task(2, 'a', messages.ClassNormal)})
-	fx := m.Finished(t0, []store.ResultRecord{dead(1, 'a', t0)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal), mkRecord(2, 'a', messages.ClassNormal)})
+	fx := m.Finished(t0, []task.Result{dead(1, 'a', t0)})
 	p := records(fx)
 	if p[1].State != messages.StateDead || p[2].State != messages.StateDead || p[2].Error != "boom" || p[2].AliasOf != 1 || p[2].Attempts != 3 {
 		t.Fatalf("dead records %+v", fx.Persist)
@@ -256,16 +256,16 @@ func TestDeadOriginalClosesGroup(t *testing.T) {
 		t.Errorf("dead group remembered")
 	}
 	// Resubmitting is how a client retries failed work: it runs anew.
-	if fx = m.Tasks(t0, []store.TaskRecord{task(3, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{3}) {
+	if fx = m.Tasks(t0, []task.Record{mkRecord(3, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{3}) {
 		t.Fatalf("resubmission after a dead original: %+v", fx)
 	}
 }
 
 func TestCancelledOriginalClosesGroup(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal)})
-	m.Finished(t0, []store.ResultRecord{cancelled(1, 'a', t0)})
-	if fx := m.Tasks(t0, []store.TaskRecord{task(2, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{2}) {
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal)})
+	m.Finished(t0, []task.Result{cancelled(1, 'a', t0)})
+	if fx := m.Tasks(t0, []task.Record{mkRecord(2, 'a', messages.ClassNormal)}); !slices.Equal(dispatched(fx), []uint64{2}) {
 		t.Fatalf("resubmission after a cancelled original: %+v", fx)
 	}
 }
@@ -273,7 +273,7 @@ func TestCancelledOriginalClosesGroup(t *testing.T) {
 func TestUntrackedFinishedPersistedAsIs(t *testing.T) {
 	m := newM()
 	r := done(7, 'z', "o", t0)
-	fx := m.Finished(t0, []store.ResultRecord{r})
+	fx := m.Finished(t0, []task.Result{r})
 	if len(fx.Persist) != 1 || fx.Persist[0].ID != 7 {
 		t.Fatalf("untracked result: %+v", fx)
 	}
@@ -291,7 +291,7 @@ func TestSeed(t *testing.T) {
 	if m.Len() != 1 {
 		t.Fatalf("Len = %d, want 1", m.Len())
 	}
-	fx := m.Tasks(t0, []store.TaskRecord{task(10, 'a', messages.ClassHigh), task(11, 'b', messages.ClassHigh), task(12, 'c', messages.ClassHigh)})
+	fx := m.Tasks(t0, []task.Record{mkRecord(10, 'a', messages.ClassHigh), mkRecord(11, 'b', messages.ClassHigh), mkRecord(12, 'c', messages.ClassHigh)})
 	if got := dispatched(fx); !slices.Equal(got, []uint64{11, 12}) {
 		t.Fatalf("dispatched %v, want [11 12]", got)
 	}
@@ -301,7 +301,7 @@ func TestSeed(t *testing.T) {
 	}
 	// Seeded groups expire with the window like any other.
 	m.Tick(fin.Add(window + 1))
-	if fx = m.Tasks(fin.Add(window+1), []store.TaskRecord{task(13, 'a', messages.ClassHigh)}); !slices.Equal(dispatched(fx), []uint64{13}) {
+	if fx = m.Tasks(fin.Add(window+1), []task.Record{mkRecord(13, 'a', messages.ClassHigh)}); !slices.Equal(dispatched(fx), []uint64{13}) {
 		t.Fatalf("seeded group outlived its window: %+v", fx)
 	}
 }
@@ -309,7 +309,7 @@ func TestSeed(t *testing.T) {
 func TestDrop(t *testing.T) {
 	m := newM()
 	m.Drop(4)
-	fx := m.Tasks(t0, []store.TaskRecord{task(3, 'a', messages.ClassNormal), task(4, 'b', messages.ClassLow)})
+	fx := m.Tasks(t0, []task.Record{mkRecord(3, 'a', messages.ClassNormal), mkRecord(4, 'b', messages.ClassLow)})
 	if got := dispatched(fx); !slices.Equal(got, []uint64{3}) {
 		t.Fatalf("dispatched %v, want [3]", got)
 	}
@@ -326,7 +326,7 @@ func TestDrop(t *testing.T) {
 
 func TestCancelMember(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal), task(2, 'a', messages.ClassLow), task(3, 'a', messages.ClassHigh)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal), mkRecord(2, 'a', messages.ClassLow), mkRecord(3, 'a', messages.ClassHigh)})
 	unknown, fx := m.Cancel(t0, []uint64{2, 42})
 	if !slices.Equal(unknown, []uint64{42}) {
 		t.Errorf("unknown %v, want [42]", unknown)
@@ -341,7 +341,7 @@ func TestCancelMember(t *testing.T) {
 		t.Errorf("cancelled member still live")
 	}
 	// The original's result no longer goes to the cancelled member.
-	fx = m.Finished(t0, []store.ResultRecord{done(1, 'a', "o", t0)})
+	fx = m.Finished(t0, []task.Result{done(1, 'a', "o", t0)})
 	p := records(fx)
 	if _, ok := p[2]; ok || len(p) != 2 || p[3].AliasOf != 1 {
 		t.Fatalf("finished after member cancel: %+v", fx.Persist)
@@ -350,13 +350,13 @@ func TestCancelMember(t *testing.T) {
 
 func TestCancelLoneOriginal(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal)})
 	unknown, fx := m.Cancel(t0, []uint64{1})
 	if len(unknown) != 0 || !slices.Equal(fx.Cancel, []uint64{1}) || len(fx.Persist) != 0 {
 		t.Fatalf("lone original cancel: unknown %v, %+v", unknown, fx)
 	}
 	// The dispatcher answers with the cancelled result, which is persisted.
-	fx = m.Finished(t0, []store.ResultRecord{cancelled(1, 'a', t0)})
+	fx = m.Finished(t0, []task.Result{cancelled(1, 'a', t0)})
 	if r := records(fx)[1]; len(fx.Persist) != 1 || r.State != messages.StateCancelled {
 		t.Fatalf("cancelled result: %+v", fx.Persist)
 	}
@@ -367,7 +367,7 @@ func TestCancelLoneOriginal(t *testing.T) {
 
 func TestCancelOriginalWithMembers(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassHigh), task(2, 'a', messages.ClassNormal), task(3, 'a', messages.ClassLow)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassHigh), mkRecord(2, 'a', messages.ClassNormal), mkRecord(3, 'a', messages.ClassLow)})
 	_, fx := m.Cancel(t0, []uint64{1})
 	if len(fx.Cancel) != 0 {
 		t.Fatalf("work cancelled although members want it: %+v", fx)
@@ -380,11 +380,11 @@ func TestCancelOriginalWithMembers(t *testing.T) {
 		t.Fatalf("second cancel of the original: %+v", fx)
 	}
 	// A new duplicate still attaches: the work goes on.
-	if fx = m.Tasks(t0, []store.TaskRecord{task(4, 'a', messages.ClassNormal)}); len(fx.Dispatch) != 0 {
+	if fx = m.Tasks(t0, []task.Record{mkRecord(4, 'a', messages.ClassNormal)}); len(fx.Dispatch) != 0 {
 		t.Fatalf("duplicate of a group whose original was cancelled dispatched")
 	}
 	// The result reaches the members only: the original already has its record.
-	fx = m.Finished(t0, []store.ResultRecord{done(1, 'a', "o", t0)})
+	fx = m.Finished(t0, []task.Result{done(1, 'a', "o", t0)})
 	p := records(fx)
 	if _, ok := p[1]; ok {
 		t.Errorf("cancelled original's record overwritten: %+v", p[1])
@@ -398,7 +398,7 @@ func TestCancelOriginalWithMembers(t *testing.T) {
 
 func TestCancelLastMemberAfterOriginal(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal), task(2, 'a', messages.ClassNormal), task(3, 'a', messages.ClassNormal)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal), mkRecord(2, 'a', messages.ClassNormal), mkRecord(3, 'a', messages.ClassNormal)})
 	m.Cancel(t0, []uint64{1})
 	_, fx := m.Cancel(t0, []uint64{2})
 	if len(fx.Cancel) != 0 {
@@ -412,7 +412,7 @@ func TestCancelLastMemberAfterOriginal(t *testing.T) {
 		t.Fatalf("member record %+v", fx.Persist)
 	}
 	// The dispatcher's cancelled result: the original's record is already durable.
-	fx = m.Finished(t0, []store.ResultRecord{cancelled(1, 'a', t0)})
+	fx = m.Finished(t0, []task.Result{cancelled(1, 'a', t0)})
 	if len(fx.Persist) != 0 {
 		t.Fatalf("persisted %+v, want nothing", fx.Persist)
 	}
@@ -421,7 +421,7 @@ func TestCancelLastMemberAfterOriginal(t *testing.T) {
 	}
 	// Both in one Cancel call.
 	m = newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal), task(2, 'a', messages.ClassNormal)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal), mkRecord(2, 'a', messages.ClassNormal)})
 	_, fx = m.Cancel(t0, []uint64{1, 2})
 	if !slices.Equal(fx.Cancel, []uint64{1}) || len(fx.Persist) != 2 {
 		t.Fatalf("cancel original and member together: %+v", fx)
@@ -434,12 +434,12 @@ func TestCancelLastMemberAfterOriginal(t *testing.T) {
 // lands on the original.
 func TestDuplicateDuringCancelRunsAnew(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal)})
 	_, fx := m.Cancel(t0, []uint64{1})
 	if !slices.Equal(fx.Cancel, []uint64{1}) {
 		t.Fatalf("cancel %v", fx.Cancel)
 	}
-	fx = m.Tasks(t0, []store.TaskRecord{task(2, 'a', messages.ClassNormal)})
+	fx = m.Tasks(t0, []task.Record{mkRecord(2, 'a', messages.ClassNormal)})
 	if !slices.Equal(dispatched(fx), []uint64{2}) || fx.Credit != credits(0, 0, 0) {
 		t.Fatalf("duplicate of a cancelling original: %+v, want it dispatched", fx)
 	}
@@ -450,7 +450,7 @@ func TestDuplicateDuringCancelRunsAnew(t *testing.T) {
 	if unknown, fx := m.Cancel(t0, []uint64{1}); len(unknown) != 0 || len(fx.Cancel) != 0 || len(fx.Persist) != 0 {
 		t.Fatalf("second cancel: %v %+v", unknown, fx)
 	}
-	fx = m.Finished(t0, []store.ResultRecord{cancelled(1, 'a', t0)})
+	fx = m.Finished(t0, []task.Result{cancelled(1, 'a', t0)})
 	p := records(fx)
 	if len(p) != 1 || p[1].State != messages.StateCancelled {
 		t.Fatalf("cancelled original: %+v", fx.Persist)
@@ -459,10 +459,10 @@ func TestDuplicateDuringCancelRunsAnew(t *testing.T) {
 		t.Errorf("1 live after its result")
 	}
 	// The new group is intact: duplicates attach and share its result.
-	if fx = m.Tasks(t0, []store.TaskRecord{task(3, 'a', messages.ClassNormal)}); len(fx.Dispatch) != 0 {
+	if fx = m.Tasks(t0, []task.Record{mkRecord(3, 'a', messages.ClassNormal)}); len(fx.Dispatch) != 0 {
 		t.Fatalf("duplicate of the new original dispatched")
 	}
-	fx = m.Finished(t0, []store.ResultRecord{done(2, 'a', "o", t0)})
+	fx = m.Finished(t0, []task.Result{done(2, 'a', "o", t0)})
 	p = records(fx)
 	if p[2].State != messages.StateDone || p[3].State != messages.StateDone || p[3].AliasOf != 2 {
 		t.Fatalf("new group's result %+v", fx.Persist)
@@ -471,17 +471,17 @@ func TestDuplicateDuringCancelRunsAnew(t *testing.T) {
 
 func TestDuplicateAfterLastMemberCancelRunsAnew(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal), task(2, 'a', messages.ClassNormal)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal), mkRecord(2, 'a', messages.ClassNormal)})
 	m.Cancel(t0, []uint64{1})
 	_, fx := m.Cancel(t0, []uint64{2})
 	if !slices.Equal(fx.Cancel, []uint64{1}) {
 		t.Fatalf("cancel %v", fx.Cancel)
 	}
-	fx = m.Tasks(t0, []store.TaskRecord{task(3, 'a', messages.ClassNormal)})
+	fx = m.Tasks(t0, []task.Record{mkRecord(3, 'a', messages.ClassNormal)})
 	if !slices.Equal(dispatched(fx), []uint64{3}) {
 		t.Fatalf("duplicate after the work was cancelled: %+v, want it dispatched", fx)
 	}
-	if fx = m.Finished(t0, []store.ResultRecord{cancelled(1, 'a', t0)}); len(fx.Persist) != 0 {
+	if fx = m.Finished(t0, []task.Result{cancelled(1, 'a', t0)}); len(fx.Persist) != 0 {
 		t.Fatalf("persisted %+v", fx.Persist)
 	}
 	if a, live := m.State(3); a || !live {
@@ -493,13 +493,13 @@ func TestDuplicateAfterLastMemberCancelRunsAnew(t *testing.T) {
 // result stands, and the group absorbs duplicates as usual.
 func TestCancelTooLate(t *testing.T) {
 	m := newM()
-	m.Tasks(t0, []store.TaskRecord{task(1, 'a', messages.ClassNormal)})
+	m.Tasks(t0, []task.Record{mkRecord(1, 'a', messages.ClassNormal)})
 	m.Cancel(t0, []uint64{1})
-	fx := m.Finished(t0, []store.ResultRecord{done(1, 'a', "o", t0)})
+	fx := m.Finished(t0, []task.Result{done(1, 'a', "o", t0)})
 	if r := records(fx)[1]; r.State != messages.StateDone {
 		t.Fatalf("result %+v", fx.Persist)
 	}
-	fx = m.Tasks(t0, []store.TaskRecord{task(2, 'a', messages.ClassNormal)})
+	fx = m.Tasks(t0, []task.Record{mkRecord(2, 'a', messages.ClassNormal)})
 	if len(fx.Dispatch) != 0 || records(fx)[2].AliasOf != 1 {
 		t.Fatalf("duplicate after a finished original: %+v", fx)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // TestDedupeSimulation drives the machine with random deliveries, results
@@ -27,11 +27,11 @@ func TestDedupeSimulation(t *testing.T) {
 
 		var (
 			nextID     uint64
-			delivered  = map[uint64]store.TaskRecord{}
-			records    = map[uint64]store.ResultRecord{}
+			delivered  = map[uint64]task.Record{}
+			records    = map[uint64]task.Result{}
 			cancelReq  = map[uint64]bool{} // ids a client asked to cancel
-			inDispatch = map[uint64]store.TaskRecord{}
-			inFlight   []store.ResultRecord // Finished messages on their way to dedupe
+			inDispatch = map[uint64]task.Record{}
+			inFlight   []task.Result // Finished messages on their way to dedupe
 			credits    int
 			dispatched int
 		)
@@ -49,7 +49,7 @@ func TestDedupeSimulation(t *testing.T) {
 			for _, id := range fx.Cancel {
 				if r, ok := inDispatch[id]; ok {
 					delete(inDispatch, id)
-					inFlight = append(inFlight, store.ResultRecord{ID: id, Class: r.Class, Digest: r.Digest,
+					inFlight = append(inFlight, task.Result{ID: id, Class: r.Class, Digest: r.Digest,
 						State: messages.StateCancelled, FinishedAt: now.UnixNano()})
 				}
 			}
@@ -74,10 +74,10 @@ func TestDedupeSimulation(t *testing.T) {
 			arrivals := step < 400
 			switch k := rng.IntN(6); {
 			case k == 0 && arrivals:
-				var batch []store.TaskRecord
+				var batch []task.Record
 				for range 1 + rng.IntN(3) {
 					nextID++
-					r := store.TaskRecord{ID: nextID, Class: messages.Class(rng.IntN(3)), Digest: store.Digest{byte(rng.IntN(4))}}
+					r := task.Record{ID: nextID, Class: messages.Class(rng.IntN(3)), Digest: task.Digest{byte(rng.IntN(4))}}
 					delivered[r.ID] = r
 					batch = append(batch, r)
 				}
@@ -98,12 +98,12 @@ func TestDedupeSimulation(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					st = messages.StateDead
 				}
-				inFlight = append(inFlight, store.ResultRecord{ID: id, Class: r.Class, Digest: r.Digest, State: st,
+				inFlight = append(inFlight, task.Result{ID: id, Class: r.Class, Digest: r.Digest, State: st,
 					Output: []byte{byte(id)}, Attempts: 1, FinishedAt: now.UnixNano()})
 			case k == 2 && len(inFlight) > 0:
 				r := inFlight[0]
 				inFlight = inFlight[1:]
-				apply(m.Finished(now, []store.ResultRecord{r}))
+				apply(m.Finished(now, []task.Result{r}))
 			case k == 3 && arrivals && nextID > 0:
 				id := 1 + uint64(rng.IntN(int(nextID)))
 				if _, ok := delivered[id]; !ok {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // BenchmarkDispatchCycle measures the hot path: enqueue a batch, executors
@@ -27,13 +27,13 @@ func BenchmarkDispatchCycle(b *testing.B) {
 				ids[i] = fmt.Sprint("e", i)
 			}
 			var id uint64
-			tasks := make([]store.TaskRecord, batch)
+			tasks := make([]task.Record, batch)
 			n := 0
 			for b.Loop() {
 				now = now.Add(time.Millisecond)
 				for i := range tasks {
 					id++
-					tasks[i] = store.TaskRecord{ID: id, Type: "t", Class: messages.ClassNormal, Priority: 50, MaxAttempts: 3}
+					tasks[i] = task.Record{ID: id, Type: "t", Class: messages.ClassNormal, Priority: 50, MaxAttempts: 3}
 					if reqs {
 						tasks[i].Requirements = map[string]string{"os": "=linux", "cuda": ">= 12.0", messages.ReqSize: "=4"}
 					}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 func TestEvictRequeuesAtOnceAndFencesLateResults(t *testing.T) {
@@ -62,7 +63,7 @@ func TestEvictLastAttemptIsDead(t *testing.T) {
 	register(m, t0, "a", 1, nil, nil)
 	r := rec(1, normal, 50)
 	r.MaxAttempts = 1
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	pull(m, t0, "a", noLoad())
 	fx := m.Evict(t0, "a", "health check failed")
 	if len(fx.Finished) != 1 || fx.Finished[0].State != messages.StateDead {

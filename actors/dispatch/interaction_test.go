@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 func regInc(m *Machine, now time.Time, id string, slots int32, types []string, caps map[string]string, inc uint64) Effects {
@@ -24,7 +24,7 @@ func regInc(m *Machine, now time.Time, id string, slots int32, types []string, c
 func TestInteractionSameIncarnationLosesRevoke(t *testing.T) {
 	m := New(testConfig())
 	regInc(m, t0, "e", 1, nil, nil, 7)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	if g := grantTo(pull(m, t0, "e", noLoad()), "e"); len(taskIDs(g)) != 1 {
 		t.Fatalf("want task 1 granted, got %v", taskIDs(g))
 	}
@@ -50,7 +50,7 @@ func TestInteractionReregisterFewerCapsLeavesUnplaceableQueued(t *testing.T) {
 	regInc(m, t0, "g", 1, nil, map[string]string{"gpu": "a100"}, 1)
 	r := rec(1, normal, 50)
 	r.Requirements = map[string]string{"gpu": "=a100"}
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	if m.Queued() != 1 {
 		t.Fatalf("setup: queued %d", m.Queued())
 	}
@@ -67,7 +67,7 @@ func TestInteractionReregisterFewerTypesLeavesUnplaceableQueued(t *testing.T) {
 	regInc(m, t0, "x", 1, []string{"t"}, nil, 1)
 	r := rec(1, normal, 50)
 	r.Requirements = map[string]string{messages.ReqPin: "=x"}
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	regInc(m, t0, "x", 1, []string{"u"}, nil, 2)
 	if m.UnplaceableCount() != 1 {
 		t.Fatalf("pinned task of a type its executor no longer runs: queued=%d unplaceable=%d", m.Queued(), m.UnplaceableCount())
@@ -80,7 +80,7 @@ func TestInteractionReregisterFewerTypesLeavesUnplaceableQueued(t *testing.T) {
 func TestInteractionSleepingExecutorNeverHearsCancel(t *testing.T) {
 	m := New(testConfig())
 	regInc(m, t0, "e", 2, nil, nil, 1)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	grantTo(pull(m, t0, "e", noLoad()), "e")
 	pull(m, t0, "e", noLoad()) // parked
 	if _, err := m.SetState(t0, "e", messages.ExecSleeping); err != nil {
@@ -124,7 +124,7 @@ func TestInteractionDrainingExecutorCountsAsFreeForStealer(t *testing.T) {
 	}
 	r := rec(1, normal, 50)
 	r.Attempts, r.MaxAttempts = 0, 1
-	if fx := m.EnqueueStolen(t0, []store.TaskRecord{r}); len(fx.Stolen) > 0 {
+	if fx := m.EnqueueStolen(t0, []task.Record{r}); len(fx.Stolen) > 0 {
 		return // handed back to its owner at once: fine
 	}
 	for i := 1; i < 50; i++ {
@@ -148,7 +148,7 @@ func TestInteractionSameIncarnationUndoesDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	regInc(m, t0, "e", 1, nil, nil, 7) // its first Registered was slow: registerCheck resent Register
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	if g := grantTo(pull(m, t0, "e", noLoad()), "e"); g != nil && len(g.Tasks) > 0 {
 		st, _ := m.StateOf("e")
 		t.Fatalf("draining executor got new work after a same-incarnation Register (state now %q)", st)
@@ -164,7 +164,7 @@ func TestInteractionPrefetchWithheldForDrainingExecutor(t *testing.T) {
 	m := New(cfg)
 	regInc(m, t0, "a", 4, nil, nil, 1)
 	regInc(m, t0, "d", 4, nil, nil, 2)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	grantTo(pull(m, t0, "a", noLoad()), "a")
 	pull(m, t0, "a", noLoad(), messages.Result{TaskID: 1, Attempt: 1, OK: true, RunNanos: 1e6}) // learn 1 ms
 	if _, err := m.SetState(t0, "d", messages.ExecDraining); err != nil {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Config tunes the dispatcher.
@@ -162,7 +163,7 @@ type GrantTo struct {
 // Effects are what the shell must do after a step.
 type Effects struct {
 	Grants   []GrantTo
-	Finished []store.ResultRecord     // terminal results of originals, to dedupe
+	Finished []task.Result            // terminal results of originals, to dedupe
 	Attempts []store.AttemptUpdate    // failed attempts to persist before the retry
 	Credit   [messages.NumClasses]int // queue places freed, to the pump
 	Replies  []Reply                  // direct answers (Register, unknown executor)
@@ -230,7 +231,7 @@ func interleave(w [messages.NumClasses]int) []messages.Class {
 }
 
 // Enqueue queues originals from dedupe and serves parked executors.
-func (m *Machine) Enqueue(now time.Time, tasks []store.TaskRecord) Effects {
+func (m *Machine) Enqueue(now time.Time, tasks []task.Record) Effects {
 	ts := now.UnixNano()
 	for _, t := range tasks {
 		e := &entry{rec: t, enqueued: ts, attempt: t.Attempts, holdsPlace: true}
@@ -435,8 +436,8 @@ func (m *Machine) Backoff(attempt int32) time.Duration {
 	return min(d, m.cfg.RetryMax)
 }
 
-func (m *Machine) final(now time.Time, e *entry, s messages.TaskState, out []byte, msg string, attempts int32) store.ResultRecord {
-	return store.ResultRecord{ID: e.rec.ID, Class: e.rec.Class, Digest: e.rec.Digest, State: s,
+func (m *Machine) final(now time.Time, e *entry, s messages.TaskState, out []byte, msg string, attempts int32) task.Result {
+	return task.Result{ID: e.rec.ID, Class: e.rec.Class, Digest: e.rec.Digest, State: s,
 		Output: out, Error: msg, Attempts: attempts, FinishedAt: now.UnixNano()}
 }
 

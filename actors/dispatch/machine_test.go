@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -19,13 +20,13 @@ const (
 	low    = messages.ClassLow
 )
 
-func rec(id uint64, c messages.Class, prio int32) store.TaskRecord {
-	return store.TaskRecord{ID: id, Class: c, Priority: prio, Type: "t", Payload: []byte{byte(id)},
-		Digest: store.Digest{byte(id), byte(id >> 8)}, MaxAttempts: 3}
+func rec(id uint64, c messages.Class, prio int32) task.Record {
+	return task.Record{ID: id, Class: c, Priority: prio, Type: "t", Payload: []byte{byte(id)},
+		Digest: task.Digest{byte(id), byte(id >> 8)}, MaxAttempts: 3}
 }
 
-func recs(c messages.Class, from, to uint64) []store.TaskRecord {
-	var out []store.TaskRecord
+func recs(c messages.Class, from, to uint64) []task.Record {
+	var out []task.Record
 	for id := from; id <= to; id++ {
 		out = append(out, rec(id, c, 50))
 	}
@@ -131,7 +132,7 @@ func TestRegisterReply(t *testing.T) {
 
 func TestPriorityOrderWithinClass(t *testing.T) {
 	m := New(testConfig())
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 40), rec(2, normal, 60), rec(3, normal, 50), rec(4, normal, 60), rec(5, normal, 69)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 40), rec(2, normal, 60), rec(3, normal, 50), rec(4, normal, 60), rec(5, normal, 69)})
 	register(m, t0, "e", 10, nil, nil)
 	g := grantTo(pull(m, t0, "e", noLoad()), "e")
 	if got := taskIDs(g); !slices.Equal(got, []uint64{5, 2, 4, 3, 1}) {
@@ -190,8 +191,8 @@ func TestAgingPromotesOldTask(t *testing.T) {
 	cfg.AgingAfter = 2 * time.Second
 	newM := func(lowAt time.Time) *Machine {
 		m := New(cfg)
-		m.Enqueue(lowAt, []store.TaskRecord{rec(1, low, 0)})
-		m.Enqueue(t0.Add(time.Second), []store.TaskRecord{rec(2, normal, 50)})
+		m.Enqueue(lowAt, []task.Record{rec(1, low, 0)})
+		m.Enqueue(t0.Add(time.Second), []task.Record{rec(2, normal, 50)})
 		m.Enqueue(t0.Add(2500*time.Millisecond), recs(high, 10, 30))
 		register(m, t0, "e", 1, nil, nil)
 		return m
@@ -408,14 +409,14 @@ func TestHeartbeatServesParkedExecutor(t *testing.T) {
 func TestDoneResult(t *testing.T) {
 	m := New(testConfig())
 	register(m, t0, "e", 1, nil, nil)
-	m.Enqueue(t0, []store.TaskRecord{rec(7, high, 80)})
+	m.Enqueue(t0, []task.Record{rec(7, high, 80)})
 	pull(m, t0, "e", noLoad())
 	if m.State(7) != messages.StateLeased || m.Leases() != 1 {
 		t.Fatalf("state %v", m.State(7))
 	}
 	at := t0.Add(time.Second)
 	fx := pull(m, at, "e", noLoad(), messages.Result{TaskID: 7, Attempt: 1, OK: true, Output: []byte("result")})
-	want := store.ResultRecord{ID: 7, Class: high, Digest: rec(7, high, 80).Digest, State: messages.StateDone,
+	want := task.Result{ID: 7, Class: high, Digest: rec(7, high, 80).Digest, State: messages.StateDone,
 		Output: []byte("result"), Attempts: 1, FinishedAt: at.UnixNano()}
 	if len(fx.Finished) != 1 {
 		t.Fatalf("finished %+v", fx.Finished)
@@ -433,7 +434,7 @@ func TestDoneResult(t *testing.T) {
 func TestFailureRetriesWithBackoff(t *testing.T) {
 	m := New(testConfig())
 	register(m, t0, "e", 1, nil, nil)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	pull(m, t0, "e", noLoad())
 	fx := pull(m, t0, "e", noLoad(), failed(1, 1))
 	if len(fx.Attempts) != 1 || fx.Attempts[0] != (store.AttemptUpdate{ID: 1, Attempts: 1}) {
@@ -482,7 +483,7 @@ func TestBackoff(t *testing.T) {
 func TestPermanentFailureIsDead(t *testing.T) {
 	m := New(testConfig())
 	register(m, t0, "e", 1, nil, nil)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	pull(m, t0, "e", noLoad())
 	r := failed(1, 1)
 	r.Permanent = true
@@ -498,7 +499,7 @@ func TestPermanentFailureIsDead(t *testing.T) {
 func TestMaxAttemptsIsDead(t *testing.T) {
 	m := New(testConfig())
 	register(m, t0, "e", 1, nil, nil)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)}) // MaxAttempts 3
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)}) // MaxAttempts 3
 	now := t0
 	pull(m, now, "e", noLoad())
 	for attempt := int32(1); attempt <= 3; attempt++ {
@@ -526,7 +527,7 @@ func TestEnqueueKeepsAttempts(t *testing.T) {
 	register(m, t0, "e", 1, nil, nil)
 	r := rec(1, normal, 50)
 	r.Attempts = 2
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	g := grantTo(pull(m, t0, "e", noLoad()), "e")
 	if g.Tasks[0].Attempt != 3 {
 		t.Fatalf("attempt %d, want 3", g.Tasks[0].Attempt)
@@ -540,7 +541,7 @@ func TestStaleResultsIgnored(t *testing.T) {
 	m := New(testConfig())
 	register(m, t0, "a", 1, nil, nil)
 	register(m, t0, "b", 1, nil, nil)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	pull(m, t0, "a", noLoad())
 	for name, fx := range map[string]Effects{
 		"wrong attempt":  pull(m, t0, "a", noLoad(), ok(1, 2)),
@@ -568,7 +569,7 @@ func TestLeaseExpiry(t *testing.T) {
 	m := New(cfg)
 	register(m, t0, "a", 1, nil, nil)
 	register(m, t0, "b", 1, nil, nil)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	pull(m, t0, "a", noLoad())
 	// b keeps itself alive and waits for work.
 	pull(m, t0, "b", noLoad())
@@ -613,7 +614,7 @@ func TestLeaseExpiryOnLastAttemptIsDead(t *testing.T) {
 	register(m, t0, "a", 1, nil, nil)
 	r := rec(1, normal, 50)
 	r.MaxAttempts = 1
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	pull(m, t0, "a", noLoad())
 	fx := m.Tick(t0.Add(time.Hour))
 	if len(fx.Finished) != 1 || fx.Finished[0].State != messages.StateDead || fx.Finished[0].Attempts != 1 {
@@ -638,7 +639,7 @@ func TestTypeFilter(t *testing.T) {
 	a.Type = "video"
 	b := rec(2, normal, 50)
 	b.Type = "image"
-	m.Enqueue(t0, []store.TaskRecord{a, b})
+	m.Enqueue(t0, []task.Record{a, b})
 	register(m, t0, "img", 4, []string{"image"}, nil)
 	if got := taskIDs(grantTo(pull(m, t0, "img", noLoad()), "img")); !slices.Equal(got, []uint64{2}) {
 		t.Fatalf("image executor got %v, want [2]", got)
@@ -659,7 +660,7 @@ func TestRequirements(t *testing.T) {
 		head.Requirements = map[string]string{"gpu": "=a100", "cuda": ">= 15.0, < 16"}
 		plain := rec(2, high, 10)
 		other := rec(3, low, 10)
-		m.Enqueue(t0, []store.TaskRecord{head, plain, other})
+		m.Enqueue(t0, []task.Record{head, plain, other})
 		return m
 	}
 	cases := []struct {
@@ -704,7 +705,7 @@ func TestScanLimit(t *testing.T) {
 	cfg := testConfig()
 	cfg.ScanLimit = 2
 	m := New(cfg)
-	var tasks []store.TaskRecord
+	var tasks []task.Record
 	for id := uint64(1); id <= 3; id++ {
 		r := rec(id, normal, 60)
 		r.Type = "x"
@@ -753,7 +754,7 @@ func TestSatisfies(t *testing.T) {
 
 func TestCancelQueued(t *testing.T) {
 	m := New(testConfig())
-	m.Enqueue(t0, []store.TaskRecord{rec(1, low, 10), rec(2, low, 10)})
+	m.Enqueue(t0, []task.Record{rec(1, low, 10), rec(2, low, 10)})
 	fx := m.Cancel(t0, []uint64{1, 99})
 	if fx.Credit != [messages.NumClasses]int{0, 0, 1} {
 		t.Fatalf("credit %v, want one low place back", fx.Credit)
@@ -773,7 +774,7 @@ func TestCancelQueued(t *testing.T) {
 func TestCancelRetry(t *testing.T) {
 	m := New(testConfig())
 	register(m, t0, "e", 1, nil, nil)
-	m.Enqueue(t0, []store.TaskRecord{rec(1, normal, 50)})
+	m.Enqueue(t0, []task.Record{rec(1, normal, 50)})
 	pull(m, t0, "e", noLoad())
 	pull(m, t0, "e", noLoad(), failed(1, 1))
 	fx := m.Cancel(t0, []uint64{1})

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 func grantedIDs(g *messages.Grant) []uint64 {
@@ -86,7 +86,7 @@ func TestPinnedTaskRunsOnlyOnItsExecutor(t *testing.T) {
 	register(m, t0, "b", 4, nil, nil)
 	r := rec(1, normal, 50)
 	r.Requirements = map[string]string{messages.ReqPin: "=b"}
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	if ids := grantedIDs(grantTo(pull(m, t0, "a", messages.LoadReport{}), "a")); len(ids) != 0 {
 		t.Fatalf("a granted %v", ids)
 	}
@@ -96,7 +96,7 @@ func TestPinnedTaskRunsOnlyOnItsExecutor(t *testing.T) {
 	// Pinned to an executor nobody knows: set aside, reported.
 	r2 := rec(2, normal, 50)
 	r2.Requirements = map[string]string{messages.ReqPin: "=gone"}
-	m.Enqueue(t0, []store.TaskRecord{r2})
+	m.Enqueue(t0, []task.Record{r2})
 	if m.UnplaceableCount() != 1 || !strings.Contains(m.Reason(2), "shoal.executor=gone") {
 		t.Fatalf("pinned to an unknown executor: aside %d, reason %q", m.UnplaceableCount(), m.Reason(2))
 	}
@@ -108,9 +108,9 @@ func TestRunEstimatesBySizeBucket(t *testing.T) {
 	small, big := rec(1, normal, 50), rec(2, normal, 50)
 	small.Requirements = map[string]string{messages.ReqSize: "=1"}
 	big.Requirements = map[string]string{messages.ReqSize: "=100"}
-	m.Enqueue(t0, []store.TaskRecord{small})
+	m.Enqueue(t0, []task.Record{small})
 	g := grantTo(pull(m, t0, "e", messages.LoadReport{}), "e")
-	m.Enqueue(t0, []store.TaskRecord{big})
+	m.Enqueue(t0, []task.Record{big})
 	g2 := grantTo(pull(m, t0, "e", messages.LoadReport{}, messages.Result{TaskID: 1, Attempt: g.Tasks[0].Attempt, OK: true, RunNanos: 1e6}), "e")
 	pull(m, t0, "e", messages.LoadReport{}, messages.Result{TaskID: 2, Attempt: g2.Tasks[0].Attempt, OK: true, RunNanos: 100e6})
 	if s, b := m.RunEstimate("t", 1), m.RunEstimate("t", 100); s != 1e6 || b != 100e6 {
@@ -128,7 +128,7 @@ func TestParkedServedByEarliestFinish(t *testing.T) {
 	// busy holds a long task (its backlog), then both park.
 	long := rec(1, normal, 50)
 	long.Requirements = map[string]string{messages.ReqPin: "=busy"}
-	m.Enqueue(t0, []store.TaskRecord{long})
+	m.Enqueue(t0, []task.Record{long})
 	pull(m, t0, "busy", messages.LoadReport{})
 	m.execs["busy"].backlog = float64(10 * time.Second) // as if estimated
 	pull(m, t0, "busy", messages.LoadReport{})          // parks (nothing queued)
@@ -145,7 +145,7 @@ func TestDrainAndEvictSetAside(t *testing.T) {
 	register(m, t0, "cpu", 1, nil, nil)
 	r := rec(1, normal, 50)
 	r.Requirements = map[string]string{"gpu": "=a100"}
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	if _, err := m.SetState(t0, "gpu", messages.ExecDraining); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestUnplaceableByType(t *testing.T) {
 	register(m, t0, "a-only", 1, []string{"a"}, map[string]string{"os": "linux"})
 	r := rec(1, normal, 50)
 	r.Type, r.Requirements = "b", map[string]string{"os": "=linux"}
-	m.Enqueue(t0, []store.TaskRecord{r})
+	m.Enqueue(t0, []task.Record{r})
 	u := m.Unplaceable()
 	if len(u) != 1 || u[0].Type != "b" || !strings.Contains(m.Reason(1), `running "b" tasks`) {
 		t.Fatalf("unplaceable %+v, reason %q", u, m.Reason(1))

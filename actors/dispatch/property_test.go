@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // simExec is what one executor holds, as the executor itself sees it.
@@ -36,13 +36,13 @@ type dispatchSim struct {
 	now      time.Time
 
 	nextID   uint64
-	tasks    map[uint64]store.TaskRecord
+	tasks    map[uint64]task.Record
 	execs    []*simExec
 	enqueued [messages.NumClasses]int // pumped tasks (each holds a place)
 	left     [messages.NumClasses]int // pumped tasks that left the queue (first grant or cancel)
 	leftIDs  map[uint64]bool          // ids counted in left
 	credits  [messages.NumClasses]int // credits returned so far
-	finished map[uint64]store.ResultRecord
+	finished map[uint64]task.Result
 	leasedTo map[uint64]string // the dispatcher's live leases, per the grants seen
 	places   map[uint64]int    // scratch for check
 	steps    int
@@ -60,8 +60,8 @@ func newDispatchSim(t *testing.T, seed uint64) *dispatchSim {
 	cfg.LeaseTTL = time.Second
 	cfg.AgingAfter = time.Duration(1+rng.IntN(3)) * 300 * time.Millisecond
 	cfg.RetryBase, cfg.RetryMax = 10*time.Millisecond, 200*time.Millisecond
-	s := &dispatchSim{t: t, rng: rng, m: New(cfg), now: t0, tasks: map[uint64]store.TaskRecord{},
-		leftIDs: map[uint64]bool{}, finished: map[uint64]store.ResultRecord{}, leasedTo: map[uint64]string{}, places: map[uint64]int{}}
+	s := &dispatchSim{t: t, rng: rng, m: New(cfg), now: t0, tasks: map[uint64]task.Record{},
+		leftIDs: map[uint64]bool{}, finished: map[uint64]task.Result{}, leasedTo: map[uint64]string{}, places: map[uint64]int{}}
 	for i := range 1 + rng.IntN(4) {
 		ex := &simExec{id: fmt.Sprint("e", i), slots: int32(1 + rng.IntN(4)), held: map[uint64]int32{}}
 		if rng.IntN(3) == 0 {
@@ -86,10 +86,10 @@ func (s *dispatchSim) register(ex *simExec) {
 }
 
 func (s *dispatchSim) enqueue(n int) {
-	var batch []store.TaskRecord
+	var batch []task.Record
 	for range n {
 		s.nextID++
-		r := store.TaskRecord{ID: s.nextID, Class: messages.Class(s.rng.IntN(messages.NumClasses)),
+		r := task.Record{ID: s.nextID, Class: messages.Class(s.rng.IntN(messages.NumClasses)),
 			Priority: int32(s.rng.IntN(101)), Type: []string{"a", "b"}[s.rng.IntN(2)], MaxAttempts: int32(1 + s.rng.IntN(3))}
 		switch s.rng.IntN(8) {
 		case 0, 1:

@@ -3,12 +3,12 @@ package dispatch
 import (
 	"container/heap"
 
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // entry is a queued task.
 type entry struct {
-	rec      store.TaskRecord
+	rec      task.Record
 	enqueued int64 // unix ns, for aging
 	attempt  int32 // attempts already failed
 	// holdsPlace: the task came from the pump and occupies one of the

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Work stealing, the local half. An idle node's stealer leases tasks from a
@@ -19,7 +19,7 @@ import (
 // the owner revokes (cancel, expired steal lease) is dropped silently.
 
 // EnqueueStolen carries stolen tasks from the stealer to the dispatcher.
-type EnqueueStolen struct{ Tasks []store.TaskRecord }
+type EnqueueStolen struct{ Tasks []task.Record }
 
 // StolenResults carries results of stolen tasks from the dispatcher to the
 // stealer.
@@ -30,7 +30,7 @@ type StolenResults struct{ Results []messages.Result }
 // owner's attempt number. A task whose id this dispatcher already knows is
 // refused at once as a failed attempt (ids of distinct nodes never collide;
 // this guards against a misconfigured cluster).
-func (m *Machine) EnqueueStolen(now time.Time, tasks []store.TaskRecord) Effects {
+func (m *Machine) EnqueueStolen(now time.Time, tasks []task.Record) Effects {
 	var fx Effects
 	ts := now.UnixNano()
 	for _, t := range tasks {

@@ -13,11 +13,12 @@ import (
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Completed carries durable results to the runner (the node forwards every
 // batch the result hub receives).
-type Completed struct{ Results []store.ResultRecord }
+type Completed struct{ Results []task.Result }
 
 // Stats are the runner's counters, readable from any goroutine.
 type Stats struct {
@@ -44,7 +45,7 @@ type submitted struct {
 	ack *messages.SubmitAck
 }
 
-type lookedUp struct{ results []store.ResultRecord }
+type lookedUp struct{ results []task.Result }
 
 type flushLater struct{}
 
@@ -146,7 +147,7 @@ func (s *shell) flush(ctx actor.Context) {
 func (s *shell) lookup(ids []uint64) {
 	st, root, self, log := s.d.Store, s.system.Root, s.self, s.d.Logger
 	go func() {
-		var out []store.ResultRecord
+		var out []task.Result
 		for _, id := range ids {
 			r, ok, err := st.Result(context.Background(), id)
 			if err != nil {
@@ -208,7 +209,7 @@ func Router(dispatch, runner *actor.PID) *actor.Props {
 				ctx.Send(runner, msg)
 				return
 			}
-			var f, o []store.TaskRecord
+			var f, o []task.Record
 			for _, t := range msg.Tasks {
 				if t.Type == messages.FlowTaskType {
 					f = append(f, t)

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // FuzzTemplate feeds arbitrary text to ParseSpec and Compile (clients
@@ -63,7 +63,7 @@ func FuzzDecodePayload(f *testing.F) {
 	f.Add([]byte(`{"spec":"x","priority":-1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := New(DefaultConfig())
-		m.Enqueue(t0, []store.TaskRecord{{ID: 1, Type: messages.FlowTaskType, Payload: b}})
+		m.Enqueue(t0, []task.Record{{ID: 1, Type: messages.FlowTaskType, Payload: b}})
 		m.Flush()
 	})
 }

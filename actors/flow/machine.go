@@ -8,7 +8,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 type phase uint8
@@ -30,7 +30,7 @@ type stepState struct {
 }
 
 type instance struct {
-	rec      store.TaskRecord // the flow task (payload dropped once started)
+	rec      task.Record // the flow task (payload dropped once started)
 	plan     *Plan
 	prio     int32
 	env      env
@@ -53,7 +53,7 @@ type Batch struct {
 // Effects are what the shell must do after a step of the machine.
 type Effects struct {
 	// Finished are flow tasks' terminal results, for dedupe to persist.
-	Finished []store.ResultRecord
+	Finished []task.Result
 	// Credit returns the queue places of flow tasks taken from the pump
 	// (flows wait in the runner, not in the dispatch queues).
 	Credit [messages.NumClasses]int
@@ -110,7 +110,7 @@ func (m *Machine) Pending() int { return len(m.outbox) }
 // Enqueue takes flow tasks from dedupe (originals: a duplicate flow
 // attached to its original there). Their queue places go back to the pump
 // at once; the flows wait here and start as running flows finish.
-func (m *Machine) Enqueue(now time.Time, tasks []store.TaskRecord) Effects {
+func (m *Machine) Enqueue(now time.Time, tasks []task.Record) Effects {
 	var fx Effects
 	for _, t := range tasks {
 		fx.Credit[t.Class]++
@@ -127,7 +127,7 @@ func (m *Machine) Enqueue(now time.Time, tasks []store.TaskRecord) Effects {
 // admit starts waiting flows while fewer than MaxActive run.
 func (m *Machine) admit(now time.Time, fx *Effects) {
 	for len(m.flows) < m.cfg.MaxActive && m.waiting.Len() > 0 {
-		t := heap.Pop(&m.waiting).(store.TaskRecord)
+		t := heap.Pop(&m.waiting).(task.Record)
 		live := m.queued[t.ID]
 		delete(m.queued, t.ID)
 		if !live {
@@ -153,12 +153,12 @@ func (m *Machine) admit(now time.Time, fx *Effects) {
 	}
 }
 
-func result(now time.Time, t *store.TaskRecord, st messages.TaskState, out []byte, msg string) store.ResultRecord {
-	return store.ResultRecord{ID: t.ID, Class: t.Class, Digest: t.Digest, State: st, Output: out, Error: msg,
+func result(now time.Time, t *task.Record, st messages.TaskState, out []byte, msg string) task.Result {
+	return task.Result{ID: t.ID, Class: t.Class, Digest: t.Digest, State: st, Output: out, Error: msg,
 		Attempts: 1, FinishedAt: now.UnixNano()}
 }
 
-func (m *Machine) start(t store.TaskRecord) (*instance, error) {
+func (m *Machine) start(t task.Record) (*instance, error) {
 	p, err := DecodePayload(t.Payload)
 	if err != nil {
 		return nil, err
@@ -309,7 +309,7 @@ func (m *Machine) resubmit(in *instance, r stepRef) {
 }
 
 // Completed takes durable results (every task's: those of steps matter).
-func (m *Machine) Completed(now time.Time, results []store.ResultRecord) Effects {
+func (m *Machine) Completed(now time.Time, results []task.Result) Effects {
 	var fx Effects
 	for k := range results {
 		r := &results[k]
@@ -330,7 +330,7 @@ func (m *Machine) Completed(now time.Time, results []store.ResultRecord) Effects
 	return fx
 }
 
-func (m *Machine) stepFinished(now time.Time, in *instance, i int, r *store.ResultRecord, fx *Effects) {
+func (m *Machine) stepFinished(now time.Time, in *instance, i int, r *task.Result, fx *Effects) {
 	st := &in.plan.Steps[i]
 	if r.State != messages.StateDone {
 		in.steps[i].phase = done // finished: not to be cancelled with the rest
@@ -401,7 +401,7 @@ func (m *Machine) drop(in *instance, cancel *[]uint64) {
 func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 	var fx Effects
 	for _, id := range ids {
-		var rec *store.TaskRecord
+		var rec *task.Record
 		if in := m.flows[id]; in != nil {
 			rec = &in.rec
 			m.drop(in, &fx.Cancel)
@@ -451,7 +451,7 @@ func (m *Machine) Status(id uint64) (steps []messages.StepStatus, ok bool) {
 }
 
 // waitHeap orders waiting flows: higher priority first, then lower id.
-type waitHeap []store.TaskRecord
+type waitHeap []task.Record
 
 func (h waitHeap) Len() int { return len(h) }
 func (h waitHeap) Less(i, j int) bool {
@@ -461,7 +461,7 @@ func (h waitHeap) Less(i, j int) bool {
 	return h[i].ID < h[j].ID
 }
 func (h waitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *waitHeap) Push(x any)   { *h = append(*h, x.(store.TaskRecord)) }
+func (h *waitHeap) Push(x any)   { *h = append(*h, x.(task.Record)) }
 func (h *waitHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]

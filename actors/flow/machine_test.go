@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
 
 // flowTask builds the flow task a RunFlows would build.
-func flowTask(t *testing.T, p *Plan, id uint64, input string, prio int32) store.TaskRecord {
+func flowTask(t *testing.T, p *Plan, id uint64, input string, prio int32) task.Record {
 	t.Helper()
 	in, _, err := p.NormalizeInput([]byte(input))
 	if err != nil {
@@ -33,7 +33,7 @@ func flowTask(t *testing.T, p *Plan, id uint64, input string, prio int32) store.
 	case 0:
 		class = messages.ClassLow
 	}
-	return store.TaskRecord{ID: id, Type: messages.FlowTaskType, Payload: b, Priority: prio, Class: class, Digest: store.Digest{byte(id)}}
+	return task.Record{ID: id, Type: messages.FlowTaskType, Payload: b, Priority: prio, Class: class, Digest: task.Digest{byte(id)}}
 }
 
 // sim plays intake, dedupe and executors around a machine: every Submit is
@@ -47,7 +47,7 @@ type sim struct {
 	byKey  map[string]uint64 // type+payload → original task id
 	runs   map[string]int
 	run    func(typ, payload string) (out string, err string)
-	done   []store.ResultRecord
+	done   []task.Result
 }
 
 func newSim(t *testing.T, cfg Config) *sim {
@@ -63,12 +63,12 @@ func (s *sim) round() int {
 	n := 0
 	for _, b := range s.m.Flush() {
 		ids := make([]uint64, len(b.Tasks))
-		var results []store.ResultRecord
+		var results []task.Result
 		for i, tk := range b.Tasks {
 			s.nextID++
 			ids[i] = s.nextID
 			key := tk.Type + "|" + string(tk.Payload)
-			r := store.ResultRecord{ID: ids[i], State: messages.StateDone, Attempts: 1}
+			r := task.Result{ID: ids[i], State: messages.StateDone, Attempts: 1}
 			if orig, ok := s.byKey[key]; ok {
 				r.AliasOf = orig
 			} else {
@@ -107,7 +107,7 @@ output: {d: $steps.d, x: $input.x}
 func TestMachineRunsADiamondInWaves(t *testing.T) {
 	s := newSim(t, DefaultConfig())
 	p := mustCompile(t, chain)
-	fx := s.m.Enqueue(t0, []store.TaskRecord{flowTask(t, p, 1, `{"x": "k"}`, 50)})
+	fx := s.m.Enqueue(t0, []task.Record{flowTask(t, p, 1, `{"x": "k"}`, 50)})
 	if fx.Credit[messages.ClassNormal] != 1 {
 		t.Fatalf("credit %v: the flow task's queue place must go back to the pump", fx.Credit)
 	}
@@ -122,7 +122,7 @@ func TestMachineRunsADiamondInWaves(t *testing.T) {
 		t.Fatalf("finished %+v", s.done)
 	}
 	want := `{"d":"join({\"b\":\"up(b-up(k))\",\"c\":\"up(c-up(k))\"})","x":"k"}`
-	if r := s.done[0]; string(r.Output) != want || r.ID != 1 || r.Digest != (store.Digest{1}) {
+	if r := s.done[0]; string(r.Output) != want || r.ID != 1 || r.Digest != (task.Digest{1}) {
 		t.Fatalf("result %+v\nwant output %s", r, want)
 	}
 	if s.m.Active() != 0 {
@@ -138,7 +138,7 @@ func TestMachineSharedStepsRunOnce(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		s := newSim(t, Config{MaxActive: 1 + r.IntN(20), MaxFlows: 1000, MaxBatch: 1 + r.IntN(8), MaxSubmits: 1 + r.IntN(3), PlanCache: 4, Classes: Classes{70, 29}})
 		n := 1 + r.IntN(40)
-		var tasks []store.TaskRecord
+		var tasks []task.Record
 		keys := map[uint64]string{}
 		for i := range n {
 			k := fmt.Sprintf("k%d", r.IntN(5))
@@ -178,7 +178,7 @@ steps:
   - {name: last, type: up, args: "${steps.shared}${steps.own}"}
 `)
 	m := New(DefaultConfig())
-	m.Enqueue(t0, []store.TaskRecord{flowTask(t, p, 1, `{"x":"s","y":"1"}`, 50), flowTask(t, p, 2, `{"x":"s","y":"2"}`, 50)})
+	m.Enqueue(t0, []task.Record{flowTask(t, p, 1, `{"x":"s","y":"1"}`, 50), flowTask(t, p, 2, `{"x":"s","y":"2"}`, 50)})
 	bs := m.Flush()
 	if len(bs) != 1 || len(bs[0].Tasks) != 4 {
 		t.Fatalf("batches %+v", bs)
@@ -187,7 +187,7 @@ steps:
 	m.Submitted(t0, bs[0].Seq, ids, nil)
 	// The shared step's original (11) dies; dedupe gives its attached
 	// duplicate (13) the same fate.
-	fx := m.Completed(t0, []store.ResultRecord{
+	fx := m.Completed(t0, []task.Result{
 		{ID: 11, State: messages.StateDead, Error: "boom", Attempts: 3},
 		{ID: 13, State: messages.StateDead, Error: "boom", Attempts: 3, AliasOf: 11},
 	})
@@ -206,7 +206,7 @@ steps:
 		t.Fatalf("active %d, counters %+v", m.Active(), m.Counters)
 	}
 	// Their late results change nothing.
-	if fx := m.Completed(t0, []store.ResultRecord{{ID: 12, State: messages.StateCancelled}}); len(fx.Finished) != 0 {
+	if fx := m.Completed(t0, []task.Result{{ID: 12, State: messages.StateCancelled}}); len(fx.Finished) != 0 {
 		t.Fatalf("late result finished %+v", fx.Finished)
 	}
 }
@@ -214,8 +214,8 @@ steps:
 func TestMachineAdmitsByPriorityAndCancels(t *testing.T) {
 	p := mustCompile(t, "name: one\nsteps: [{name: a, type: x, args: $input}]")
 	m := New(Config{MaxActive: 1, MaxFlows: 10, MaxBatch: 10, MaxSubmits: 1, PlanCache: 2, Classes: Classes{70, 29}})
-	m.Enqueue(t0, []store.TaskRecord{flowTask(t, p, 1, `"lo"`, 10)})
-	m.Enqueue(t0, []store.TaskRecord{flowTask(t, p, 2, `"lo2"`, 10), flowTask(t, p, 3, `"hi"`, 90)})
+	m.Enqueue(t0, []task.Record{flowTask(t, p, 1, `"lo"`, 10)})
+	m.Enqueue(t0, []task.Record{flowTask(t, p, 2, `"lo2"`, 10), flowTask(t, p, 3, `"hi"`, 90)})
 	// Flow 1 arrived first and runs; 3 (high) is next, then 2.
 	if m.Active() != 1 || m.Waiting() != 2 {
 		t.Fatalf("active %d waiting %d", m.Active(), m.Waiting())
@@ -253,7 +253,7 @@ func TestMachineAdmitsByPriorityAndCancels(t *testing.T) {
 
 func TestMachineFailsBadFlowTasks(t *testing.T) {
 	m := New(DefaultConfig())
-	bad := []store.TaskRecord{
+	bad := []task.Record{
 		{ID: 1, Type: messages.FlowTaskType, Payload: []byte("junk")},
 		{ID: 2, Type: messages.FlowTaskType, Payload: []byte(`{"template":"t","version":1,"spec":{"name":"t"},"input":null,"priority":50}`)},
 	}
@@ -264,7 +264,7 @@ func TestMachineFailsBadFlowTasks(t *testing.T) {
 	}
 	// A mapping that cannot be evaluated fails the flow naming the step.
 	q := mustCompile(t, "name: m\nsteps: [{name: a, type: x, args: $input.deep.field}]")
-	fx = m.Enqueue(t0, []store.TaskRecord{flowTask(t, q, 3, `{"deep": 5}`, 50)})
+	fx = m.Enqueue(t0, []task.Record{flowTask(t, q, 3, `{"deep": 5}`, 50)})
 	if len(fx.Finished) != 1 || !strings.Contains(fx.Finished[0].Error, "step a: args: $input.deep.field") {
 		t.Fatalf("mapping error: %+v", fx.Finished)
 	}

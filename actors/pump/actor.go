@@ -11,19 +11,20 @@ import (
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Credit returns queue places to the pump, per class.
 type Credit struct{ N [messages.NumClasses]int }
 
 // Forward carries tasks from the pump to dedupe.
-type Forward struct{ Tasks []store.TaskRecord }
+type Forward struct{ Tasks []task.Record }
 
 type tick struct{}
 
 type loaded struct {
 	class     messages.Class
-	tasks     []store.TaskRecord
+	tasks     []task.Record
 	exhausted bool
 	err       error
 }

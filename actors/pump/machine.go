@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Config tunes the pump.
@@ -54,7 +54,7 @@ type Load struct {
 
 // Effects are what the shell must do after a step.
 type Effects struct {
-	Forward []store.TaskRecord // to dedupe, in order
+	Forward []task.Record // to dedupe, in order
 	Loads   []Load
 	// Tick, when > 0, asks for a Tick after this delay (replacing any pending one).
 	Tick time.Duration
@@ -116,8 +116,8 @@ func (m *Machine) Standby() int64 {
 func (m *Machine) ClassStandby(c messages.Class) int64 { return m.classes[c].count }
 
 // Persisted takes tasks that intake has made durable.
-func (m *Machine) Persisted(now time.Time, tasks []store.TaskRecord) Effects {
-	fx := Effects{Forward: make([]store.TaskRecord, 0, len(tasks))}
+func (m *Machine) Persisted(now time.Time, tasks []task.Record) Effects {
+	fx := Effects{Forward: make([]task.Record, 0, len(tasks))}
 	m.arrived += len(tasks)
 	for _, t := range tasks {
 		c := &m.classes[t.Class]
@@ -167,7 +167,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 
 // Loaded takes the result of a Load: tasks read from the store.
 // exhausted is true when the store had fewer than the Limit asked for.
-func (m *Machine) Loaded(now time.Time, cl messages.Class, tasks []store.TaskRecord, exhausted bool) Effects {
+func (m *Machine) Loaded(now time.Time, cl messages.Class, tasks []task.Record, exhausted bool) Effects {
 	var fx Effects
 	c := &m.classes[cl]
 	c.loading = false

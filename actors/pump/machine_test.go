@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -19,19 +19,19 @@ const (
 	low    = messages.ClassLow
 )
 
-func task(id uint64, c messages.Class) store.TaskRecord {
-	return store.TaskRecord{ID: id, Class: c, Type: "t"}
+func mkRecord(id uint64, c messages.Class) task.Record {
+	return task.Record{ID: id, Class: c, Type: "t"}
 }
 
-func tasks(c messages.Class, ids ...uint64) []store.TaskRecord {
-	out := make([]store.TaskRecord, len(ids))
+func tasks(c messages.Class, ids ...uint64) []task.Record {
+	out := make([]task.Record, len(ids))
 	for i, id := range ids {
-		out[i] = task(id, c)
+		out[i] = mkRecord(id, c)
 	}
 	return out
 }
 
-func ids(ts []store.TaskRecord) []uint64 {
+func ids(ts []task.Record) []uint64 {
 	out := make([]uint64, len(ts))
 	for i, t := range ts {
 		out[i] = t.ID
@@ -71,7 +71,7 @@ func TestFreshStartNeedsNoRefill(t *testing.T) {
 func TestFastPathUsesCredit(t *testing.T) {
 	m := New(cfg(10), caps(2, 1, 0), 0)
 	m.Start(t0)
-	fx := m.Persisted(t0, append(tasks(high, 1, 2), task(3, normal)))
+	fx := m.Persisted(t0, append(tasks(high, 1, 2), mkRecord(3, normal)))
 	if got := ids(fx.Forward); !slices.Equal(got, []uint64{1, 2, 3}) {
 		t.Fatalf("forwarded %v, want [1 2 3]", got)
 	}
@@ -79,7 +79,7 @@ func TestFastPathUsesCredit(t *testing.T) {
 		t.Fatalf("standby %d, effects %+v", m.Standby(), fx)
 	}
 	// No credit left in high: the next high task waits; normal has none either; low never had any.
-	fx = m.Persisted(t0, []store.TaskRecord{task(4, high), task(5, normal), task(6, low), task(7, high)})
+	fx = m.Persisted(t0, []task.Record{mkRecord(4, high), mkRecord(5, normal), mkRecord(6, low), mkRecord(7, high)})
 	if len(fx.Forward) != 0 {
 		t.Fatalf("forwarded %v without credit", ids(fx.Forward))
 	}
@@ -250,7 +250,7 @@ func TestPersistedDuringLoad(t *testing.T) {
 		if len(fx.Loads) != 1 {
 			t.Fatalf("readSawIt=%v: tick issued %+v", readSawIt, fx.Loads)
 		}
-		var rest []store.TaskRecord
+		var rest []task.Record
 		if !readSawIt {
 			rest = tasks(high, 3)
 		}
@@ -359,9 +359,9 @@ func TestIntervalAdapts(t *testing.T) {
 		t.Fatalf("no arrivals: interval %v, want the max", got)
 	}
 	now := t0
-	batch := make([]store.TaskRecord, 10_000)
+	batch := make([]task.Record, 10_000)
 	for i := range batch {
-		batch[i] = task(uint64(i+1), high)
+		batch[i] = mkRecord(uint64(i+1), high)
 	}
 	// step delivers n arrivals, then ticks dt later.
 	step := func(n int, dt time.Duration) time.Duration {
@@ -405,9 +405,9 @@ func TestTickIntervalUsesRate(t *testing.T) {
 	c := Config{BatchSize: 100, MinInterval: time.Millisecond, MaxInterval: time.Second}
 	m := New(c, caps(0, 0, 0), 0)
 	m.Start(t0)
-	batch := make([]store.TaskRecord, 1000)
+	batch := make([]task.Record, 1000)
 	for i := range batch {
-		batch[i] = task(uint64(i+1), high)
+		batch[i] = mkRecord(uint64(i+1), high)
 	}
 	m.Persisted(t0, batch)
 	m.Tick(t0.Add(time.Second)) // 1000/s observed: rate 0.3 × 1000 = 300/s
@@ -424,7 +424,7 @@ func TestTickIntervalUsesRate(t *testing.T) {
 type pendingLoad struct {
 	load  Load
 	read  bool
-	tasks []store.TaskRecord
+	tasks []task.Record
 }
 
 type sim struct {
@@ -435,24 +435,24 @@ type sim struct {
 	now      time.Time
 
 	nextID  uint64
-	pending [messages.NumClasses]map[uint64]store.TaskRecord // the store's pending index
-	notify  [][]store.TaskRecord                             // durable batches whose Persisted is not delivered yet
+	pending [messages.NumClasses]map[uint64]task.Record // the store's pending index
+	notify  [][]task.Record                             // durable batches whose Persisted is not delivered yet
 	loads   []*pendingLoad
 	armed   bool
 
 	queued    [messages.NumClasses][]uint64 // forwarded, holding a queue place
-	running   []store.TaskRecord            // left the queue, not finished
+	running   []task.Record                 // left the queue, not finished
 	forwarded map[uint64]int
 	lastFwd   [messages.NumClasses]uint64
 	cancelled map[uint64]bool
-	all       map[uint64]store.TaskRecord
+	all       map[uint64]task.Record
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	s := &sim{t: t, rng: rng, now: t0, forwarded: map[uint64]int{}, cancelled: map[uint64]bool{}, all: map[uint64]store.TaskRecord{}}
+	s := &sim{t: t, rng: rng, now: t0, forwarded: map[uint64]int{}, cancelled: map[uint64]bool{}, all: map[uint64]task.Record{}}
 	for c := range s.pending {
-		s.pending[c] = map[uint64]store.TaskRecord{}
+		s.pending[c] = map[uint64]task.Record{}
 		s.capacity[c] = rng.IntN(6)
 	}
 	s.capacity[rng.IntN(messages.NumClasses)]++ // some class can make progress
@@ -472,9 +472,9 @@ func newSim(t *testing.T, seed uint64) *sim {
 }
 
 // durable makes one new task durable in the store (not yet announced).
-func (s *sim) durable() store.TaskRecord {
+func (s *sim) durable() task.Record {
 	s.nextID++
-	t := task(s.nextID, messages.Class(s.rng.IntN(messages.NumClasses)))
+	t := mkRecord(s.nextID, messages.Class(s.rng.IntN(messages.NumClasses)))
 	s.pending[t.Class][t.ID] = t
 	s.all[t.ID] = t
 	return t
@@ -537,13 +537,13 @@ func (s *sim) check() {
 }
 
 func (s *sim) read(pl *pendingLoad) {
-	var out []store.TaskRecord
+	var out []task.Record
 	for id, t := range s.pending[pl.load.Class] {
 		if id > pl.load.After {
 			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(a, b store.TaskRecord) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(out, func(a, b task.Record) int { return int(a.ID) - int(b.ID) })
 	if len(out) > pl.load.Limit {
 		out = out[:pl.load.Limit]
 	}
@@ -556,7 +556,7 @@ func (s *sim) step(arrivals bool) bool {
 	var moves []func()
 	if arrivals {
 		moves = append(moves, func() {
-			batch := make([]store.TaskRecord, 1+s.rng.IntN(4))
+			batch := make([]task.Record, 1+s.rng.IntN(4))
 			for i := range batch {
 				batch[i] = s.durable()
 			}

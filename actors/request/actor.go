@@ -9,17 +9,18 @@ import (
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Persisted is what intake hands the pump once a batch is durable.
-type Persisted struct{ Tasks []store.TaskRecord }
+type Persisted struct{ Tasks []task.Record }
 
 // Routed is a Submit whose tasks this node's router already validated and
 // digested (Digests[i] belongs to Submit.Tasks[i]): intake skips hashing
 // them again. It is answered like a Submit.
 type Routed struct {
 	Submit  *messages.Submit
-	Digests []store.Digest
+	Digests []task.Digest
 }
 
 // committed tells intake a batch left the commit queue.
@@ -71,7 +72,7 @@ func (s *shell) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *shell) submit(ctx actor.Context, msg *messages.Submit, digests []store.Digest) {
+func (s *shell) submit(ctx actor.Context, msg *messages.Submit, digests []task.Digest) {
 	sender := ctx.Sender()
 	s.m.SetStandby(s.d.Waiting())
 	recs, err := s.m.AcceptDigested(s.d.Now(), msg, digests)

@@ -18,7 +18,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Config is the intake's validation policy.
@@ -126,7 +126,7 @@ func (m *Machine) Inflight() int64 { return m.inflight }
 
 // Accept validates s and returns the records to persist, or a typed error.
 // On error no id is consumed and nothing is to be written.
-func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]store.TaskRecord, *messages.Error) {
+func (m *Machine) Accept(now time.Time, s *messages.Submit) ([]task.Record, *messages.Error) {
 	return m.AcceptDigested(now, s, nil)
 }
 
@@ -163,7 +163,7 @@ func (m *Machine) checkBatch(s *messages.Submit) *messages.Error {
 // AcceptDigested is Accept with the tasks' digests already computed (by this
 // node's router, with Digest): len(digests) == len(s.Tasks), or nil to
 // compute them here.
-func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []store.Digest) ([]store.TaskRecord, *messages.Error) {
+func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []task.Digest) ([]task.Record, *messages.Error) {
 	if err := m.checkBatch(s); err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []st
 			return nil, err
 		}
 	}
-	recs := make([]store.TaskRecord, n)
+	recs := make([]task.Record, n)
 	ts := now.UnixNano()
 	for i := range s.Tasks {
 		t := &s.Tasks[i]
@@ -192,7 +192,7 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []st
 		if max == 0 {
 			max = m.cfg.DefaultMaxAttempts
 		}
-		recs[i] = store.TaskRecord{
+		recs[i] = task.Record{
 			ID:           m.nextID,
 			Type:         t.Type,
 			Payload:      t.Payload,
@@ -211,7 +211,7 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []st
 	return recs, nil
 }
 
-func (m *Machine) digestOf(digests []store.Digest, i int, t *messages.TaskSpec) store.Digest {
+func (m *Machine) digestOf(digests []task.Digest, i int, t *messages.TaskSpec) task.Digest {
 	if digests != nil {
 		return digests[i]
 	}
@@ -294,7 +294,7 @@ func ParseRequirement(key, value string) error {
 // Digest is blake3 over the task type and its digest fields (or the whole
 // payload). Field values are compacted JSON so that formatting does not
 // change the digest.
-func (m *Machine) Digest(typ string, payload []byte) store.Digest {
+func (m *Machine) Digest(typ string, payload []byte) task.Digest {
 	if m.hash == nil {
 		m.hash = blake3.New()
 	}
@@ -305,7 +305,7 @@ func (m *Machine) Digest(typ string, payload []byte) store.Digest {
 	if fields := m.cfg.DigestFields[typ]; len(fields) == 0 || !digestFields(h, fields, payload) {
 		h.Write(payload)
 	}
-	var d store.Digest
+	var d task.Digest
 	h.Sum(d[:0])
 	return d
 }

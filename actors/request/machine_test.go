@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -311,7 +311,7 @@ func TestDigest(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DigestFields = map[string][]string{"img": {"url", "size"}}
 	m := New(cfg, 0)
-	d := func(typ, payload string) store.Digest { return m.Digest(typ, []byte(payload)) }
+	d := func(typ, payload string) task.Digest { return m.Digest(typ, []byte(payload)) }
 
 	equal := []struct{ name, t1, p1, t2, p2 string }{
 		{"same type and payload", "a", "xyz", "a", "xyz"},

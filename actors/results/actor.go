@@ -12,6 +12,7 @@ import (
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Deps are the result hub's collaborators.
@@ -21,7 +22,7 @@ type Deps struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Completed, when set, is told each batch of durable results (metrics).
-	Completed func([]store.ResultRecord)
+	Completed func([]task.Result)
 	// Dedupe and Dispatch, when set, are asked where unfinished tasks wait
 	// (standby, attached, queued, leased, failed); otherwise they are
 	// reported as queued.

@@ -4,7 +4,7 @@ package results
 
 import (
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Waiter is one pending Wait.
@@ -27,7 +27,7 @@ func New() *Machine {
 }
 
 // Outcome turns a durable result into what a client sees.
-func Outcome(r store.ResultRecord) messages.Outcome {
+func Outcome(r task.Result) messages.Outcome {
 	return messages.Outcome{TaskID: r.ID, State: r.State, Output: r.Output, Error: r.Error, Attempts: r.Attempts, AliasOf: r.AliasOf}
 }
 
@@ -87,7 +87,7 @@ func (m *Machine) Resolve(w *Waiter, found []messages.Outcome) bool {
 }
 
 // Completed takes durable results and returns the waits they complete.
-func (m *Machine) Completed(results []store.ResultRecord) []*Waiter {
+func (m *Machine) Completed(results []task.Result) []*Waiter {
 	var done []*Waiter
 	for _, r := range results {
 		ws, ok := m.byTask[r.ID]

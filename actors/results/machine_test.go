@@ -5,19 +5,19 @@ import (
 	"testing"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 func out(id uint64, s messages.TaskState) messages.Outcome {
 	return messages.Outcome{TaskID: id, State: s}
 }
 
-func res(id uint64, s messages.TaskState, output string) store.ResultRecord {
-	return store.ResultRecord{ID: id, State: s, Output: []byte(output), Attempts: 1}
+func res(id uint64, s messages.TaskState, output string) task.Result {
+	return task.Result{ID: id, State: s, Output: []byte(output), Attempts: 1}
 }
 
 func TestOutcome(t *testing.T) {
-	r := store.ResultRecord{ID: 3, Class: messages.ClassLow, State: messages.StateDone, Output: []byte("o"), Error: "e", Attempts: 2, AliasOf: 1, FinishedAt: 5}
+	r := task.Result{ID: 3, Class: messages.ClassLow, State: messages.StateDone, Output: []byte("o"), Error: "e", Attempts: 2, AliasOf: 1, FinishedAt: 5}
 	got := Outcome(r)
 	if got.TaskID != 3 || got.State != messages.StateDone || string(got.Output) != "o" || got.Error != "e" || got.Attempts != 2 || got.AliasOf != 1 {
 		t.Fatalf("Outcome = %+v", got)
@@ -54,10 +54,10 @@ func TestWaitCompletes(t *testing.T) {
 	if m.Pending() != 1 {
 		t.Fatalf("pending %d", m.Pending())
 	}
-	if done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "one"), res(7, messages.StateDone, "")}); len(done) != 0 {
+	if done := m.Completed([]task.Result{res(1, messages.StateDone, "one"), res(7, messages.StateDone, "")}); len(done) != 0 {
 		t.Fatalf("completed with task 3 still attached: %v", done)
 	}
-	done := m.Completed([]store.ResultRecord{res(3, messages.StateDead, "")})
+	done := m.Completed([]task.Result{res(3, messages.StateDead, "")})
 	if len(done) != 1 || done[0].Token != "a" {
 		t.Fatalf("done %v", done)
 	}
@@ -70,7 +70,7 @@ func TestWaitCompletes(t *testing.T) {
 		t.Fatalf("state left: %d pending, %v", m.Pending(), m.byTask)
 	}
 	// A later result of the same task completes nothing.
-	if done := m.Completed([]store.ResultRecord{res(3, messages.StateDead, "")}); len(done) != 0 {
+	if done := m.Completed([]task.Result{res(3, messages.StateDead, "")}); len(done) != 0 {
 		t.Fatalf("completed twice: %v", done)
 	}
 }
@@ -79,11 +79,11 @@ func TestManyWaitersOneTask(t *testing.T) {
 	m := New()
 	m.Wait("a", []messages.Outcome{out(1, messages.StateQueued)}, 100)
 	m.Wait("b", []messages.Outcome{out(1, messages.StateLeased), out(2, messages.StateQueued)}, 100)
-	done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "x")})
+	done := m.Completed([]task.Result{res(1, messages.StateDone, "x")})
 	if len(done) != 1 || done[0].Token != "a" {
 		t.Fatalf("done %v", done)
 	}
-	done = m.Completed([]store.ResultRecord{res(2, messages.StateDone, "y")})
+	done = m.Completed([]task.Result{res(2, messages.StateDone, "y")})
 	if len(done) != 1 || done[0].Token != "b" || string(done[0].Outcomes[0].Output) != "x" {
 		t.Fatalf("done %+v", done)
 	}
@@ -92,7 +92,7 @@ func TestManyWaitersOneTask(t *testing.T) {
 func TestDuplicateIDsInOneWait(t *testing.T) {
 	m := New()
 	m.Wait("a", []messages.Outcome{out(1, messages.StateQueued), out(1, messages.StateQueued)}, 100)
-	done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "x")})
+	done := m.Completed([]task.Result{res(1, messages.StateDone, "x")})
 	if len(done) != 1 || done[0].Outcomes[0].State != messages.StateDone || done[0].Outcomes[1].State != messages.StateDone {
 		t.Fatalf("done %+v", done)
 	}
@@ -102,7 +102,7 @@ func TestExpireReturnsPartial(t *testing.T) {
 	m := New()
 	m.Wait("early", []messages.Outcome{out(1, messages.StateQueued), out(2, messages.StateQueued)}, 100)
 	m.Wait("late", []messages.Outcome{out(1, messages.StateQueued)}, 200)
-	m.Completed([]store.ResultRecord{res(2, messages.StateDone, "two")})
+	m.Completed([]task.Result{res(2, messages.StateDone, "two")})
 	if got := m.Expire(99); len(got) != 0 {
 		t.Fatalf("expired before the deadline: %v", got)
 	}
@@ -118,7 +118,7 @@ func TestExpireReturnsPartial(t *testing.T) {
 		t.Fatalf("pending %d", m.Pending())
 	}
 	// The expired waiter is unlinked: task 1's result completes only "late".
-	done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "one")})
+	done := m.Completed([]task.Result{res(1, messages.StateDone, "one")})
 	if len(done) != 1 || done[0].Token != "late" {
 		t.Fatalf("done %v", done)
 	}
@@ -182,7 +182,7 @@ func TestWaitProperty(t *testing.T) {
 				id := uint64(1 + rng.IntN(25))
 				if !terminal[id] {
 					terminal[id] = true
-					answer(m.Completed([]store.ResultRecord{res(id, messages.StateDone, "")}), true)
+					answer(m.Completed([]task.Result{res(id, messages.StateDone, "")}), true)
 				}
 			default:
 				answer(m.Expire(now), false)
@@ -216,7 +216,7 @@ func (m *Machine) waitersFor(os []messages.Outcome) []*Waiter {
 func TestResolve(t *testing.T) {
 	m := New()
 	w := m.Open("a", []messages.Outcome{out(1, messages.StateQueued), out(2, messages.StateQueued), out(3, messages.StateQueued)}, 100)
-	if done := m.Completed([]store.ResultRecord{res(1, messages.StateDone, "fresh")}); len(done) != 0 {
+	if done := m.Completed([]task.Result{res(1, messages.StateDone, "fresh")}); len(done) != 0 {
 		t.Fatal("completed early")
 	}
 	found := []messages.Outcome{out(1, messages.StateQueued), {TaskID: 2, State: messages.StateDone, Output: []byte("stored")}, out(3, messages.StateUnknown)}
@@ -234,7 +234,7 @@ func TestResolve(t *testing.T) {
 	if m.Resolve(w, []messages.Outcome{out(4, messages.StateQueued)}) {
 		t.Fatal("resolved a task that is still running")
 	}
-	if done := m.Completed([]store.ResultRecord{res(4, messages.StateDone, "")}); len(done) != 1 {
+	if done := m.Completed([]task.Result{res(4, messages.StateDone, "")}); len(done) != 1 {
 		t.Fatal("completion did not answer")
 	}
 	// Expired before the lookup came back: ignored.

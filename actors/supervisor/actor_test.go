@@ -17,7 +17,7 @@ import (
 	"github.com/shoalrt/shoal/actors/executor"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // fakeLauncher starts processes that exit at once (a worker crashing on
@@ -206,7 +206,7 @@ func TestSleepAfterIdleInFakeTime(t *testing.T) {
 			t.Fatalf("after a minute asleep: %q, want sleeping", s)
 		}
 		// Work it can run wakes it at once, and it runs it.
-		system.Root.Send(dpid, dedupe.Enqueue{Tasks: []store.TaskRecord{{ID: 7, Type: "t", MaxAttempts: 3}}})
+		system.Root.Send(dpid, dedupe.Enqueue{Tasks: []task.Record{{ID: 7, Type: "t", MaxAttempts: 3}}})
 		synctest.Wait()
 		if s := state(); s != messages.ExecActive {
 			t.Fatalf("after a task arrived: %q, want active", s)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/shoalrt/shoal/cluster/partition"
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 func TestTagsAndIDs(t *testing.T) {
@@ -139,8 +139,8 @@ func TestDirectoryTellsWatchersOfMoves(t *testing.T) {
 	}
 }
 
-func digests(n int, rng *rand.Rand) []store.Digest {
-	out := make([]store.Digest, n)
+func digests(n int, rng *rand.Rand) []task.Digest {
+	out := make([]task.Digest, n)
 	for i := range out {
 		for k := range out[i] {
 			out[i][k] = byte(rng.IntN(256))

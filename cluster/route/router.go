@@ -11,7 +11,7 @@ import (
 	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // RouterDeps are a router's collaborators.
@@ -115,7 +115,7 @@ func (r *router) submit(ctx actor.Context, msg *messages.Submit) {
 		r.reply(ctx, sender, &messages.SubmitAck{Err: err})
 		return
 	}
-	digests := make([]store.Digest, len(msg.Tasks))
+	digests := make([]task.Digest, len(msg.Tasks))
 	for i := range msg.Tasks {
 		digests[i] = r.check.Digest(msg.Tasks[i].Type, msg.Tasks[i].Payload)
 	}

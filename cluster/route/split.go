@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Part is the share of a request that one member handles: positions in the
@@ -17,7 +17,7 @@ type Part struct {
 
 // SplitByOwner groups a batch's tasks by the owner of their digests. Parts
 // come in member-name order, so a request splits the same way every time.
-func SplitByOwner(v *View, digests []store.Digest) []Part {
+func SplitByOwner(v *View, digests []task.Digest) []Part {
 	return group(len(digests), func(i int) string { return v.OwnerOf(digests[i]) })
 }
 

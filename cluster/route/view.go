@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shoalrt/shoal/cluster/partition"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Member is a live cluster member as routing needs it.
@@ -75,7 +75,7 @@ func NewView(self, selfRemote string, count int, members []Member) *View {
 func (v *View) Solo() bool { return len(v.Members) <= 1 }
 
 // OwnerOf is the member owning digest d's partition.
-func (v *View) OwnerOf(d store.Digest) string {
+func (v *View) OwnerOf(d task.Digest) string {
 	return v.Table.Owners[partition.Of(d, len(v.Table.Owners))]
 }
 

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Config tunes stealing.
@@ -97,8 +97,8 @@ type Send struct {
 // Effects are what the shell must do.
 type Effects struct {
 	Sends   []Send
-	Enqueue []store.TaskRecord // stolen tasks for the local dispatcher
-	Cancel  []uint64           // stolen tasks the peer revoked (or lost)
+	Enqueue []task.Record // stolen tasks for the local dispatcher
+	Cancel  []uint64      // stolen tasks the peer revoked (or lost)
 }
 
 type peer struct {
@@ -271,7 +271,7 @@ func (m *Machine) Grant(name string, g *messages.Grant) Effects {
 	for _, t := range g.Tasks {
 		m.held[t.ID] = name
 		m.Stolen++
-		fx.Enqueue = append(fx.Enqueue, store.TaskRecord{ID: t.ID, Type: t.Type, Payload: t.Payload, Priority: t.Priority,
+		fx.Enqueue = append(fx.Enqueue, task.Record{ID: t.ID, Type: t.Type, Payload: t.Payload, Priority: t.Priority,
 			Class: m.classOf(t.Priority), Attempts: t.Attempt - 1, MaxAttempts: t.Attempt})
 	}
 	for _, id := range g.Cancel {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // TestCrashRecovery kills a real node with SIGKILL while another process
@@ -165,7 +166,7 @@ func durableDone(t *testing.T, st store.Store) map[string]bool {
 	defer st.Close()
 	ctx := context.Background()
 	out := map[string]bool{}
-	err := st.Results(ctx, time.Time{}, func(r store.ResultRecord) error {
+	err := st.Results(ctx, time.Time{}, func(r task.Result) error {
 		if r.State != messages.StateDone {
 			return nil
 		}

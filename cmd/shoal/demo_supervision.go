@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/shoalrt/shoal/cluster"
 	"io"
 	"log/slog"
 	"os"
 	"text/tabwriter"
 	"time"
+
+	"github.com/shoalrt/shoal/cluster"
 
 	"github.com/shoalrt/shoal/actors/supervisor"
 	"github.com/shoalrt/shoal/messages"

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/shoalrt/shoal/cluster"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/shoalrt/shoal/cluster"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Opener opens a store on one backing (a directory, a database). Calling it
@@ -55,14 +56,14 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 var Base = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // Task returns a task record with every field set.
-func Task(id uint64, c messages.Class) store.TaskRecord {
-	return store.TaskRecord{
+func Task(id uint64, c messages.Class) task.Record {
+	return task.Record{
 		ID:           id,
 		Type:         "resize",
 		Payload:      []byte(fmt.Sprintf("payload-%d", id)),
 		Priority:     50,
 		Class:        c,
-		Digest:       store.Digest{byte(id), 0xab},
+		Digest:       task.Digest{byte(id), 0xab},
 		Requirements: map[string]string{"gpu": "=1"},
 		MaxAttempts:  3,
 		SubmittedAt:  Base.Add(time.Duration(id) * time.Second).UnixNano(),
@@ -70,11 +71,11 @@ func Task(id uint64, c messages.Class) store.TaskRecord {
 }
 
 // Result returns a done result of task id.
-func Result(id uint64, c messages.Class, finished time.Time) store.ResultRecord {
-	return store.ResultRecord{
+func Result(id uint64, c messages.Class, finished time.Time) task.Result {
+	return task.Result{
 		ID:         id,
 		Class:      c,
-		Digest:     store.Digest{byte(id), 0xab},
+		Digest:     task.Digest{byte(id), 0xab},
 		State:      messages.StateDone,
 		Output:     []byte(fmt.Sprintf("out-%d", id)),
 		Attempts:   1,
@@ -89,7 +90,7 @@ func commit(t *testing.T, s store.Store, b store.Batch) {
 	}
 }
 
-func task(t *testing.T, s store.Store, id uint64) (store.TaskRecord, bool) {
+func readRecord(t *testing.T, s store.Store, id uint64) (task.Record, bool) {
 	t.Helper()
 	rec, ok, err := s.Task(t.Context(), id)
 	if err != nil {
@@ -98,7 +99,7 @@ func task(t *testing.T, s store.Store, id uint64) (store.TaskRecord, bool) {
 	return rec, ok
 }
 
-func result(t *testing.T, s store.Store, id uint64) (store.ResultRecord, bool) {
+func result(t *testing.T, s store.Store, id uint64) (task.Result, bool) {
 	t.Helper()
 	rec, ok, err := s.Result(t.Context(), id)
 	if err != nil {
@@ -135,16 +136,16 @@ func maxID(t *testing.T, s store.Store) uint64 {
 
 func testCommitReadBack(t *testing.T, open Opener) {
 	s := open(t)
-	want := []store.TaskRecord{Task(1, messages.ClassHigh), Task(2, messages.ClassNormal), Task(3, messages.ClassLow)}
+	want := []task.Record{Task(1, messages.ClassHigh), Task(2, messages.ClassNormal), Task(3, messages.ClassLow)}
 	want[2].Requirements = nil
 	want[1].Payload = nil
 	commit(t, s, store.Batch{Tasks: want})
 	for _, w := range want {
-		if got, ok := task(t, s, w.ID); !ok || !reflect.DeepEqual(got, w) {
+		if got, ok := readRecord(t, s, w.ID); !ok || !reflect.DeepEqual(got, w) {
 			t.Errorf("Task(%d) = %+v, %v; want %+v", w.ID, got, ok, w)
 		}
 	}
-	if _, ok := task(t, s, 4); ok {
+	if _, ok := readRecord(t, s, 4); ok {
 		t.Errorf("Task(4) found, want missing")
 	}
 	if _, ok := result(t, s, 1); ok {
@@ -164,9 +165,9 @@ func testCommitReadBack(t *testing.T, open Opener) {
 func testPendingOrderPerClass(t *testing.T, open Opener) {
 	s := open(t)
 	// Out of order across and within batches.
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(9, messages.ClassNormal), Task(2, messages.ClassHigh), Task(5, messages.ClassNormal)}})
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(1, messages.ClassNormal), Task(7, messages.ClassHigh), Task(300, messages.ClassNormal)}})
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(4, messages.ClassLow)}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(9, messages.ClassNormal), Task(2, messages.ClassHigh), Task(5, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal), Task(7, messages.ClassHigh), Task(300, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(4, messages.ClassLow)}})
 	for _, tc := range []struct {
 		c     messages.Class
 		after uint64
@@ -197,23 +198,23 @@ func testPendingOrderPerClass(t *testing.T, open Opener) {
 
 func testResultsRemovePending(t *testing.T, open Opener) {
 	s := open(t)
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(1, messages.ClassNormal), Task(2, messages.ClassNormal), Task(3, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal), Task(2, messages.ClassNormal), Task(3, messages.ClassNormal)}})
 	r2 := Result(2, messages.ClassNormal, Base)
 	r2.Error = "first attempt failed"
-	commit(t, s, store.Batch{Results: []store.ResultRecord{r2}})
+	commit(t, s, store.Batch{Results: []task.Result{r2}})
 	if got := PendingIDs(t, s, messages.ClassNormal, 0, 10); !reflect.DeepEqual(got, []uint64{1, 3}) {
 		t.Errorf("pending after result = %v, want [1 3]", got)
 	}
 	if got, ok := result(t, s, 2); !ok || !reflect.DeepEqual(got, r2) {
 		t.Errorf("Result(2) = %+v, %v; want %+v", got, ok, r2)
 	}
-	if _, ok := task(t, s, 2); !ok {
+	if _, ok := readRecord(t, s, 2); !ok {
 		t.Errorf("task 2 record gone after its result; want kept until Sweep")
 	}
 	// A duplicate answered at intake: task and result in one batch.
 	dup := Result(4, messages.ClassNormal, Base)
 	dup.AliasOf, dup.Output = 2, nil
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(4, messages.ClassNormal)}, Results: []store.ResultRecord{dup}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(4, messages.ClassNormal)}, Results: []task.Result{dup}})
 	if got := PendingIDs(t, s, messages.ClassNormal, 0, 10); !reflect.DeepEqual(got, []uint64{1, 3}) {
 		t.Errorf("pending after duplicate = %v, want [1 3]", got)
 	}
@@ -224,27 +225,27 @@ func testResultsRemovePending(t *testing.T, open Opener) {
 
 func testAttempts(t *testing.T, open Opener) {
 	s := open(t)
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(1, messages.ClassNormal), Task(2, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal), Task(2, messages.ClassNormal)}})
 	commit(t, s, store.Batch{Attempts: []store.AttemptUpdate{{ID: 1, Attempts: 2}, {ID: 77, Attempts: 1}}})
 	want := Task(1, messages.ClassNormal)
 	want.Attempts = 2
-	if got, _ := task(t, s, 1); !reflect.DeepEqual(got, want) {
+	if got, _ := readRecord(t, s, 1); !reflect.DeepEqual(got, want) {
 		t.Errorf("task 1 after attempt = %+v, want %+v", got, want)
 	}
-	if _, ok := task(t, s, 77); ok {
+	if _, ok := readRecord(t, s, 77); ok {
 		t.Errorf("attempt update of unknown task 77 created a record")
 	}
 	commit(t, s, store.Batch{Attempts: []store.AttemptUpdate{{ID: 78, Attempts: 1}}}) // writes nothing at all
-	if got, _ := task(t, s, 2); got.Attempts != 0 {
+	if got, _ := readRecord(t, s, 2); got.Attempts != 0 {
 		t.Errorf("task 2 attempts = %d, want 0", got.Attempts)
 	}
 	if ids := PendingIDs(t, s, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1, 2}) {
 		t.Errorf("pending = %v, want [1 2]", ids)
 	}
 	// Task and its attempt count in one batch; the same id twice: last wins.
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(3, messages.ClassLow)},
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(3, messages.ClassLow)},
 		Attempts: []store.AttemptUpdate{{ID: 3, Attempts: 4}, {ID: 3, Attempts: 1}}})
-	if got, ok := task(t, s, 3); !ok || got.Attempts != 1 || got.Type != "resize" {
+	if got, ok := readRecord(t, s, 3); !ok || got.Attempts != 1 || got.Type != "resize" {
 		t.Errorf("task 3 = %+v, %v; want attempts 1", got, ok)
 	}
 }
@@ -256,21 +257,21 @@ func testAsyncCallOrder(t *testing.T, open Opener) {
 	s := open(t)
 	ctx := t.Context()
 	var chans []<-chan error
-	chans = append(chans, s.CommitAsync(ctx, &store.Batch{Tasks: []store.TaskRecord{Task(1, messages.ClassNormal)}}))
-	chans = append(chans, s.CommitAsync(ctx, &store.Batch{Tasks: []store.TaskRecord{Task(2, messages.ClassNormal)}}))
+	chans = append(chans, s.CommitAsync(ctx, &store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal)}}))
+	chans = append(chans, s.CommitAsync(ctx, &store.Batch{Tasks: []task.Record{Task(2, messages.ClassNormal)}}))
 	for i := int32(1); i <= 10; i++ {
 		chans = append(chans, s.CommitAsync(ctx, &store.Batch{Attempts: []store.AttemptUpdate{{ID: 1, Attempts: i}, {ID: 2, Attempts: 10 * i}}}))
 	}
-	chans = append(chans, s.CommitAsync(ctx, &store.Batch{Results: []store.ResultRecord{Result(2, messages.ClassNormal, Base)}}))
+	chans = append(chans, s.CommitAsync(ctx, &store.Batch{Results: []task.Result{Result(2, messages.ClassNormal, Base)}}))
 	for i, ch := range chans {
 		if err := <-ch; err != nil {
 			t.Fatalf("queued commit %d: %v", i, err)
 		}
 	}
-	if got, _ := task(t, s, 1); got.Attempts != 10 || string(got.Payload) != "payload-1" {
+	if got, _ := readRecord(t, s, 1); got.Attempts != 10 || string(got.Payload) != "payload-1" {
 		t.Errorf("task 1 = %+v; want attempts 10 and its payload", got)
 	}
-	if got, _ := task(t, s, 2); got.Attempts != 100 || string(got.Payload) != "payload-2" {
+	if got, _ := readRecord(t, s, 2); got.Attempts != 100 || string(got.Payload) != "payload-2" {
 		t.Errorf("task 2 = %+v; want attempts 100 and its payload", got)
 	}
 	if ids := PendingIDs(t, s, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1}) {
@@ -286,8 +287,8 @@ func testDuplicateIDsInBatch(t *testing.T, open Opener) {
 	b.Type = "second"
 	ra, rb := Result(1, messages.ClassNormal, Base), Result(1, messages.ClassNormal, Base)
 	rb.Output = []byte("second")
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{a, b}, Results: []store.ResultRecord{ra, rb}})
-	if got, _ := task(t, s, 1); got.Type != "second" {
+	commit(t, s, store.Batch{Tasks: []task.Record{a, b}, Results: []task.Result{ra, rb}})
+	if got, _ := readRecord(t, s, 1); got.Type != "second" {
 		t.Errorf("task 1 type = %q, want the later record's", got.Type)
 	}
 	if got, _ := result(t, s, 1); string(got.Output) != "second" {
@@ -296,7 +297,7 @@ func testDuplicateIDsInBatch(t *testing.T, open Opener) {
 	if ids := PendingIDs(t, s, messages.ClassNormal, 0, 10); len(ids) != 0 {
 		t.Errorf("pending = %v, want none", ids)
 	}
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{a}})
+	commit(t, s, store.Batch{Tasks: []task.Record{a}})
 	if ids := PendingIDs(t, s, messages.ClassNormal, 0, 10); !reflect.DeepEqual(ids, []uint64{1}) {
 		t.Errorf("pending after rewrite = %v, want [1]", ids)
 	}
@@ -304,16 +305,16 @@ func testDuplicateIDsInBatch(t *testing.T, open Opener) {
 
 func testReopen(t *testing.T, open Opener) {
 	s := open(t)
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(1, messages.ClassNormal), Task(2, messages.ClassHigh), Task(3, messages.ClassNormal)}})
-	commit(t, s, store.Batch{Results: []store.ResultRecord{Result(3, messages.ClassNormal, Base)}, Attempts: []store.AttemptUpdate{{ID: 1, Attempts: 2}}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal), Task(2, messages.ClassHigh), Task(3, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Results: []task.Result{Result(3, messages.ClassNormal, Base)}, Attempts: []store.AttemptUpdate{{ID: 1, Attempts: 2}}})
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	s = open(t)
-	if got, ok := task(t, s, 1); !ok || got.Attempts != 2 {
+	if got, ok := readRecord(t, s, 1); !ok || got.Attempts != 2 {
 		t.Errorf("task 1 after reopen = %+v, %v; want attempts 2", got, ok)
 	}
-	if got, ok := task(t, s, 2); !ok || !reflect.DeepEqual(got, Task(2, messages.ClassHigh)) {
+	if got, ok := readRecord(t, s, 2); !ok || !reflect.DeepEqual(got, Task(2, messages.ClassHigh)) {
 		t.Errorf("task 2 after reopen = %+v, %v", got, ok)
 	}
 	if got, ok := result(t, s, 3); !ok || !reflect.DeepEqual(got, Result(3, messages.ClassNormal, Base)) {
@@ -335,19 +336,19 @@ func testMaxIDSurvivesSweep(t *testing.T, open Opener) {
 	if id := maxID(t, s); id != 0 {
 		t.Fatalf("MaxID of empty store = %d; want 0", id)
 	}
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(10, messages.ClassNormal), Task(4, messages.ClassNormal)}})
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(7, messages.ClassNormal)}}) // lower than the max: no change
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(10, messages.ClassNormal), Task(4, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(7, messages.ClassNormal)}}) // lower than the max: no change
 	if id := maxID(t, s); id != 10 {
 		t.Fatalf("MaxID = %d, want 10", id)
 	}
-	commit(t, s, store.Batch{Results: []store.ResultRecord{
+	commit(t, s, store.Batch{Results: []task.Result{
 		Result(4, messages.ClassNormal, Base), Result(7, messages.ClassNormal, Base), Result(10, messages.ClassNormal, Base),
 	}})
 	if n, err := s.Sweep(t.Context(), Base.Add(time.Hour), 100); err != nil || n != 3 {
 		t.Fatalf("Sweep = %d, %v; want 3", n, err)
 	}
 	for _, id := range []uint64{4, 7, 10} {
-		if _, ok := task(t, s, id); ok {
+		if _, ok := readRecord(t, s, id); ok {
 			t.Errorf("task %d survived Sweep", id)
 		}
 	}
@@ -394,7 +395,7 @@ func testSweep(t *testing.T, open Opener) {
 		t.Errorf("swept %d in all, want 10", total)
 	}
 	for id := uint64(1); id <= 20; id++ {
-		_, hasTask := task(t, s, id)
+		_, hasTask := readRecord(t, s, id)
 		_, hasResult := result(t, s, id)
 		wantTask, wantResult := id > 10, id > 10 && id <= 15
 		if hasTask != wantTask || hasResult != wantResult {
@@ -451,7 +452,7 @@ func testResultsSince(t *testing.T, open Opener) {
 	}
 	commit(t, s, b)
 	var got []uint64
-	err := s.Results(t.Context(), Base.Add(3*time.Minute), func(r store.ResultRecord) error {
+	err := s.Results(t.Context(), Base.Add(3*time.Minute), func(r task.Result) error {
 		got = append(got, r.ID)
 		return nil
 	})
@@ -460,7 +461,7 @@ func testResultsSince(t *testing.T, open Opener) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err = s.Results(t.Context(), time.Time{}, func(store.ResultRecord) error { calls++; return stop })
+	err = s.Results(t.Context(), time.Time{}, func(task.Result) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("Results with failing fn = %v after %d calls; want stop after 1", err, calls)
 	}
@@ -475,7 +476,7 @@ func testConcurrentCommits(t *testing.T, open Opener) {
 		wg.Go(func() {
 			for i := range perWriter {
 				id := uint64(w*perWriter + i + 1)
-				b := store.Batch{Tasks: []store.TaskRecord{Task(id, messages.Class(id%messages.NumClasses))}}
+				b := store.Batch{Tasks: []task.Record{Task(id, messages.Class(id%messages.NumClasses))}}
 				if err := s.Commit(t.Context(), &b); err != nil {
 					errs <- err
 					return
@@ -510,7 +511,7 @@ func testContextCancelled(t *testing.T, open Opener) {
 	s := open(t)
 	done, cancel := context.WithCancel(t.Context())
 	cancel()
-	b := &store.Batch{Tasks: []store.TaskRecord{Task(1, messages.ClassNormal)}}
+	b := &store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal)}}
 	_, _, errTask := s.Task(done, 1)
 	_, _, errResult := s.Result(done, 1)
 	_, errPending := s.Pending(done, messages.ClassNormal, 0, 1)
@@ -522,7 +523,7 @@ func testContextCancelled(t *testing.T, open Opener) {
 		"Task":        errTask,
 		"Result":      errResult,
 		"Pending":     errPending,
-		"Results":     s.Results(done, time.Time{}, func(store.ResultRecord) error { return nil }),
+		"Results":     s.Results(done, time.Time{}, func(task.Result) error { return nil }),
 		"MaxID":       errMax,
 		"Sweep":       errSweep,
 	} {
@@ -530,7 +531,7 @@ func testContextCancelled(t *testing.T, open Opener) {
 			t.Errorf("%s with cancelled ctx = %v, want context.Canceled", name, err)
 		}
 	}
-	if _, ok := task(t, s, 1); ok {
+	if _, ok := readRecord(t, s, 1); ok {
 		t.Errorf("task 1 written by a Commit with a cancelled ctx")
 	}
 	if id := maxID(t, s); id != 0 {
@@ -540,12 +541,12 @@ func testContextCancelled(t *testing.T, open Opener) {
 
 func testClosed(t *testing.T, open Opener) {
 	s := open(t)
-	commit(t, s, store.Batch{Tasks: []store.TaskRecord{Task(1, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal)}})
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	ctx := t.Context()
-	b := &store.Batch{Tasks: []store.TaskRecord{Task(2, messages.ClassNormal)}}
+	b := &store.Batch{Tasks: []task.Record{Task(2, messages.ClassNormal)}}
 	_, _, errTask := s.Task(ctx, 1)
 	_, _, errResult := s.Result(ctx, 1)
 	_, errPending := s.Pending(ctx, messages.ClassNormal, 0, 1)
@@ -558,7 +559,7 @@ func testClosed(t *testing.T, open Opener) {
 		"Task":         errTask,
 		"Result":       errResult,
 		"Pending":      errPending,
-		"Results":      s.Results(ctx, time.Time{}, func(store.ResultRecord) error { return nil }),
+		"Results":      s.Results(ctx, time.Time{}, func(task.Result) error { return nil }),
 		"MaxID":        errMax,
 		"Sweep":        errSweep,
 		"Close":        s.Close(),
@@ -575,7 +576,7 @@ func testCloseDrainsAsync(t *testing.T, open Opener) {
 	s := open(t)
 	var chans []<-chan error
 	for id := uint64(1); id <= 20; id++ {
-		chans = append(chans, s.CommitAsync(t.Context(), &store.Batch{Tasks: []store.TaskRecord{Task(id, messages.ClassNormal)}}))
+		chans = append(chans, s.CommitAsync(t.Context(), &store.Batch{Tasks: []task.Record{Task(id, messages.ClassNormal)}}))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -613,11 +614,11 @@ func testFullIDRange(t *testing.T, open Opener) {
 	}
 	r := Result(0xbeef<<48, messages.ClassNormal, Base)
 	r.AliasOf = math.MaxUint64 - 1
-	commit(t, s, store.Batch{Results: []store.ResultRecord{r}, Attempts: []store.AttemptUpdate{{ID: 1<<63 + 5, Attempts: 2}}})
+	commit(t, s, store.Batch{Results: []task.Result{r}, Attempts: []store.AttemptUpdate{{ID: 1<<63 + 5, Attempts: 2}}})
 	if got, ok := result(t, s, 0xbeef<<48); !ok || !reflect.DeepEqual(got, r) {
 		t.Errorf("Result = %+v, %v; want %+v", got, ok, r)
 	}
-	if got, _ := task(t, s, 1<<63+5); got.Attempts != 2 || got.ID != 1<<63+5 {
+	if got, _ := readRecord(t, s, 1<<63+5); got.Attempts != 2 || got.ID != 1<<63+5 {
 		t.Errorf("task 2^63+5 = %+v; want attempts 2", got)
 	}
 }
