@@ -16,8 +16,7 @@ build: ## build the static binary bin/shoal
 image: build ## build the FROM-scratch image shoal:dev around bin/shoal
 	docker build -f deploy/Dockerfile -t shoal:dev bin/
 
-test: ## vet, then run every test with the race detector
-	$(GO) vet ./...
+test: lint ## lint, then run every test with the race detector
 	$(GO) test -race -timeout 15m ./...
 
 test-cluster: ## three nodes in Docker: node kill, partition, rolling restart (deploy/test-cluster.sh)
@@ -26,9 +25,10 @@ test-cluster: ## three nodes in Docker: node kill, partition, rolling restart (d
 bench: ## run every benchmark once (a smoke run; measure with bench/ and benchstat)
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
-lint: ## vet and fail on files gofmt would change
+lint: ## vet, and fail on files gofmt would change or a go.mod that `go mod tidy` would change
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -w these files:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 
 demo: ## run the demo
 	$(GO) run ./cmd/shoal demo

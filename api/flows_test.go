@@ -135,8 +135,8 @@ func TestFlowRoutesRefuseBadInput(t *testing.T) {
 	}
 	e.wantError(400, "invalid", "GET", "/v1/flows/abc", nil)
 	e.wantError(404, "not_found", "GET", "/v1/flows/9999", nil)
-	task := e.submit(map[string]any{"type": "echo", "payload": "x"})
-	e.wantError(400, "invalid", "GET", "/v1/flows/"+itoa(task[0]), nil)
+	tsk := e.submit(map[string]any{"type": "echo", "payload": "x"})
+	e.wantError(400, "invalid", "GET", "/v1/flows/"+itoa(tsk[0]), nil)
 	if n := accepted(t, e); n != 1 {
 		t.Fatalf("refused flows accepted work: %d tasks accepted, want only the plain task", n)
 	}

@@ -16,10 +16,10 @@ import (
 	"github.com/asynkron/protoactor-go/eventstream"
 
 	"github.com/shoalrt/shoal/actors/cloud"
-	"github.com/shoalrt/shoal/actors/dedupe"
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/flow"
-	"github.com/shoalrt/shoal/actors/pump"
+	"github.com/shoalrt/shoal/actors/queue/dedupe"
+	"github.com/shoalrt/shoal/actors/queue/dispatch"
+	"github.com/shoalrt/shoal/actors/queue/pump"
 	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/actors/results"
 	"github.com/shoalrt/shoal/actors/supervisor"
@@ -331,11 +331,11 @@ func (n *Node) Store() store.Store { return n.store }
 
 // Status gathers the node's queues, executors and counters.
 func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
-	res, err := n.system.Root.RequestFuture(n.pids.Dispatch, dispatch.SnapshotRequest{}, timeoutOf(ctx)).Result()
+	res, err := n.system.Root.RequestFuture(n.pids.Dispatch, task.SnapshotRequest{}, timeoutOf(ctx)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("node: status: %w", err)
 	}
-	snap := res.(dispatch.Snapshot)
+	snap := res.(task.Snapshot)
 	st := &messages.Status{Node: n.cfg.Name, Executors: snap.Executors, Counters: map[string]int64{
 		"accepted":     n.Counters.Accepted.Load(),
 		"done":         n.Counters.Done.Load(),

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
@@ -152,7 +151,7 @@ func (n *Node) adopt(s sharedStore, live []uint16, parts []int) {
 			sub.Tasks[i] = messages.TaskSpec{Type: r.Type, Payload: r.Payload, Priority: r.Priority, Requirements: r.Requirements, MaxAttempts: maxAtt}
 			digests[i], old[i] = r.Digest, r.ID
 		}
-		res, err := n.system.Root.RequestFuture(n.pids.Intake, request.Routed{Submit: sub, Digests: digests}, 30*time.Second).Result()
+		res, err := n.system.Root.RequestFuture(n.pids.Intake, task.Routed{Submit: sub, Digests: digests}, 30*time.Second).Result()
 		ack, _ := res.(*messages.SubmitAck)
 		switch {
 		case err != nil:

@@ -7,9 +7,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/supervisor"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // The node's server supervisor (actors/supervisor, docs/supervision.md):
@@ -55,7 +55,7 @@ func (n *Node) watchEndpoints() {
 	root, d := n.system.Root, n.pids.Dispatch
 	n.endpointSub = n.system.EventStream.Subscribe(func(evt any) {
 		if e, ok := evt.(*remote.EndpointTerminatedEvent); ok {
-			root.Send(d, dispatch.EvictAddress{Address: e.Address, Reason: "connection to " + e.Address + " lost"})
+			root.Send(d, task.EvictAddress{Address: e.Address, Reason: "connection to " + e.Address + " lost"})
 		}
 	})
 }

@@ -9,9 +9,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // StatusRequest asks the cloud actor for its Status (answered to the sender).
@@ -79,9 +79,9 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.timer.Arm(s.system, s.self, s.cfg.Every, tick{})
 	case tick:
 		s.timer.Clear()
-		ctx.Request(s.d.Dispatch, dispatch.SnapshotRequest{})
+		ctx.Request(s.d.Dispatch, task.SnapshotRequest{})
 		s.timer.Arm(s.system, s.self, s.cfg.Every, tick{})
-	case dispatch.Snapshot:
+	case task.Snapshot:
 		queued := 0
 		for _, q := range msg.Queued {
 			queued += q
@@ -146,7 +146,7 @@ func (s *shell) apply(fx Effects) {
 		}()
 	}
 	for _, id := range fx.Drains {
-		s.system.Root.Send(s.d.Dispatch, dispatch.SetState{Executor: id, State: messages.ExecDraining})
+		s.system.Root.Send(s.d.Dispatch, task.SetState{Executor: id, State: messages.ExecDraining})
 	}
 	for _, r := range fx.Releases {
 		s.d.Logger.Info("cloud executor releasing", "executor", r.ID, "reason", r.Reason)

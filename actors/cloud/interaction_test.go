@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // F6: a cloud executor evicted by the supervisor / EvictAddress (a transient
@@ -18,7 +18,7 @@ func TestInteractionCloudExecutorReleasedOnTransientEviction(t *testing.T) {
 	cfg.Capabilities = map[string]string{"gpu": "a100"}
 	m := New(cfg, "n")
 	t0 := time.Unix(1_700_000_000, 0)
-	un := []dispatch.Unplaceable{{Type: "t", Shape: "gpu =a100", Requirements: map[string]string{"gpu": "=a100"}, Tasks: 1, Since: t0.UnixNano()}}
+	un := []task.Unplaceable{{Type: "t", Shape: "gpu =a100", Requirements: map[string]string{"gpu": "=a100"}, Tasks: 1, Since: t0.UnixNano()}}
 	fx := m.Observe(t0.Add(4*time.Second), Observation{Unplaceable: un})
 	if len(fx.Provisions) != 1 {
 		t.Fatalf("setup: %+v", fx)
@@ -46,7 +46,7 @@ func TestInteractionCloudDrainedExecutorRefusesDemandForever(t *testing.T) {
 	cfg.Capabilities = map[string]string{"gpu": "a100"}
 	m := New(cfg, "n")
 	t0 := time.Unix(1_700_000_000, 0)
-	un := []dispatch.Unplaceable{{Type: "t", Shape: "gpu =a100", Requirements: map[string]string{"gpu": "=a100"}, Tasks: 1, Since: t0.UnixNano()}}
+	un := []task.Unplaceable{{Type: "t", Shape: "gpu =a100", Requirements: map[string]string{"gpu": "=a100"}, Tasks: 1, Since: t0.UnixNano()}}
 	fx := m.Observe(t0.Add(4*time.Second), Observation{Unplaceable: un})
 	id := fx.Provisions[0].Req.ID
 	m.Provisioned(id, "h", nil)

@@ -28,8 +28,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Config tunes the cloud actor.
@@ -91,7 +91,7 @@ func (c Config) Validate() error {
 
 // Observation is what the machine sees of the dispatcher.
 type Observation struct {
-	Unplaceable []dispatch.Unplaceable
+	Unplaceable []task.Unplaceable
 	Queued      int
 	FreeSlots   int
 	Executors   []messages.ExecutorStatus
@@ -118,7 +118,7 @@ type Release struct {
 // Effects are what the shell must do after a step.
 type Effects struct {
 	Provisions []Provision
-	// Drains are cloud executors to drain (dispatch.SetState) before their
+	// Drains are cloud executors to drain (task.SetState) before their
 	// release, so no task is granted to one that is about to go.
 	Drains   []string
 	Releases []Release
@@ -192,7 +192,7 @@ func New(cfg Config, prefix string) *Machine {
 // Offers reports whether cloud executors would satisfy req.
 func (m *Machine) Offers(req map[string]string) bool {
 	for k, want := range req {
-		if k == messages.ReqPin || !dispatch.Satisfies(m.offerCaps[k], want) {
+		if k == messages.ReqPin || !task.Satisfies(m.offerCaps[k], want) {
 			return false
 		}
 	}

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -19,8 +19,8 @@ func testCfg() Config {
 	return c
 }
 
-func gpuDemand(since time.Time) []dispatch.Unplaceable {
-	return []dispatch.Unplaceable{{Shape: "gpu=a100", Requirements: map[string]string{"gpu": "=a100"}, Tasks: 3, Since: since.UnixNano()}}
+func gpuDemand(since time.Time) []task.Unplaceable {
+	return []task.Unplaceable{{Shape: "gpu=a100", Requirements: map[string]string{"gpu": "=a100"}, Tasks: 3, Since: since.UnixNano()}}
 }
 
 func TestUnplaceableSpillLifecycle(t *testing.T) {
@@ -77,7 +77,7 @@ func TestUnplaceableSpillLifecycle(t *testing.T) {
 
 func TestRefusedWhenNotOffered(t *testing.T) {
 	m := New(testCfg(), "n1")
-	u := []dispatch.Unplaceable{{Shape: "os=macos", Requirements: map[string]string{"os": "=macos"}, Tasks: 1, Since: t0.UnixNano()}}
+	u := []task.Unplaceable{{Shape: "os=macos", Requirements: map[string]string{"os": "=macos"}, Tasks: 1, Since: t0.UnixNano()}}
 	for i := range 3 {
 		if fx := m.Observe(t0.Add(time.Duration(3+i)*time.Second), Observation{Unplaceable: u}); len(fx.Provisions) != 0 {
 			t.Fatalf("provisioned for requirements cloud executors do not offer: %+v", fx)
@@ -86,7 +86,7 @@ func TestRefusedWhenNotOffered(t *testing.T) {
 	if m.Counters.Refused != 1 {
 		t.Fatalf("refused %d, want 1 (once per shape)", m.Counters.Refused)
 	}
-	pinned := []dispatch.Unplaceable{{Shape: "shoal.executor=x", Requirements: map[string]string{messages.ReqPin: "=x"}, Since: t0.UnixNano()}}
+	pinned := []task.Unplaceable{{Shape: "shoal.executor=x", Requirements: map[string]string{messages.ReqPin: "=x"}, Since: t0.UnixNano()}}
 	if fx := m.Observe(t0.Add(10*time.Second), Observation{Unplaceable: pinned}); len(fx.Provisions) != 0 {
 		t.Fatal("provisioned for a pinned task")
 	}

@@ -8,8 +8,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/dedupe"
-	"github.com/shoalrt/shoal/actors/pump"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
@@ -70,9 +68,9 @@ func (s *shell) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
-	case dedupe.Enqueue:
+	case task.Enqueue:
 		s.apply(ctx, s.m.Enqueue(now, msg.Tasks))
-	case dedupe.CancelQueued:
+	case task.CancelQueued:
 		s.apply(ctx, s.m.Cancel(now, msg.IDs))
 	case Completed:
 		s.apply(ctx, s.m.Completed(now, msg.Results))
@@ -109,10 +107,10 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) apply(ctx actor.Context, fx Effects) {
 	if fx.Credit != ([messages.NumClasses]int{}) {
-		ctx.Send(s.d.Pump, pump.Credit{N: fx.Credit})
+		ctx.Send(s.d.Pump, task.Credit{N: fx.Credit})
 	}
 	if len(fx.Finished) > 0 {
-		ctx.Send(s.d.Dedupe, dedupe.Finished{Results: fx.Finished})
+		ctx.Send(s.d.Dedupe, task.Finished{Results: fx.Finished})
 	}
 	if len(fx.Cancel) > 0 {
 		ctx.Send(s.d.Dedupe, &messages.Cancel{IDs: fx.Cancel})
@@ -194,7 +192,7 @@ func (s *shell) reply(to *actor.PID, msg any) {
 func Router(dispatch, runner *actor.PID) *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
 		switch msg := ctx.Message().(type) {
-		case dedupe.Enqueue:
+		case task.Enqueue:
 			flows := 0
 			for i := range msg.Tasks {
 				if msg.Tasks[i].Type == messages.FlowTaskType {
@@ -217,9 +215,9 @@ func Router(dispatch, runner *actor.PID) *actor.Props {
 					o = append(o, t)
 				}
 			}
-			ctx.Send(dispatch, dedupe.Enqueue{Tasks: o})
-			ctx.Send(runner, dedupe.Enqueue{Tasks: f})
-		case dedupe.CancelQueued:
+			ctx.Send(dispatch, task.Enqueue{Tasks: o})
+			ctx.Send(runner, task.Enqueue{Tasks: f})
+		case task.CancelQueued:
 			ctx.Send(dispatch, msg)
 			ctx.Send(runner, msg)
 		}

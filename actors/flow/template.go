@@ -24,8 +24,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Spec is a template as written (YAML or JSON).
@@ -200,7 +200,7 @@ func Compile(s *Spec, o CompileOptions) (*Plan, error) {
 			return nil, bad("%s: retry.max_attempts %d is outside [0, %d]", where, st.Retry.MaxAttempts, o.MaxAttempts)
 		}
 		for k, v := range st.Requirements {
-			if err := request.ParseRequirement(k, v); err != nil {
+			if err := task.ParseRequirement(k, v); err != nil {
 				return nil, bad("%s: %v", where, err)
 			}
 		}

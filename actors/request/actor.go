@@ -12,17 +12,6 @@ import (
 	"github.com/shoalrt/shoal/task"
 )
 
-// Persisted is what intake hands the pump once a batch is durable.
-type Persisted struct{ Tasks []task.Record }
-
-// Routed is a Submit whose tasks this node's router already validated and
-// digested (Digests[i] belongs to Submit.Tasks[i]): intake skips hashing
-// them again. It is answered like a Submit.
-type Routed struct {
-	Submit  *messages.Submit
-	Digests []task.Digest
-}
-
 // committed tells intake a batch left the commit queue.
 type committed struct{ n int }
 
@@ -65,7 +54,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.acks.Close() // every queued submission is answered
 	case *messages.Submit:
 		s.submit(ctx, msg, nil)
-	case Routed:
+	case task.Routed:
 		s.submit(ctx, msg.Submit, msg.Digests)
 	case committed:
 		s.m.Committed(msg.n)
@@ -90,7 +79,7 @@ func (s *shell) submit(ctx actor.Context, msg *messages.Submit, digests []task.D
 			s.reply(sender, &messages.SubmitAck{Err: messages.Errorf(messages.CodeUnavailable, "task store write failed: %v", cerr)})
 			return
 		}
-		root.Send(s.d.Pump, Persisted{Tasks: recs})
+		root.Send(s.d.Pump, task.Persisted{Tasks: recs})
 		if s.d.Accepted != nil {
 			s.d.Accepted(len(recs))
 		}

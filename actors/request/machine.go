@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/hashicorp/go-version"
 	"github.com/zeebo/blake3"
 
 	"github.com/shoalrt/shoal/messages"
@@ -245,7 +244,7 @@ func (m *Machine) check(i int, t *messages.TaskSpec) *messages.Error {
 			}
 			continue
 		}
-		if err := ParseRequirement(k, v); err != nil {
+		if err := task.ParseRequirement(k, v); err != nil {
 			return messages.TaskErrorf(messages.CodeBadRequirement, i, "%v", err)
 		}
 	}
@@ -274,21 +273,6 @@ func withPlacement(t *messages.TaskSpec) map[string]string {
 		req[messages.ReqPin] = "=" + t.Pin
 	}
 	return req
-}
-
-// ParseRequirement checks one requirement: a label equality ("=value") or a
-// version constraint (">= 15.0, < 16").
-func ParseRequirement(key, value string) error {
-	if key == "" || len(key) > 64 {
-		return fmt.Errorf("requirement key %q must be 1 to 64 bytes", key)
-	}
-	if len(value) > 1 && value[0] == '=' && value[1] != '=' && value[1] != ' ' {
-		return nil // label equality
-	}
-	if _, err := version.NewConstraint(value); err != nil {
-		return fmt.Errorf("requirement %s: %q is neither \"=label\" nor a version constraint: %v", key, value, err)
-	}
-	return nil
 }
 
 // Digest is blake3 over the task type and its digest fields (or the whole

@@ -155,13 +155,13 @@ func TestAcceptValidRequirements(t *testing.T) {
 func TestParseRequirement(t *testing.T) {
 	good := []string{"=linux", "=a", ">= 15.0, < 16", "1.0", "= 1.0", "!= 2", "~> 3.1"}
 	for _, v := range good {
-		if err := ParseRequirement("k", v); err != nil {
+		if err := task.ParseRequirement("k", v); err != nil {
 			t.Errorf("%q: %v", v, err)
 		}
 	}
 	bad := []string{"", "=", "==linux", "= linux", ">= x", "linux"}
 	for _, v := range bad {
-		if err := ParseRequirement("k", v); err == nil {
+		if err := task.ParseRequirement("k", v); err == nil {
 			t.Errorf("%q accepted", v)
 		}
 	}

@@ -7,8 +7,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/dedupe"
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
@@ -65,7 +63,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		if s.m.Resolve(msg.w, msg.found) {
 			s.answer(msg.w, nil)
 		}
-	case dedupe.Completed:
+	case task.Completed:
 		if s.d.Completed != nil {
 			s.d.Completed(msg.Results)
 		}
@@ -139,14 +137,14 @@ func (s *shell) locate(root *actor.RootContext, found []messages.Outcome) {
 		}
 		return nil
 	}
-	st := ask(s.d.Dedupe, dedupe.StateRequest{IDs: ids})
+	st := ask(s.d.Dedupe, task.DedupeStateRequest{IDs: ids})
 	if st == nil {
 		return
 	}
 	for k, i := range idx {
 		found[i].State = st[k]
 	}
-	exact := ask(s.d.Dispatch, dispatch.StateRequest{IDs: ids})
+	exact := ask(s.d.Dispatch, task.StateRequest{IDs: ids})
 	stuck := false
 	for k, i := range idx {
 		if exact != nil && st[k] == messages.StateQueued && exact[k] != messages.StateUnknown {
@@ -158,7 +156,7 @@ func (s *shell) locate(root *actor.RootContext, found []messages.Outcome) {
 		return
 	}
 	// Queued tasks may be set aside as unplaceable: say why.
-	res, err := root.RequestFuture(s.d.Dispatch, dispatch.ReasonRequest{IDs: ids}, 2*time.Second).Result()
+	res, err := root.RequestFuture(s.d.Dispatch, task.ReasonRequest{IDs: ids}, 2*time.Second).Result()
 	if why, ok := res.([]string); err == nil && ok && len(why) == len(ids) {
 		for k, i := range idx {
 			found[i].Reason = why[k]

@@ -9,9 +9,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Deps are the supervisor actor's collaborators.
@@ -100,9 +100,9 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 		s.timer.Arm(s.system, s.self, s.cfg.Interval, tick{})
 	case tick:
-		ctx.Request(s.d.Dispatch, dispatch.SnapshotRequest{})
+		ctx.Request(s.d.Dispatch, task.SnapshotRequest{})
 		s.timer.Arm(s.system, s.self, s.cfg.Interval, tick{})
-	case dispatch.Snapshot:
+	case task.Snapshot:
 		s.apply(ctx, s.m.Observe(now, msg.Executors))
 	case procExited:
 		if msg.r != nil && s.procs[msg.id] == msg.r {
@@ -154,11 +154,11 @@ func (s *shell) stop() {
 
 func (s *shell) apply(ctx actor.Context, fx Effects) {
 	for _, e := range fx.Evict {
-		ctx.Send(s.d.Dispatch, dispatch.Evict{Executor: e.Executor, Reason: e.Reason})
+		ctx.Send(s.d.Dispatch, task.Evict{Executor: e.Executor, Reason: e.Reason})
 	}
 	for _, id := range fx.Sleep {
 		s.d.Logger.Info("executor put to sleep", "executor", id, "policy", s.cfg.SleepPolicy)
-		ctx.Send(s.d.Dispatch, dispatch.SetState{Executor: id, State: messages.ExecSleeping})
+		ctx.Send(s.d.Dispatch, task.SetState{Executor: id, State: messages.ExecSleeping})
 	}
 	for _, id := range fx.Kill {
 		if r := s.procs[id]; r != nil {

@@ -12,9 +12,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/dedupe"
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/actors/executor"
+	"github.com/shoalrt/shoal/actors/queue/dispatch"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/task"
@@ -74,7 +73,7 @@ type finished struct {
 }
 
 func (f *finished) receive(c actor.Context) {
-	if m, ok := c.Message().(dedupe.Finished); ok {
+	if m, ok := c.Message().(task.Finished); ok {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for _, r := range m.Results {
@@ -177,11 +176,11 @@ func TestSleepAfterIdleInFakeTime(t *testing.T) {
 		system, dpid, spid := startNode(t, cfg, Deps{Logger: discard()}, fin)
 		epid := spawnExecutor(t, system, spid, dpid, "e1", nil)
 		state := func() string {
-			res, err := system.Root.RequestFuture(dpid, dispatch.SnapshotRequest{}, time.Second).Result()
+			res, err := system.Root.RequestFuture(dpid, task.SnapshotRequest{}, time.Second).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, e := range res.(dispatch.Snapshot).Executors {
+			for _, e := range res.(task.Snapshot).Executors {
 				if e.ID == "e1" {
 					return e.State
 				}
@@ -206,7 +205,7 @@ func TestSleepAfterIdleInFakeTime(t *testing.T) {
 			t.Fatalf("after a minute asleep: %q, want sleeping", s)
 		}
 		// Work it can run wakes it at once, and it runs it.
-		system.Root.Send(dpid, dedupe.Enqueue{Tasks: []task.Record{{ID: 7, Type: "t", MaxAttempts: 3}}})
+		system.Root.Send(dpid, task.Enqueue{Tasks: []task.Record{{ID: 7, Type: "t", MaxAttempts: 3}}})
 		synctest.Wait()
 		if s := state(); s != messages.ExecActive {
 			t.Fatalf("after a task arrived: %q, want active", s)

@@ -121,7 +121,7 @@ func (r *router) submit(ctx actor.Context, msg *messages.Submit) {
 	}
 	parts := SplitByOwner(v, digests)
 	if len(parts) == 1 && parts[0].Member == v.Self {
-		ctx.RequestWithCustomSender(r.d.Intake, request.Routed{Submit: msg, Digests: digests}, sender)
+		ctx.RequestWithCustomSender(r.d.Intake, task.Routed{Submit: msg, Digests: digests}, sender)
 		return
 	}
 	g := NewSubmitGather(len(msg.Tasks), len(parts))
@@ -134,7 +134,7 @@ func (r *router) submit(ctx actor.Context, msg *messages.Submit) {
 			}
 		}
 		if p.Member == v.Self {
-			r.local(ctx, r.d.Intake, request.Routed{Submit: sub, Digests: Pick(digests, p.Index)}, r.d.Timeout, done)
+			r.local(ctx, r.d.Intake, task.Routed{Submit: sub, Digests: Pick(digests, p.Index)}, r.d.Timeout, done)
 		} else {
 			r.remote(ctx, v, p.Member, messages.ActorOwnerIntake, sub, r.d.Timeout, done)
 		}

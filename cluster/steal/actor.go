@@ -6,11 +6,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/dedupe"
-	"github.com/shoalrt/shoal/actors/dispatch"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Name is the stealer actor's name on every node.
@@ -64,10 +63,10 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.timer.Arm(ctx.ActorSystem(), ctx.Self(), s.cfg.Every, tick{})
 	case tick:
 		s.timer.Clear()
-		f := ctx.RequestFuture(s.d.Dispatch, dispatch.SnapshotRequest{}, s.cfg.Every*5)
+		f := ctx.RequestFuture(s.d.Dispatch, task.SnapshotRequest{}, s.cfg.Every*5)
 		ctx.ReenterAfter(f, func(res any, err error) {
 			s.timer.Arm(ctx.ActorSystem(), ctx.Self(), s.cfg.Every, tick{})
-			snap, ok := res.(dispatch.Snapshot)
+			snap, ok := res.(task.Snapshot)
 			if err != nil || !ok {
 				return
 			}
@@ -94,7 +93,7 @@ func (s *shell) Receive(ctx actor.Context) {
 			}
 			s.apply(ctx, fx)
 		}
-	case dispatch.StolenResults:
+	case task.StolenResults:
 		s.apply(ctx, s.m.Results(now, msg.Results))
 	case *actor.Stopping:
 		s.timer.Stop()
@@ -103,10 +102,10 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) apply(ctx actor.Context, fx Effects) {
 	if len(fx.Enqueue) > 0 {
-		ctx.Send(s.d.Dispatch, dispatch.EnqueueStolen{Tasks: fx.Enqueue})
+		ctx.Send(s.d.Dispatch, task.EnqueueStolen{Tasks: fx.Enqueue})
 	}
 	if len(fx.Cancel) > 0 {
-		ctx.Send(s.d.Dispatch, dedupe.CancelQueued{IDs: fx.Cancel})
+		ctx.Send(s.d.Dispatch, task.CancelQueued{IDs: fx.Cancel})
 	}
 	for _, snd := range fx.Sends {
 		remote := s.m.Remote(snd.Peer)

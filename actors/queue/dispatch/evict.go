@@ -14,7 +14,7 @@ import (
 // (actors/supervisor) decides; the dispatcher carries it out, because it
 // owns the leases and the queues.
 //
-// Evict is the one way leases leave a failed executor before their TTL:
+// task.Evict is the one way leases leave a failed executor before their TTL:
 // the executor is forgotten, each lease goes back to the front of its queue
 // at once (no retry backoff: the executor failed, not necessarily the task;
 // queues order by priority then id, so an old task is near the front)
@@ -33,7 +33,7 @@ import (
 // lease TTL, so the dispatcher never expires it.
 func (m *Machine) SleepHeartbeat() time.Duration { return m.cfg.LeaseTTL / 2 }
 
-// Evict forgets an executor and requeues its leases at once. Unknown
+// task.Evict forgets an executor and requeues its leases at once. Unknown
 // executors are ignored (it may have expired or been evicted already).
 func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 	var fx Effects
@@ -66,7 +66,7 @@ func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 	return fx
 }
 
-// SetState makes a known executor active, sleeping or draining. Waking a
+// task.SetState makes a known executor active, sleeping or draining. Waking a
 // sleeping executor grants it work (or an empty grant) so it pulls again;
 // putting a parked executor to sleep answers its pull with Grant{Sleep}.
 func (m *Machine) SetState(now time.Time, id, state string) (Effects, error) {

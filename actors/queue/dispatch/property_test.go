@@ -164,32 +164,32 @@ func (s *dispatchSim) apply(fx Effects) {
 		if st, _ := s.m.StateOf(ex.id); len(gt.Grant.Tasks) > 0 && st != messages.ExecActive {
 			t.Fatalf("tasks granted to %s, which is %s", ex.id, st)
 		}
-		for _, task := range gt.Grant.Tasks {
-			if other, dup := s.leasedTo[task.ID]; dup {
-				t.Fatalf("task %d granted to %s while leased to %s", task.ID, ex.id, other)
+		for _, tk := range gt.Grant.Tasks {
+			if other, dup := s.leasedTo[tk.ID]; dup {
+				t.Fatalf("task %d granted to %s while leased to %s", tk.ID, ex.id, other)
 			}
-			if _, done := s.finished[task.ID]; done {
-				t.Fatalf("finished task %d granted again", task.ID)
+			if _, done := s.finished[tk.ID]; done {
+				t.Fatalf("finished task %d granted again", tk.ID)
 			}
-			r := s.tasks[task.ID]
-			if task.Attempt < 1 || task.Attempt > r.MaxAttempts {
-				t.Fatalf("task %d granted as attempt %d of %d", task.ID, task.Attempt, r.MaxAttempts)
+			r := s.tasks[tk.ID]
+			if tk.Attempt < 1 || tk.Attempt > r.MaxAttempts {
+				t.Fatalf("task %d granted as attempt %d of %d", tk.ID, tk.Attempt, r.MaxAttempts)
 			}
 			if ex.types != nil && !slices.Contains(ex.types, r.Type) {
 				t.Fatalf("task of type %s granted to %s (types %v)", r.Type, ex.id, ex.types)
 			}
 			for k, v := range r.Requirements {
 				if k == messages.ReqPin && v != "="+ex.id {
-					t.Fatalf("task %d pinned %s, granted to %s", task.ID, v, ex.id)
+					t.Fatalf("task %d pinned %s, granted to %s", tk.ID, v, ex.id)
 				}
-				if k != messages.ReqPin && k != messages.ReqSize && !Satisfies(ex.caps[k], v) {
-					t.Fatalf("task %d needs %s %s, granted to %s with %v", task.ID, k, v, ex.id, ex.caps)
+				if k != messages.ReqPin && k != messages.ReqSize && !task.Satisfies(ex.caps[k], v) {
+					t.Fatalf("task %d needs %s %s, granted to %s with %v", tk.ID, k, v, ex.id, ex.caps)
 				}
 			}
-			s.leasedTo[task.ID] = ex.id
-			ex.held[task.ID] = task.Attempt
-			if !s.leftIDs[task.ID] {
-				s.leftIDs[task.ID] = true
+			s.leasedTo[tk.ID] = ex.id
+			ex.held[tk.ID] = tk.Attempt
+			if !s.leftIDs[tk.ID] {
+				s.leftIDs[tk.ID] = true
 				s.left[r.Class]++
 			}
 		}

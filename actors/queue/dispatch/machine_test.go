@@ -138,9 +138,9 @@ func TestPriorityOrderWithinClass(t *testing.T) {
 	if got := taskIDs(g); !slices.Equal(got, []uint64{5, 2, 4, 3, 1}) {
 		t.Fatalf("order %v, want [5 2 4 3 1]: priority, then id", got)
 	}
-	for _, task := range g.Tasks {
-		if task.Attempt != 1 || task.Type != "t" || len(task.Payload) != 1 || task.Payload[0] != byte(task.ID) {
-			t.Errorf("granted task %+v", task)
+	for _, tk := range g.Tasks {
+		if tk.Attempt != 1 || tk.Type != "t" || len(tk.Payload) != 1 || tk.Payload[0] != byte(tk.ID) {
+			t.Errorf("granted task %+v", tk)
 		}
 	}
 	if g.LeaseTTLMillis != 15000 {
@@ -164,9 +164,9 @@ func TestWeightedSchedule(t *testing.T) {
 			t.Fatalf("grant of %d tasks, want 10", len(g.Tasks))
 		}
 		results = results[:0]
-		for _, task := range g.Tasks {
-			count[class(task.ID)]++
-			results = append(results, ok(task.ID, task.Attempt))
+		for _, tk := range g.Tasks {
+			count[class(tk.ID)]++
+			results = append(results, ok(tk.ID, tk.Attempt))
 		}
 	}
 	if count != [messages.NumClasses]int{600, 300, 100} {
@@ -178,8 +178,8 @@ func TestWeightedSchedule(t *testing.T) {
 	m.Enqueue(t0, recs(low, 2001, 2100))
 	register(m, t0, "e", 100, nil, nil)
 	count = [messages.NumClasses]int{}
-	for _, task := range grantTo(pull(m, t0, "e", noLoad()), "e").Tasks {
-		count[class(task.ID)]++
+	for _, tk := range grantTo(pull(m, t0, "e", noLoad()), "e").Tasks {
+		count[class(tk.ID)]++
 	}
 	if count[high] < 80 || count[low] < 10 || count[high]+count[low] != 100 {
 		t.Fatalf("high and low only: %v", count)
@@ -746,7 +746,7 @@ func TestSatisfies(t *testing.T) {
 		{"1.0", ">= banana", false},
 	}
 	for _, c := range cases {
-		if got := Satisfies(c.capability, c.requirement); got != c.want {
+		if got := task.Satisfies(c.capability, c.requirement); got != c.want {
 			t.Errorf("Satisfies(%q, %q) = %v, want %v", c.capability, c.requirement, got, c.want)
 		}
 	}

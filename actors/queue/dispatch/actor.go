@@ -7,54 +7,13 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/dedupe"
-	"github.com/shoalrt/shoal/actors/pump"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
-// Snapshot is the dispatcher's view, for status.
-type Snapshot struct {
-	Queued    [messages.NumClasses]int
-	Leases    int
-	Executors []messages.ExecutorStatus
-	Counters  Counters
-	// FreeSlots, Types and AnyType describe the executors for a stealer.
-	FreeSlots int
-	Types     []string
-	AnyType   bool
-	// Unplaceable lists the requirement shapes no registered executor
-	// satisfies (status, and demand for the cloud actor).
-	Unplaceable []Unplaceable
-}
-
-// SnapshotRequest asks the dispatcher for a Snapshot (answered to the sender).
-type SnapshotRequest struct{}
-
-// StateRequest asks where tasks are (answered with []messages.TaskState).
-type StateRequest struct{ IDs []uint64 }
-
-// ReasonRequest asks why tasks cannot progress (answered with []string, ""
-// where nothing is wrong).
-type ReasonRequest struct{ IDs []uint64 }
-
 type tick struct{}
-
-// Evict asks the dispatcher to forget an executor and requeue its leases
-// at once (Machine.Evict). Sent by the supervisor.
-type Evict struct{ Executor, Reason string }
-
-// EvictAddress evicts every executor whose replies go to Address (a
-// process whose connection was lost: its remote endpoint terminated).
-type EvictAddress struct{ Address, Reason string }
-
-// SetState makes an executor active, sleeping or draining
-// (Machine.SetState). Answered with a StateResult when sent as a request.
-type SetState struct{ Executor, State string }
-
-// StateResult answers SetState.
-type StateResult struct{ Err error }
 
 // Deps are the dispatcher actor's collaborators.
 type Deps struct {
@@ -67,7 +26,7 @@ type Deps struct {
 	// Authorize checks an executor's token; nil accepts every executor.
 	Authorize func(token string) bool
 	// Stealer, when set, receives the results of stolen tasks
-	// (StolenResults).
+	// (task.StolenResults).
 	Stealer *actor.PID
 	// TickEvery is how often leases and retries are checked. Default 100 ms.
 	TickEvery time.Duration
@@ -98,9 +57,9 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
 		s.timer.Arm(s.system, s.self, s.d.TickEvery, tick{})
-	case dedupe.Enqueue:
+	case task.Enqueue:
 		s.apply(ctx, s.m.Enqueue(now, msg.Tasks))
-	case EnqueueStolen:
+	case task.EnqueueStolen:
 		s.apply(ctx, s.m.EnqueueStolen(now, msg.Tasks))
 	case *messages.Register:
 		if s.d.Authorize != nil && !s.d.Authorize(msg.Token) {
@@ -125,11 +84,11 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *messages.Heartbeat:
 		s.learn(ctx, msg.ExecutorID)
 		s.apply(ctx, s.m.Heartbeat(now, msg))
-	case Evict:
+	case task.Evict:
 		s.logEvict(msg.Executor, msg.Reason)
 		s.apply(ctx, s.m.Evict(now, msg.Executor, msg.Reason))
 		delete(s.pids, msg.Executor)
-	case EvictAddress:
+	case task.EvictAddress:
 		var ids []string
 		for id, p := range s.pids {
 			if p.Address == msg.Address {
@@ -142,14 +101,14 @@ func (s *shell) Receive(ctx actor.Context) {
 			s.apply(ctx, s.m.Evict(now, id, msg.Reason))
 			delete(s.pids, id)
 		}
-	case SetState:
+	case task.SetState:
 		fx, err := s.m.SetState(now, msg.Executor, msg.State)
 		s.apply(ctx, fx)
 		if err == nil {
 			s.d.Logger.Info("executor state", "executor", msg.Executor, "state", msg.State)
 		}
 		if ctx.Sender() != nil {
-			ctx.Respond(StateResult{Err: err})
+			ctx.Respond(task.StateResult{Err: err})
 		}
 	case *messages.Drain:
 		state := messages.ExecDraining
@@ -167,7 +126,7 @@ func (s *shell) Receive(ctx actor.Context) {
 			s.d.Logger.Info("executor state", "executor", msg.ExecutorID, "state", st)
 		}
 		s.reply(ctx.Sender(), ack)
-	case dedupe.CancelQueued:
+	case task.CancelQueued:
 		s.apply(ctx, s.m.Cancel(now, msg.IDs))
 	case tick:
 		s.apply(ctx, s.m.Tick(now))
@@ -177,8 +136,8 @@ func (s *shell) Receive(ctx actor.Context) {
 			}
 		}
 		s.timer.Arm(s.system, s.self, s.d.TickEvery, tick{})
-	case SnapshotRequest:
-		var snap Snapshot
+	case task.SnapshotRequest:
+		var snap task.Snapshot
 		for c := range snap.Queued {
 			snap.Queued[c] = s.m.QueueLen(messages.Class(c))
 		}
@@ -187,13 +146,13 @@ func (s *shell) Receive(ctx actor.Context) {
 		snap.Types, snap.AnyType = s.m.Types()
 		snap.Unplaceable = s.m.Unplaceable()
 		ctx.Respond(snap)
-	case ReasonRequest:
+	case task.ReasonRequest:
 		out := make([]string, len(msg.IDs))
 		for i, id := range msg.IDs {
 			out[i] = s.m.Reason(id)
 		}
 		ctx.Respond(out)
-	case StateRequest:
+	case task.StateRequest:
 		out := make([]messages.TaskState, len(msg.IDs))
 		for i, id := range msg.IDs {
 			out[i] = s.m.State(id)
@@ -224,13 +183,13 @@ func (s *shell) apply(ctx actor.Context, fx Effects) {
 		s.reply(to, r.Msg)
 	}
 	if len(fx.Finished) > 0 {
-		ctx.Send(s.d.Dedupe, dedupe.Finished{Results: fx.Finished})
+		ctx.Send(s.d.Dedupe, task.Finished{Results: fx.Finished})
 	}
 	if len(fx.Stolen) > 0 && s.d.Stealer != nil {
-		ctx.Send(s.d.Stealer, StolenResults{Results: fx.Stolen})
+		ctx.Send(s.d.Stealer, task.StolenResults{Results: fx.Stolen})
 	}
 	if fx.Credit != ([messages.NumClasses]int{}) {
-		ctx.Send(s.d.Pump, pump.Credit{N: fx.Credit})
+		ctx.Send(s.d.Pump, task.Credit{N: fx.Credit})
 	}
 	if len(fx.Attempts) > 0 {
 		n := len(fx.Attempts)

@@ -31,7 +31,7 @@ func TestDedupeSimulation(t *testing.T) {
 			records    = map[uint64]task.Result{}
 			cancelReq  = map[uint64]bool{} // ids a client asked to cancel
 			inDispatch = map[uint64]task.Record{}
-			inFlight   []task.Result // Finished messages on their way to dedupe
+			inFlight   []task.Result // task.Finished messages on their way to dedupe
 			credits    int
 			dispatched int
 		)

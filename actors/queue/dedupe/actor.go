@@ -7,30 +7,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/pump"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 	"github.com/shoalrt/shoal/task"
 )
-
-// Enqueue carries originals from dedupe to the dispatcher.
-type Enqueue struct{ Tasks []task.Record }
-
-// Finished carries terminal results of originals from the dispatcher.
-type Finished struct{ Results []task.Result }
-
-// CancelQueued asks the dispatcher to cancel originals.
-type CancelQueued struct{ IDs []uint64 }
-
-// StateRequest asks which tasks dedupe holds (answered with
-// []messages.TaskState: StateAttached for a waiting duplicate, StateQueued
-// for a live original — the dispatcher knows more — and StateStandby for a
-// task dedupe has not received yet).
-type StateRequest struct{ IDs []uint64 }
-
-// Completed tells the result hub which results are now durable.
-type Completed struct{ Results []task.Result }
 
 type tick struct{}
 
@@ -98,11 +79,11 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
 		s.timer.Arm(s.system, s.self, evictEvery, tick{})
-	case pump.Forward:
+	case task.Forward:
 		s.apply(ctx, s.m.Tasks(now, msg.Tasks))
-	case Finished:
+	case task.Finished:
 		s.apply(ctx, s.m.Finished(now, msg.Results))
-	case StateRequest:
+	case task.DedupeStateRequest:
 		out := make([]messages.TaskState, len(msg.IDs))
 		for i, id := range msg.IDs {
 			switch attached, live := s.m.State(id); {
@@ -124,7 +105,7 @@ func (s *shell) Receive(ctx actor.Context) {
 			s.d.Logger.Error("result commit failed", "results", len(msg.recs), "err", msg.err)
 			return
 		}
-		ctx.Send(s.d.Results, Completed{Results: msg.recs})
+		ctx.Send(s.d.Results, task.Completed{Results: msg.recs})
 	case flushResults:
 		s.flush.Clear()
 		s.flushPending()
@@ -140,13 +121,13 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) apply(ctx actor.Context, fx Effects) {
 	if len(fx.Dispatch) > 0 {
-		ctx.Send(s.d.Dispatch, Enqueue{Tasks: fx.Dispatch})
+		ctx.Send(s.d.Dispatch, task.Enqueue{Tasks: fx.Dispatch})
 	}
 	if fx.Credit != ([messages.NumClasses]int{}) {
-		ctx.Send(s.d.Pump, pump.Credit{N: fx.Credit})
+		ctx.Send(s.d.Pump, task.Credit{N: fx.Credit})
 	}
 	if len(fx.Cancel) > 0 {
-		ctx.Send(s.d.Dispatch, CancelQueued{IDs: fx.Cancel})
+		ctx.Send(s.d.Dispatch, task.CancelQueued{IDs: fx.Cancel})
 	}
 	if len(fx.Persist) > 0 {
 		s.pending = append(s.pending, fx.Persist...)

@@ -129,7 +129,7 @@ func TestFinishedCopiesResultToMembers(t *testing.T) {
 	}
 	for _, id := range []uint64{1, 2, 3} {
 		if _, live := m.State(id); live {
-			t.Errorf("%d still live after Finished", id)
+			t.Errorf("%d still live after task.Finished", id)
 		}
 	}
 	if fx.Credit != credits(0, 0, 0) || len(fx.Dispatch) != 0 || len(fx.Cancel) != 0 {

@@ -10,12 +10,13 @@ import (
 	"strings"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Placement: feasibility (set-aside of unplaceable tasks) and ranking
 // (backlog-aware estimated finish).
 //
-// Unplaceable tasks. A task with requirements is checked when it enters the
+// task.Unplaceable tasks. A task with requirements is checked when it enters the
 // queues: if no registered executor satisfies them it is set aside instead
 // of queued, so it neither blocks the heap nor costs every grant a scan. The
 // answer is cached per requirement shape (the canonical text of the
@@ -24,7 +25,7 @@ import (
 // executor counts as able to run nothing). A registration re-examines the
 // set-aside tasks; a departure moves queued tasks nobody can run any more
 // aside. Set-aside tasks keep
-// their queue place (credit) and are reported by Unplaceable (status, Wait
+// their queue place (credit) and are reported by task.Unplaceable (status, Wait
 // reasons, and demand for the cloud actor).
 //
 // Estimates. Run time is learned per task type and size bucket (a power of
@@ -47,16 +48,6 @@ type setAside struct {
 	reqs    map[string]string // without the size key
 	entries []*entry
 	since   int64
-}
-
-// Unplaceable is one task type and requirement shape no registered
-// executor satisfies.
-type Unplaceable struct {
-	Type         string
-	Shape        string            // canonical text, e.g. "os=macos; xcode >= 15, < 16"
-	Requirements map[string]string // without the size key
-	Tasks        int
-	Since        int64 // unix ns of the oldest
 }
 
 // shapeOf is the canonical text of a task's requirements (the size key
@@ -141,7 +132,7 @@ func (ex *executor) satisfies(req map[string]string) bool {
 			}
 			continue
 		}
-		if !Satisfies(ex.caps[k], want) {
+		if !task.Satisfies(ex.caps[k], want) {
 			return false
 		}
 	}
@@ -251,13 +242,13 @@ func (m *Machine) asideOf(id uint64) (asideKey, bool) {
 	return asideKey{}, false
 }
 
-// Unplaceable lists the set-aside shapes, most tasks first.
-func (m *Machine) Unplaceable() []Unplaceable {
-	out := make([]Unplaceable, 0, len(m.aside))
+// task.Unplaceable lists the set-aside shapes, most tasks first.
+func (m *Machine) Unplaceable() []task.Unplaceable {
+	out := make([]task.Unplaceable, 0, len(m.aside))
 	for k, g := range m.aside {
-		out = append(out, Unplaceable{Type: k.typ, Shape: k.shape, Requirements: maps.Clone(g.reqs), Tasks: len(g.entries), Since: g.since})
+		out = append(out, task.Unplaceable{Type: k.typ, Shape: k.shape, Requirements: maps.Clone(g.reqs), Tasks: len(g.entries), Since: g.since})
 	}
-	slices.SortFunc(out, func(a, b Unplaceable) int {
+	slices.SortFunc(out, func(a, b task.Unplaceable) int {
 		if a.Tasks != b.Tasks {
 			return b.Tasks - a.Tasks
 		}

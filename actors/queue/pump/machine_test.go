@@ -153,7 +153,7 @@ func TestRefillCycle(t *testing.T) {
 	if got := ids(fx.Forward); !slices.Equal(got, []uint64{16}) {
 		t.Fatalf("fast path after refill forwarded %v", got)
 	}
-	// Credit used: 10 returned, 5 refilled + 1 fast = 4 left.
+	// task.Credit used: 10 returned, 5 refilled + 1 fast = 4 left.
 	if m.classes[normal].credit != 4 {
 		t.Errorf("credit = %d, want 4", m.classes[normal].credit)
 	}

@@ -10,7 +10,7 @@ import (
 
 // Work stealing, the local half. An idle node's stealer leases tasks from a
 // loaded peer (as the pseudo-executor steal/<node> on the peer's
-// dispatcher) and queues them here with EnqueueStolen. Local executors run
+// dispatcher) and queues them here with task.EnqueueStolen. Local executors run
 // them like any task; their results do not go to dedupe (the task is not
 // this node's) but out as Effects.Stolen, which the stealer reports to the
 // peer under the peer's lease. A stolen task never retries here: a failed
@@ -18,14 +18,7 @@ import (
 // as a failed attempt, and the owner decides about the retry. A stolen task
 // the owner revokes (cancel, expired steal lease) is dropped silently.
 
-// EnqueueStolen carries stolen tasks from the stealer to the dispatcher.
-type EnqueueStolen struct{ Tasks []task.Record }
-
-// StolenResults carries results of stolen tasks from the dispatcher to the
-// stealer.
-type StolenResults struct{ Results []messages.Result }
-
-// EnqueueStolen queues tasks leased from another node. Their Attempts field
+// task.EnqueueStolen queues tasks leased from another node. Their Attempts field
 // is the attempt the owner granted minus one, so the local lease reports the
 // owner's attempt number. A task whose id this dispatcher already knows is
 // refused at once as a failed attempt (ids of distinct nodes never collide;

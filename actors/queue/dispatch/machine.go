@@ -176,14 +176,6 @@ type Reply struct {
 	Msg      any
 }
 
-// Counters are cumulative.
-type Counters struct {
-	Granted, Completed, Failed, Retried, Dead, Expired, Stale, Cancelled int64
-	// Evicted counts leases requeued at once because their executor was
-	// evicted (evict.go); Slept and Woken count state changes.
-	Evicted, Slept, Woken int64
-}
-
 // Machine is the dispatcher's state. It does no I/O.
 type Machine struct {
 	cfg      Config
@@ -196,7 +188,7 @@ type Machine struct {
 	schedule []messages.Class
 	rr       int
 	sleeping int // executors in state sleeping (evict.go)
-	Counters Counters
+	Counters task.DispatchCounters
 	// Placement (placement.go).
 	shapes map[asideKey]bool // type and requirement shape → some executor can run it
 	aside  map[asideKey]*setAside

@@ -28,9 +28,9 @@ func TestEvictRequeuesAtOnceAndFencesLateResults(t *testing.T) {
 	if got := taskIDs(g); !slices.Equal(got, []uint64{1, 2}) {
 		t.Fatalf("after evicting a, b granted %v, want [1 2]", got)
 	}
-	for _, task := range g.Tasks {
-		if task.Attempt != 2 {
-			t.Errorf("task %d attempt %d, want 2 (the evicted attempt counts)", task.ID, task.Attempt)
+	for _, tk := range g.Tasks {
+		if tk.Attempt != 2 {
+			t.Errorf("task %d attempt %d, want 2 (the evicted attempt counts)", tk.ID, tk.Attempt)
 		}
 	}
 	if want := []store.AttemptUpdate{{ID: 1, Attempts: 1}, {ID: 2, Attempts: 1}}; !slices.Equal(fx.Attempts, want) {

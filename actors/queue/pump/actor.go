@@ -7,18 +7,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store"
 	"github.com/shoalrt/shoal/task"
 )
-
-// Credit returns queue places to the pump, per class.
-type Credit struct{ N [messages.NumClasses]int }
-
-// Forward carries tasks from the pump to dedupe.
-type Forward struct{ Tasks []task.Record }
 
 type tick struct{}
 
@@ -66,12 +59,12 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
 		fx = s.m.Start(now)
-	case request.Persisted:
+	case task.Persisted:
 		s.apply(ctx, s.m.Persisted(now, msg.Tasks))
 		if s.d.Classified != nil {
 			s.d.Classified(len(msg.Tasks))
 		}
-	case Credit:
+	case task.Credit:
 		for c, n := range msg.N {
 			if n > 0 {
 				s.apply(ctx, s.m.Credit(now, messages.Class(c), n))
@@ -94,7 +87,7 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) apply(ctx actor.Context, fx Effects) {
 	if len(fx.Forward) > 0 {
-		ctx.Send(s.d.Dedupe, Forward{Tasks: fx.Forward})
+		ctx.Send(s.d.Dedupe, task.Forward{Tasks: fx.Forward})
 	}
 	for _, l := range fx.Loads {
 		go s.load(l)

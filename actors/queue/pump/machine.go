@@ -140,7 +140,7 @@ func (m *Machine) Persisted(now time.Time, tasks []task.Record) Effects {
 	return fx
 }
 
-// Credit returns n places of class c's queue.
+// task.Credit returns n places of class c's queue.
 func (m *Machine) Credit(now time.Time, c messages.Class, n int) Effects {
 	m.classes[c].credit += n
 	var fx Effects

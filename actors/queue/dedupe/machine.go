@@ -153,7 +153,7 @@ func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
 	return fx
 }
 
-// Finished takes the terminal result of an original from the dispatcher and
+// task.Finished takes the terminal result of an original from the dispatcher and
 // returns the records for it and every attached member.
 func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
 	fx := Effects{Persist: make([]task.Result, 0, len(results))}
