@@ -46,7 +46,7 @@ func startPythonAgent(t *testing.T, e *env, id string, extra ...string) *syncBuf
 		}
 		t.Skip("python3 not found; the HTTP agent example is not exercised")
 	}
-	script, err := filepath.Abs("../../deploy/agents/agent.py")
+	script, err := filepath.Abs("../deploy/agents/agent.py")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestPythonAgentRefused(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil && os.Getenv("CI") != "true" {
 		t.Skip("python3 not found")
 	}
-	script, _ := filepath.Abs("../../deploy/agents/agent.py")
+	script, _ := filepath.Abs("../deploy/agents/agent.py")
 	cmd := exec.Command("python3", script, "--url", e.url, "--api-token", e.tok, "--token", "exec-tok", "--id", "py-x")
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "unauthorized") {

@@ -63,7 +63,7 @@ func TestRoutesMatchOpenAPISpec(t *testing.T) {
 		routes = append(routes, r.Method+" "+r.Path)
 	}
 	slices.Sort(routes)
-	spec := specRoutes(t, "../../docs/openapi.yaml")
+	spec := specRoutes(t, "../docs/openapi.yaml")
 	if len(spec) < 10 {
 		t.Fatalf("found only %d routes in the spec (%v): is the parser reading docs/openapi.yaml?", len(spec), spec)
 	}
