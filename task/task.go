@@ -36,3 +36,8 @@ type Result struct {
 	AliasOf    uint64             `msgpack:"alias_of,omitempty"` // duplicate: the original's id
 	FinishedAt int64              `msgpack:"finished_ns"`        // unix nanoseconds
 }
+
+// Outcome turns a durable result into what a client sees.
+func (r Result) Outcome() messages.Outcome {
+	return messages.Outcome{TaskID: r.ID, State: r.State, Output: r.Output, Error: r.Error, Attempts: r.Attempts, AliasOf: r.AliasOf}
+}

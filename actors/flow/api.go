@@ -6,7 +6,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/results"
 	"github.com/shoalrt/shoal/messages"
 )
 
@@ -139,7 +138,7 @@ func (s *shell) get(ctx actor.Context, msg *messages.FlowGet) {
 		}
 		if st.Err == nil {
 			if r, ok, err := st0.Result(bg, msg.ID); err == nil && ok {
-				st.Outcome, st.Steps = results.Outcome(r), nil
+				st.Outcome, st.Steps = r.Outcome(), nil
 			} else if !ok && st.Outcome.State == messages.StateUnknown {
 				st.Err = messages.Errorf(messages.CodeNotFound, "no flow %d (or its result expired)", msg.ID)
 			}

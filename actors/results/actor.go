@@ -180,7 +180,7 @@ func (s *shell) lookup(ids []uint64) ([]messages.Outcome, error) {
 			return nil, err
 		}
 		if ok {
-			found[i] = Outcome(r)
+			found[i] = r.Outcome()
 			continue
 		}
 		found[i] = messages.Outcome{TaskID: id, State: messages.StateUnknown}

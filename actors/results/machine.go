@@ -26,11 +26,6 @@ func New() *Machine {
 	return &Machine{byTask: map[uint64][]*Waiter{}, waiters: map[*Waiter]struct{}{}}
 }
 
-// Outcome turns a durable result into what a client sees.
-func Outcome(r task.Result) messages.Outcome {
-	return messages.Outcome{TaskID: r.ID, State: r.State, Output: r.Output, Error: r.Error, Attempts: r.Attempts, AliasOf: r.AliasOf}
-}
-
 // Wait registers a wait over outcomes (already filled for terminal tasks).
 // It returns the waiter if it is complete at once, else nil.
 func (m *Machine) Wait(token any, outcomes []messages.Outcome, deadline int64) *Waiter {
@@ -98,7 +93,7 @@ func (m *Machine) Completed(results []task.Result) []*Waiter {
 		for _, w := range ws {
 			for i := range w.Outcomes {
 				if w.Outcomes[i].TaskID == r.ID && !w.Outcomes[i].State.Terminal() {
-					w.Outcomes[i] = Outcome(r)
+					w.Outcomes[i] = r.Outcome()
 					w.remaining--
 				}
 			}

@@ -16,14 +16,6 @@ func res(id uint64, s messages.TaskState, output string) task.Result {
 	return task.Result{ID: id, State: s, Output: []byte(output), Attempts: 1}
 }
 
-func TestOutcome(t *testing.T) {
-	r := task.Result{ID: 3, Class: messages.ClassLow, State: messages.StateDone, Output: []byte("o"), Error: "e", Attempts: 2, AliasOf: 1, FinishedAt: 5}
-	got := Outcome(r)
-	if got.TaskID != 3 || got.State != messages.StateDone || string(got.Output) != "o" || got.Error != "e" || got.Attempts != 2 || got.AliasOf != 1 {
-		t.Fatalf("Outcome = %+v", got)
-	}
-}
-
 func TestWaitImmediate(t *testing.T) {
 	m := New()
 	cases := map[string][]messages.Outcome{

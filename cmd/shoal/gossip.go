@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shoalrt/shoal/cluster/member"
+	"github.com/shoalrt/shoal/node/member"
 )
 
 // gossipFlags are the `shoal node` flags for cluster membership.
