@@ -10,7 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/executor"
+	"github.com/shoalrt/shoal/sdk/executor"
 	"github.com/shoalrt/shoal/internal/mailbox"
 	"github.com/shoalrt/shoal/messages"
 )
