@@ -1,6 +1,9 @@
 // Package deptest pins shoal's import graph (STYLE.md, "Dependencies point
-// one way"): the wire vocabulary depends on nothing, the store on the
-// vocabulary, the actors on both, and only cmd wires everything together.
+// one way"): the wire vocabulary (messages) depends on nothing, the task
+// domain on the vocabulary, the store on both, the actors on those and never
+// on each other, cluster code and the SDK on no actor and no store; only
+// node, api, bench and cmd wire things together. It also checks that every
+// actor's machine.go stays pure and that the SDK links no storage engine.
 package deptest
 
 import (
@@ -26,11 +29,28 @@ type layer struct {
 }
 
 // layers is the graph's rulebook. A package in none of these subtrees (cmd,
-// sdk, cluster, bench, internal) may import any shoal package but cmd.
+// node, api, bench) may import any shoal package but cmd.
 var layers = []layer{
 	{subtree: "messages", allow: []string{"messages"}},
-	{subtree: "store", allow: []string{"messages", "store"}},
-	{subtree: "actors", allow: []string{"messages", "store", "actors"}},
+	{subtree: "task", allow: []string{"messages", "task"}},
+	{subtree: "store", allow: []string{"messages", "task", "store"}},
+	{subtree: "planner", allow: []string{"messages", "task", "planner"}},
+	{subtree: "internal", allow: []string{"messages", "internal"}},
+	// Actors meet through the task package's messages, never each other:
+	// sameRoom below narrows "actors" to the importer's own actors/X.
+	{subtree: "actors", allow: []string{"messages", "task", "store", "planner", "internal", "actors"}},
+	{subtree: "cluster", allow: []string{"messages", "task", "internal", "cluster"}},
+	{subtree: "sdk", allow: []string{"messages", "task", "internal", "cluster", "sdk"}},
+}
+
+// room returns the actor a package under actors/ belongs to (actors/queue
+// for actors/queue/dispatch), or "" outside actors/.
+func room(relPath string) string {
+	parts := strings.SplitN(relPath, "/", 3)
+	if len(parts) < 2 || parts[0] != "actors" {
+		return ""
+	}
+	return parts[0] + "/" + parts[1]
 }
 
 // pkg is the part of `go list -json` this test reads.
@@ -69,6 +89,9 @@ func violations(pkgs []pkg) []string {
 			to, ok := rel(imp)
 			if !ok {
 				continue
+			}
+			if r := room(from); r != "" && room(to) != "" && room(to) != r {
+				out = append(out, fmt.Sprintf("%s imports %s: one actor never imports another; they meet through the task package's messages", from, to))
 			}
 			for _, l := range layers {
 				if within(from, l.subtree) && !slices.ContainsFunc(l.allow, func(a string) bool { return within(to, a) }) {
@@ -160,14 +183,27 @@ func TestViolations(t *testing.T) {
 		{"store imports messages", pkg{ImportPath: m("store"), Imports: []string{m("messages")}}, 0},
 		{"store/pebble imports store", pkg{ImportPath: m("store/pebble"), Imports: []string{m("store"), m("messages")}}, 0},
 		{"store imports actors", pkg{ImportPath: m("store"), Imports: []string{m("actors/pump")}}, 1},
-		{"actor imports messages, store, actor", pkg{ImportPath: m("actors/dispatch"), Imports: []string{m("messages"), m("store"), m("actors/executor")}}, 0},
+		{"actor imports messages, task, store", pkg{ImportPath: m("actors/queue/dispatch"), Imports: []string{m("messages"), m("task"), m("store")}}, 0},
+		{"actor imports its own room", pkg{ImportPath: m("actors/queue"), Imports: []string{m("actors/queue/dispatch"), m("actors/queue/pump")}}, 0},
+		{"actor imports another actor", pkg{ImportPath: m("actors/flow"), Imports: []string{m("actors/results")}}, 1},
+		{"actor subpackage imports another actor", pkg{ImportPath: m("actors/queue/dispatch"), Imports: []string{m("actors/cloud")}}, 1},
+		{"actor imports node", pkg{ImportPath: m("actors/cloud"), Imports: []string{m("node")}}, 1},
+		{"task imports store", pkg{ImportPath: m("task"), Imports: []string{m("store")}}, 1},
+		{"store imports task", pkg{ImportPath: m("store"), Imports: []string{m("task"), m("messages")}}, 0},
+		{"cluster imports actors", pkg{ImportPath: m("cluster/route"), Imports: []string{m("actors/request")}}, 1},
+		{"cluster imports store", pkg{ImportPath: m("cluster/steal"), Imports: []string{m("store")}}, 1},
+		{"sdk imports task, cluster, internal", pkg{ImportPath: m("sdk"), Imports: []string{m("task"), m("cluster/route"), m("internal/actorio"), m("sdk/executor")}}, 0},
+		{"sdk imports store", pkg{ImportPath: m("sdk"), Imports: []string{m("store")}}, 1},
+		{"sdk imports actors", pkg{ImportPath: m("sdk/executor"), Imports: []string{m("actors/request")}}, 1},
+		{"sdk imports node and api", pkg{ImportPath: m("sdk"), Imports: []string{m("node"), m("api")}}, 2},
 		{"actor imports sdk", pkg{ImportPath: m("actors/executor"), Imports: []string{m("sdk")}}, 1},
 		{"actor imports cluster", pkg{ImportPath: m("actors/executor"), Imports: []string{m("cluster")}}, 1},
 		{"actor imports bench", pkg{ImportPath: m("actors/executor"), Imports: []string{m("bench")}}, 1},
 		{"actor imports cmd", pkg{ImportPath: m("actors/executor"), Imports: []string{m("cmd/shoal/flags")}}, 2},
 		{"actor test imports cluster", pkg{ImportPath: m("actors/executor"), XTestImports: []string{m("cluster")}}, 0},
 		{"sdk test imports cmd", pkg{ImportPath: m("sdk"), TestImports: []string{m("cmd/shoal")}}, 1},
-		{"cluster imports cmd", pkg{ImportPath: m("cluster"), Imports: []string{m("cmd/shoal")}}, 1},
+		{"cluster imports cmd", pkg{ImportPath: m("cluster"), Imports: []string{m("cmd/shoal")}}, 2},
+		{"node imports everything but cmd", pkg{ImportPath: m("node"), Imports: []string{m("actors/queue"), m("store"), m("cluster/route"), m("task")}}, 0},
 		{"cmd imports everything", pkg{ImportPath: m("cmd/shoal"), Imports: []string{m("cmd/shoal/flags"), m("cluster"), m("actors/pump"), m("store")}}, 0},
 		{"prefix is not a subtree", pkg{ImportPath: m("storefront"), Imports: []string{m("cmdline")}}, 0},
 		{"other module", pkg{ImportPath: "example.com/x", Imports: []string{m("cmd/shoal")}}, 0},
