@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/cluster"
-	"github.com/shoalrt/shoal/node/member"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/node"
+	"github.com/shoalrt/shoal/node/member"
 	"github.com/shoalrt/shoal/sdk"
 )
 

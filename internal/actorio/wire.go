@@ -1,4 +1,4 @@
-// Package wire is how actor shells send messages: a Transport that passes Go
+// Package actorio is how actor shells send messages: a Transport that passes Go
 // structs to local PIDs and encodes them for remote ones (cluster.Codec
 // implements it). Shells depend on this interface, never on cluster.
 package actorio

@@ -1,5 +1,6 @@
-// Command benchrun runs bench workloads from the command line with optional
-// profiles, until `shoal bench` is wired. It is a development tool:
+// Command benchrun runs bench workloads with the profiles `shoal bench` does
+// not take (heap, block, execution trace, a heap snapshot mid-run). It is a
+// development tool for finding where time and memory go:
 //
 //	go run ./bench/internal/benchrun -w W1 -mode concurrent -cpuprofile cpu.prof
 package main
