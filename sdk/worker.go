@@ -10,9 +10,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/sdk/executor"
 	"github.com/shoalrt/shoal/internal/mailbox"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/sdk/executor"
 )
 
 // Handler runs one task (see executor.Handler).

@@ -12,10 +12,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/sdk/executor"
 	"github.com/shoalrt/shoal/actors/queue/dispatch"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/sdk/executor"
 	"github.com/shoalrt/shoal/task"
 )
 
