@@ -42,7 +42,7 @@ func (n *Node) spawnRouters(spawn func(*actor.Props, string) error) error {
 	}
 	deps := route.RouterDeps{Directory: n.cfg.Cluster, Codec: n.codec,
 		Intake: n.pids.Intake, Results: n.pids.Results, Dedupe: n.pids.Dedupe,
-		IntakeConfig: n.cfg.Intake, Logger: n.cfg.Logger}
+		Policy: n.cfg.Intake.Policy, Logger: n.cfg.Logger}
 	if s := n.shared(); s != nil {
 		deps.Moved = s.MovedTo
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/cluster/partition"
 	"github.com/shoalrt/shoal/cluster/route"
 	"github.com/shoalrt/shoal/messages"
@@ -17,7 +16,7 @@ import (
 
 // Owner-aware submission (DialConfig.RouteToOwners; docs/cluster.md,
 // "Smart clients"). The client digests each task as the node does
-// (request.Machine.Digest with the node's digest fields from Status), finds
+// (task.Checker.Digest with the node's digest fields from Status), finds
 // the owner with the routers' own partition table (route.View over the
 // members in Status) and sends each owner its part at the owner's public
 // router. The owner's router then finds the part wholly local and hands it
@@ -35,7 +34,7 @@ const ViewEvery = time.Second
 // the dialled node reported, and the digest configuration.
 type ownerView struct {
 	view     *route.View
-	machines sync.Pool // *request.Machine: validation and digests only
+	machines sync.Pool // *task.Checker
 }
 
 // owners is a Client's routing state.
@@ -57,10 +56,10 @@ func newOwnerView(node string, st *messages.Status) *ownerView {
 			ms = append(ms, route.Member{Name: m.Name, Remote: m.Remote})
 		}
 	}
-	cfg := request.DefaultConfig()
-	cfg.DigestFields = st.DigestFields
+	p := task.DefaultPolicy()
+	p.DigestFields = st.DigestFields
 	ov := &ownerView{view: route.NewView(st.Node, node, partition.DefaultCount, ms)}
-	ov.machines.New = func() any { return request.New(cfg, 0) }
+	ov.machines.New = func() any { return task.NewChecker(p) }
 	return ov
 }
 
@@ -109,7 +108,7 @@ func (c *Client) refresh(ctx context.Context) {
 // does not pass the default validation: the dialled node's router then
 // answers with the authoritative result for the whole batch.
 func (ov *ownerView) split(s *messages.Submit) []route.Part {
-	m := ov.machines.Get().(*request.Machine)
+	m := ov.machines.Get().(*task.Checker)
 	defer ov.machines.Put(m)
 	if m.Validate(s) != nil {
 		return nil

@@ -8,7 +8,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shoalrt/shoal/actors/request"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/task"
@@ -22,8 +21,9 @@ type RouterDeps struct {
 	Codec *cluster.Codec
 	// Intake, Results and Dedupe are this node's own actors.
 	Intake, Results, Dedupe *actor.PID
-	// Intake validates and digests exactly as the node's intake does.
-	IntakeConfig request.Config
+	// Policy is the node's intake policy: the router validates and digests
+	// exactly as the node's intake does.
+	Policy task.Policy
 	// Timeout bounds a forwarded Submit or Cancel (a Wait gets its own
 	// timeout plus this). Default 30 s.
 	Timeout time.Duration
@@ -46,13 +46,13 @@ func RouterProps(d RouterDeps) *actor.Props {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &router{d: d, check: request.New(d.IntakeConfig, 0)}
+		return &router{d: d, check: task.NewChecker(d.Policy)}
 	})
 }
 
 type router struct {
 	d     RouterDeps
-	check *request.Machine // validation and digests only: never accepts
+	check *task.Checker
 	// waiting holds the forwards each member has not answered yet, so that
 	// MembersChanged can fail those of a member that left at once rather
 	// than at their timeout.
