@@ -55,8 +55,8 @@ type register struct{}
 // and a request to a missing actor is dropped without a reply.
 type registerCheck struct{}
 
-// RegisterRetry is how long an executor waits for Registered before it
-// registers again.
+// RegisterRetry is the default of Config.RegisterRetry: how long an
+// executor waits for Registered before it registers again.
 const RegisterRetry = 3 * time.Second
 
 type shell struct {
@@ -64,6 +64,10 @@ type shell struct {
 	d    Deps
 	m    *Machine
 	work chan messages.Task
+	// backlog holds granted tasks the work channel had no room for: the
+	// actor never blocks on a hand-off (heartbeats must go on), and each
+	// finished task (its flush) moves the backlog on.
+	backlog []messages.Task
 
 	mu      sync.Mutex
 	done    []messages.Result
@@ -125,9 +129,8 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 		s.revoke(msg.Cancel)
 		wasSleeping := s.m.Sleeping()
-		for _, t := range s.m.Granted(msg) {
-			s.work <- t
-		}
+		s.backlog = append(s.backlog, s.m.Granted(msg)...)
+		s.feed()
 		if s.m.Sleeping() != wasSleeping { // low-power heartbeats while asleep
 			s.sleepEvery = time.Duration(msg.HeartbeatMillis) * time.Millisecond
 			s.d.Logger.Info("executor sleep state", "executor", s.cfg.ID, "sleeping", msg.Sleep)
@@ -142,6 +145,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		for _, r := range done {
 			s.m.Done(r)
 		}
+		s.feed() // slots freed room
 		s.next(ctx, false)
 	case heartbeat:
 		if s.d.Health != nil {
@@ -177,6 +181,22 @@ func (s *shell) shutdown() {
 	close(s.work)
 	s.wg.Wait()
 	s.work = nil
+	s.backlog = nil // like the tasks in the channel: the node requeues them when the leases lapse
+}
+
+// feed moves backlog tasks to the slots while the work channel has room,
+// never blocking the actor.
+func (s *shell) feed() {
+	for len(s.backlog) > 0 {
+		select {
+		case s.work <- s.backlog[0]:
+			s.backlog[0] = messages.Task{}
+			s.backlog = s.backlog[1:]
+		default:
+			return
+		}
+	}
+	s.backlog = nil
 }
 
 func (s *shell) heartbeatEvery() time.Duration {
@@ -191,9 +211,9 @@ func (s *shell) started(ctx actor.Context) {
 	s.inc = rand.Uint64() | 1
 	s.base, s.stop = context.WithCancel(context.Background())
 	// The node may let an executor hold up to slots × (1 + its buffer, 16 by
-	// default) when tasks are very short; a send to a full channel only
-	// delays the actor until a slot frees. (A channel sized for the worst
-	// case measurably slowed W3.)
+	// default) when tasks are very short; what the channel cannot take waits
+	// in the backlog (feed). (A channel sized for the worst case measurably
+	// slowed W3.)
 	s.work = make(chan messages.Task, 4*s.cfg.Slots+1024)
 	for range s.cfg.Slots {
 		s.wg.Add(1)
@@ -215,7 +235,11 @@ func (s *shell) register(ctx actor.Context) {
 		Slots: int32(s.cfg.Slots), Capabilities: s.cfg.Capabilities, Token: s.cfg.Token,
 		Incarnation: s.inc,
 	})
-	s.regCheck.Arm(s.system, s.self, RegisterRetry, registerCheck{})
+	every := s.cfg.RegisterRetry
+	if every <= 0 {
+		every = RegisterRetry
+	}
+	s.regCheck.Arm(s.system, s.self, every, registerCheck{})
 }
 
 func (s *shell) retryRegister() {

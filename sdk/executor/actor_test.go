@@ -60,3 +60,71 @@ func TestRegisterRetriesUntilAnswered(t *testing.T) {
 		t.Fatal("Registered never reached the executor")
 	}
 }
+
+// A grant larger than the slots' channel must not block the executor's
+// mailbox: heartbeats go on while every slot is busy, and every granted
+// task runs once the slots free.
+func TestBigGrantDoesNotBlockHeartbeats(t *testing.T) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	const tasks = 3000 // more than the work channel holds for one slot
+	release := make(chan struct{})
+	ran := make(chan uint64, tasks)
+	heartbeats := make(chan struct{}, 64)
+	var results int
+	allDone := make(chan struct{})
+	granted := false
+	fake, err := system.Root.SpawnNamed(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *messages.Register:
+			c.Respond(&messages.Registered{HeartbeatMillis: 10})
+		case *messages.Pull:
+			results += len(m.Results)
+			if !granted {
+				granted = true
+				g := &messages.Grant{}
+				for i := range tasks {
+					g.Tasks = append(g.Tasks, messages.Task{ID: uint64(i + 1), Type: "block"})
+				}
+				c.Respond(g)
+			}
+			if results == tasks {
+				close(allDone)
+			}
+		case *messages.Heartbeat:
+			results += len(m.Results)
+			select {
+			case heartbeats <- struct{}{}:
+			default:
+			}
+			if results == tasks {
+				close(allDone)
+			}
+		}
+	}), "big-grant-dispatch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = system.Root.StopFuture(fake).Wait() }()
+	cfg := Config{ID: "e1", Slots: 1, LoadInterval: time.Second, MaxBatch: 4096}
+	deps := Deps{Dispatch: fake, Transport: actorio.Local{}, Logger: slog.New(slog.DiscardHandler),
+		Handlers: map[string]Handler{"block": func(_ context.Context, tk messages.Task) ([]byte, error) {
+			<-release
+			ran <- tk.ID
+			return nil, nil
+		}}}
+	exec := system.Root.Spawn(Props(cfg, deps))
+	defer func() { _ = system.Root.StopFuture(exec).Wait() }()
+	for range 3 { // the slot is stuck on the first task; the rest wait
+		select {
+		case <-heartbeats:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no heartbeat while the slots were full: the hand-off blocked the mailbox")
+		}
+	}
+	close(release)
+	select {
+	case <-allDone:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d of %d tasks ran", len(ran), tasks)
+	}
+}

@@ -26,6 +26,9 @@ type Config struct {
 	LoadInterval time.Duration
 	// MaxBatch bounds the results one report carries. Default 1024.
 	MaxBatch int
+	// RegisterRetry is how long the executor waits for Registered before it
+	// registers again. Zero means RegisterRetry (3 s).
+	RegisterRetry time.Duration
 }
 
 // Validate names the first bad field.
@@ -39,6 +42,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("executor: LoadInterval must be > 0, got %v", c.LoadInterval)
 	case c.MaxBatch <= 0:
 		return fmt.Errorf("executor: MaxBatch must be > 0, got %d", c.MaxBatch)
+	case c.RegisterRetry < 0:
+		return fmt.Errorf("executor: RegisterRetry must be >= 0 (0: %v), got %v", RegisterRetry, c.RegisterRetry)
 	}
 	return nil
 }
