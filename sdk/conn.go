@@ -5,6 +5,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -70,6 +71,24 @@ type DialConfig struct {
 	RouteToOwners bool
 }
 
+// ErrInvalidConfig is wrapped by every error of DialConfig.Validate and
+// WorkerConfig.Validate.
+var ErrInvalidConfig = errors.New("sdk: invalid config")
+
+// Validate names the first bad field. Zero values take their defaults.
+func (c DialConfig) Validate() error {
+	switch {
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("%w: DialConfig.Port must be in [0, 65535] (0: any free port), got %d", ErrInvalidConfig, c.Port)
+	case c.ProbeTimeout < 0:
+		return fmt.Errorf("%w: DialConfig.ProbeTimeout must be >= 0 (0: %v), got %v", ErrInvalidConfig, cluster.DefaultProbeTimeout, c.ProbeTimeout)
+	}
+	if err := c.Security.Validate(); err != nil {
+		return fmt.Errorf("%w: DialConfig.Security: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
 // Dial connects to the node at addr (host:port of its remote listener) from
 // another process. It starts a local actor system with remote; only one Dial
 // per process (a protoactor limitation: see PROTOACTOR.md). Before it
@@ -79,6 +98,9 @@ type DialConfig struct {
 func Dial(addr string, cfg DialConfig) (*Conn, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("sdk: dial: empty node address; pass host:port of `shoal node --listen`")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sdk: dial %s: %w", addr, err)
 	}
 	if cfg.Host == "" {
 		cfg.Host = localHostFor(addr)

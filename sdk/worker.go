@@ -45,15 +45,32 @@ type WorkerConfig struct {
 	Spawn func(id string, props *actor.Props) (*actor.PID, error)
 }
 
+// Validate names the first bad field. Zero values take their defaults.
+func (c WorkerConfig) Validate() error {
+	switch {
+	case c.Slots < 0:
+		return fmt.Errorf("%w: WorkerConfig.Slots must be >= 0 (0: 4 × GOMAXPROCS), got %d", ErrInvalidConfig, c.Slots)
+	}
+	for k, v := range c.Capabilities {
+		if k == "" {
+			return fmt.Errorf("%w: WorkerConfig.Capabilities has an empty key (value %q)", ErrInvalidConfig, v)
+		}
+	}
+	return nil
+}
+
 // Worker runs handlers for the task types it registers.
 type Worker struct {
 	conn     *Conn
 	cfg      WorkerConfig
 	handlers map[string]Handler
+	invalid  error // cfg.Validate as given to NewWorker, returned by Run
 }
 
-// NewWorker returns a worker over conn.
+// NewWorker returns a worker over conn. A cfg that does not validate makes
+// Run fail with an error wrapping ErrInvalidConfig.
 func NewWorker(conn *Conn, cfg WorkerConfig) *Worker {
+	invalid := cfg.Validate()
 	if cfg.Slots <= 0 {
 		cfg.Slots = 4 * runtime.GOMAXPROCS(0)
 	}
@@ -64,7 +81,7 @@ func NewWorker(conn *Conn, cfg WorkerConfig) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{conn: conn, cfg: cfg, handlers: map[string]Handler{}}
+	return &Worker{conn: conn, cfg: cfg, handlers: map[string]Handler{}, invalid: invalid}
 }
 
 // Handle registers the handler of a task type. Call before Run.
@@ -76,6 +93,9 @@ func (w *Worker) ID() string { return w.cfg.ID }
 // Run registers with the node and runs tasks until ctx ends. It returns an
 // error at once if the node refuses the registration (bad token, version).
 func (w *Worker) Run(ctx context.Context) error {
+	if w.invalid != nil {
+		return fmt.Errorf("sdk: worker %s: %w", w.cfg.ID, w.invalid)
+	}
 	if len(w.handlers) == 0 {
 		return fmt.Errorf("sdk: worker %s has no handlers; call Handle first", w.cfg.ID)
 	}

@@ -13,7 +13,11 @@ package member
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/shoalrt/shoal/cluster/membership"
@@ -50,6 +54,36 @@ type Config struct {
 	JoinRetry time.Duration
 }
 
+// ErrInvalidConfig is wrapped by every error of Config.Validate.
+var ErrInvalidConfig = errors.New("invalid member config")
+
+// Validate names the first bad field. Zero durations take their defaults.
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return fmt.Errorf("%w: Name must be set (the node's unique name in the cluster)", ErrInvalidConfig)
+	case len(c.Key) != 0 && len(c.Key) != 16 && len(c.Key) != 24 && len(c.Key) != 32:
+		return fmt.Errorf("%w: Key must be 16, 24 or 32 bytes, got %d", ErrInvalidConfig, len(c.Key))
+	case c.LoadEvery < 0:
+		return fmt.Errorf("%w: LoadEvery must be >= 0 (0: 500 ms), got %v", ErrInvalidConfig, c.LoadEvery)
+	case c.FollowEvery < 0:
+		return fmt.Errorf("%w: FollowEvery must be >= 0 (0: 100 ms), got %v", ErrInvalidConfig, c.FollowEvery)
+	case c.JoinRetry < 0:
+		return fmt.Errorf("%w: JoinRetry must be >= 0 (0: one try), got %v", ErrInvalidConfig, c.JoinRetry)
+	}
+	if c.Gossip != "" {
+		if _, _, err := net.SplitHostPort(c.Gossip); err != nil {
+			return fmt.Errorf("%w: Gossip %q must be host:port: %v", ErrInvalidConfig, c.Gossip, err)
+		}
+	}
+	for i, s := range c.Seeds {
+		if strings.TrimSpace(s) == "" {
+			return fmt.Errorf("%w: Seeds[%d] is empty; give a gossip address (host:port) of a member", ErrInvalidConfig, i)
+		}
+	}
+	return nil
+}
+
 // Member is a node's cluster membership.
 type Member struct {
 	cfg Config
@@ -61,6 +95,9 @@ type Member struct {
 // remote is the node's protoactor address. It refuses a name whose node tag
 // a live member already has.
 func Join(cfg Config, remote string) (*Member, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
