@@ -18,6 +18,7 @@ import (
 	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 	"github.com/shoalrt/shoal/store"
+	"github.com/shoalrt/shoal/task"
 )
 
 // Task types the benchmark workers handle.
@@ -38,10 +39,6 @@ type env struct {
 	stopWks []func()
 	closed  sync.Once
 	err     error
-	// maxStandby is the largest standby count seen (sampled every ms).
-	maxStandby atomic.Int64
-	samplerEnd chan struct{}
-	samplerWG  sync.WaitGroup
 }
 
 // startEnv starts a node in a fresh directory under opt.Dir, with
@@ -71,36 +68,14 @@ func startEnv(ctx context.Context, opt Options, label string) (*env, error) {
 		return nil, err
 	}
 	conn := sdk.Local(system)
-	e := &env{opt: opt, dir: dir, system: system, node: n, conn: conn, client: sdk.NewClient(conn), samplerEnd: make(chan struct{})}
-	e.samplerWG.Add(1)
-	go e.sampleStandby()
+	e := &env{opt: opt, dir: dir, system: system, node: n, conn: conn, client: sdk.NewClient(conn)}
 	return e, nil
-}
-
-// sampleStandby keeps the largest standby count: tasks that found the
-// dispatch queue full and wait in the store for the pump's refill.
-func (e *env) sampleStandby() {
-	defer e.samplerWG.Done()
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.samplerEnd:
-			return
-		case <-t.C:
-			if s := e.node.Counters.Standby.Load(); s > e.maxStandby.Load() {
-				e.maxStandby.Store(s)
-			}
-		}
-	}
 }
 
 // close stops the workers, then the node, and removes the store. Later
 // calls return the first call's error.
 func (e *env) close() error {
 	e.closed.Do(func() {
-		close(e.samplerEnd)
-		e.samplerWG.Wait()
 		for _, stop := range e.stopWks {
 			stop()
 		}
@@ -164,16 +139,22 @@ func (e *env) startWorkers(ctx context.Context, n, slots int, typ string, sample
 	}
 }
 
-// finished is the number of tasks with a durable terminal result.
-func (e *env) finished() int64 {
-	c := &e.node.Counters
-	return c.Done.Load() + c.Deduplicated.Load() + c.Dead.Load() + c.Cancelled.Load()
+// counts asks the node for its counters; a node too busy to answer within
+// 5 s yields zero counts (progress shows nothing, waits poll again).
+func (e *env) counts() task.Counters {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _ := e.node.Counters(ctx)
+	return c
 }
 
-// waitFinished polls the node's counters until want tasks have a durable
-// terminal result.
+// finished is the number of tasks with a durable terminal result.
+func (e *env) finished() int64 { return e.counts().Finished() }
+
+// waitFinished polls the node's counters (every 2 ms: each poll asks three
+// actors) until want tasks have a durable terminal result.
 func (e *env) waitFinished(ctx context.Context, want int64) error {
-	t := time.NewTicker(time.Millisecond)
+	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for e.finished() < want {
 		select {
@@ -187,14 +168,14 @@ func (e *env) waitFinished(ctx context.Context, want int64) error {
 
 // counters copies the node's counters into res.
 func (e *env) counters(res *Result) {
-	c := &e.node.Counters
-	res.Metrics["node_accepted"] = float64(c.Accepted.Load())
-	res.Metrics["node_done"] = float64(c.Done.Load())
-	res.Metrics["node_deduplicated"] = float64(c.Deduplicated.Load())
-	if d := c.Dead.Load(); d > 0 {
-		res.Metrics["node_dead"] = float64(d)
+	c := e.counts()
+	res.Metrics["node_accepted"] = float64(c.Accepted)
+	res.Metrics["node_done"] = float64(c.Done)
+	res.Metrics["node_deduplicated"] = float64(c.Deduplicated)
+	if c.Dead > 0 {
+		res.Metrics["node_dead"] = float64(c.Dead)
 	}
-	res.Metrics["standby_max"] = float64(e.maxStandby.Load())
+	res.Metrics["standby_max"] = float64(c.StandbyPeak)
 }
 
 // submitBatches submits tasks 0..n-1 in batches of batch from producers

@@ -57,7 +57,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 		if err != nil {
 			return err
 		}
-		res.Metrics["standby_after_submit"] = float64(e.node.Counters.Standby.Load())
+		res.Metrics["standby_after_submit"] = float64(e.counts().Standby)
 		stop = startProgress(opt.Progress, "W1 drain: done", n, e.finished)
 		defer stop()
 		tWorkers = time.Now()
@@ -101,7 +101,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	if x := execs.Load(); x != n {
 		res.notef("%d handler executions for %d tasks (retries after lease loss count twice)", x, n)
 	}
-	if d := e.node.Counters.Dead.Load(); d > 0 {
+	if d := e.counts().Dead; d > 0 {
 		return fmt.Errorf("%d tasks ended dead", d)
 	}
 	return nil

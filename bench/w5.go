@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalrt/shoal/actors/flow"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
 )
@@ -75,10 +76,16 @@ func runW5(ctx context.Context, opt Options, res *Result) error {
 	}
 	ids := make([]uint64, n)
 	submitted := make([]int64, n) // unix ns of each flow's RunFlows call
-	stats := e.node.FlowStats()
+	stats := func() flow.Stats {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		st, _ := e.node.FlowStats(sctx)
+		return st
+	}
 	// The burst's own figures: the lone flows ran before it.
-	execs0, submitted0, shared0, done0 := execs.Load(), stats.StepsSubmitted.Load(), stats.StepsShared.Load(), stats.Done.Load()
-	finished := func() int64 { return stats.Done.Load() - done0 + stats.Failed.Load() }
+	s0 := stats()
+	execs0, submitted0, shared0, done0 := execs.Load(), s0.StepsSubmitted, s0.StepsShared, s0.Done
+	finished := func() int64 { st := stats(); return st.Done - done0 + st.Failed }
 	stop := startProgress(opt.Progress, "W5: flows finished", int64(n), finished)
 	defer stop()
 
@@ -154,10 +161,11 @@ func runW5(ctx context.Context, opt Options, res *Result) error {
 	res.Metrics["flows_per_s"] = rate(int64(n), tDone.Sub(t0))
 	res.Metrics["submit_flows_per_s"] = rate(int64(n), tSubmitted.Sub(t0))
 	res.Metrics["end_to_end_s"] = secs(tDone.Sub(t0))
-	res.Metrics["step_submissions"] = float64(stats.StepsSubmitted.Load() - submitted0)
+	s1 := stats()
+	res.Metrics["step_submissions"] = float64(s1.StepsSubmitted - submitted0)
 	res.Metrics["step_executions"] = float64(x)
 	res.Metrics["step_executions_expected"] = float64(expected)
-	res.Metrics["steps_shared"] = float64(stats.StepsShared.Load() - shared0)
+	res.Metrics["steps_shared"] = float64(s1.StepsShared - shared0)
 	res.Metrics["flows_failed"] = float64(failed)
 	for _, q := range []struct {
 		name string

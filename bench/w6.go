@@ -223,7 +223,7 @@ func runW6(ctx context.Context, opt Options, res *Result) error {
 	tc := time.Now()
 	stop = startProgress(opt.Progress, "W6 completion: done", ackedN.Load(), func() int64 { return e.finished() - base })
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	werr := e.waitFinished(wctx, e.node.Counters.Accepted.Load())
+	werr := e.waitFinished(wctx, e.counts().Accepted)
 	cancel()
 	stop()
 	complete := time.Since(tc)

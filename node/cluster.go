@@ -105,6 +105,5 @@ func (n *Node) spawnStealer(spawn func(*actor.Props, string) error) error {
 	scfg := n.cfg.Steal
 	scfg.Token = n.cfg.Token
 	return spawn(steal.Props(scfg, steal.Deps{Self: n.cfg.Cluster.View().Self, Dispatch: n.pids.Dispatch,
-		Codec: n.codec, Peers: n.cfg.StealFrom, ClassOf: n.cfg.Intake.ClassOf, Logger: n.cfg.Logger, Now: n.cfg.Now,
-		Stolen: func(k int) { n.Counters.Stolen.Add(int64(k)) }}), steal.Name)
+		Codec: n.codec, Peers: n.cfg.StealFrom, ClassOf: n.cfg.Intake.ClassOf, Logger: n.cfg.Logger, Now: n.cfg.Now}), steal.Name)
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -11,23 +10,17 @@ import (
 	"github.com/shoalrt/shoal/actors/flow"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/task"
 )
 
 // NameFlows is the flow actor's name (messages.ActorFlows).
 const NameFlows = messages.ActorFlows
 
-// nameFlowRouter stands between dedupe and the dispatcher: flow tasks go
-// to the flow runner, the rest to the dispatcher.
-const nameFlowRouter = "shoal-flow-router"
-
 type flowParts struct {
 	registry *flow.Registry
-	stats    flow.Stats
 }
 
-// spawnFlows loads the template directory and spawns the flow runner and
-// the router that hands it flow tasks.
+// spawnFlows loads the template directory and spawns the flow runner; the
+// queue hands it flow tasks.
 func (n *Node) spawnFlows(tr actorio.Transport, spawn func(*actor.Props, string) error) error {
 	cfg := n.cfg.Flows
 	cfg.Classes = flow.Classes{HighMin: n.cfg.Intake.HighMin, LowMax: n.cfg.Intake.LowMax}
@@ -45,39 +38,34 @@ func (n *Node) spawnFlows(tr actorio.Transport, spawn func(*actor.Props, string)
 			n.cfg.Logger.Info("flow template loaded", "template", p.Spec.Name, "version", p.Version, "steps", len(p.Steps))
 		}
 	}
-	return errors.Join(
-		spawn(flow.Props(cfg, flow.Deps{Store: n.store, Intake: n.pids.Intake, Dedupe: n.pids.Dedupe, Pump: actor.NewPID(n.system.Address(), namePump),
-			Registry: n.flows.registry, Transport: tr, Logger: n.cfg.Logger, Now: n.cfg.Now, Stats: &n.flows.stats}), NameFlows),
-		spawn(flow.Router(n.pids.Dispatch, n.pids.Flows), nameFlowRouter))
+	return spawn(flow.Props(cfg, flow.Deps{Store: n.store, Intake: n.pids.Intake, Queue: n.pids.Dispatch, Results: n.pids.Results,
+		Registry: n.flows.registry, Transport: tr, Logger: n.cfg.Logger, Now: n.cfg.Now}), NameFlows)
 }
 
-// completed counts durable results and forwards them to the flow runner,
-// which follows the steps of its flows. With no flow running nothing waits
-// for a step result (a flow starts, and submits its first steps, within one
-// message of the runner, which then counts it as running; a step result
-// that comes before the runner learns the step's id is read back from the
-// store), so other work costs the runner nothing.
-func (n *Node) completed(rs []task.Result) {
-	n.count(rs)
-	if n.flows.stats.Active.Load() > 0 {
-		n.system.Root.Send(n.pids.Flows, flow.Completed{Results: rs})
+func (n *Node) flowCounters(ctx context.Context, c map[string]int64) {
+	s, err := n.FlowStats(ctx)
+	if err != nil {
+		n.cfg.Logger.Warn("status: flow runner did not answer", "err", err)
+		return
 	}
+	c["flows_running"] = s.Active
+	c["flows_waiting"] = s.Waiting
+	c["flows_done"] = s.Done
+	c["flows_failed"] = s.Failed
+	c["flows_cancelled"] = s.Cancelled
+	c["flow_steps_submitted"] = s.StepsSubmitted
+	c["flow_steps_run"] = s.StepsRun
+	c["flow_steps_shared"] = s.StepsShared
 }
 
-func (n *Node) flowCounters(c map[string]int64) {
-	s := &n.flows.stats
-	c["flows_running"] = s.Active.Load()
-	c["flows_waiting"] = s.Waiting.Load()
-	c["flows_done"] = s.Done.Load()
-	c["flows_failed"] = s.Failed.Load()
-	c["flows_cancelled"] = s.Cancelled.Load()
-	c["flow_steps_submitted"] = s.StepsSubmitted.Load()
-	c["flow_steps_run"] = s.StepsRun.Load()
-	c["flow_steps_shared"] = s.StepsShared.Load()
+// FlowStats asks the flow runner for its counters.
+func (n *Node) FlowStats(ctx context.Context) (flow.Stats, error) {
+	res, err := n.system.Root.RequestFuture(n.pids.Flows, flow.StatsRequest{}, timeoutOf(ctx)).Result()
+	if err != nil {
+		return flow.Stats{}, fmt.Errorf("node: flow stats: %w", err)
+	}
+	return res.(flow.Stats), nil
 }
-
-// FlowStats are the flow runner's live counters.
-func (n *Node) FlowStats() *flow.Stats { return &n.flows.stats }
 
 // Flows is the node's in-process flow API (what an HTTP front end calls).
 // Every method answers with the same typed errors as the wire API.

@@ -222,8 +222,8 @@ func TestFlowSharedStepRunsOnce(t *testing.T) {
 	if slowRuns.Load() != 1 || fastRuns.Load() != 3 {
 		t.Fatalf("shared step ran %d times, own steps %d; want 1 and 3", slowRuns.Load(), fastRuns.Load())
 	}
-	if s := n.FlowStats(); s.StepsShared.Load() != 2 || s.StepsRun.Load() != 4 {
-		t.Fatalf("steps shared %d run %d; want 2 and 4", s.StepsShared.Load(), s.StepsRun.Load())
+	if s, err := n.FlowStats(ctx); err != nil || s.StepsShared != 2 || s.StepsRun != 4 {
+		t.Fatalf("steps shared %d run %d (%v); want 2 and 4", s.StepsShared, s.StepsRun, err)
 	}
 
 	// The shared step fails: every flow attached to it fails with its error
@@ -296,8 +296,8 @@ func TestFlowCancel(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the running step's handler was not cancelled")
 	}
-	if got := n.FlowStats().Cancelled.Load(); got != 1 {
-		t.Fatalf("flows cancelled %d, want 1", got)
+	if s, err := n.FlowStats(ctx); err != nil || s.Cancelled != 1 {
+		t.Fatalf("flows cancelled %d (%v), want 1", s.Cancelled, err)
 	}
 }
 

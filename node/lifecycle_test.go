@@ -11,6 +11,7 @@ import (
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
+	"github.com/shoalrt/shoal/task"
 )
 
 func runWorker(t *testing.T, ctx context.Context, conn *sdk.Conn, id string, h sdk.Handler, types ...string) context.CancelFunc {
@@ -70,19 +71,26 @@ func TestStandbyRefillAndOverload(t *testing.T) {
 		}
 		ids = append(ids, got...)
 	}
+	counts := func() task.Counters {
+		c, err := n.Counters(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for n.Counters.Standby.Load() < 300 && time.Now().Before(deadline) {
+	for counts().Standby < 300 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if s := n.Counters.Standby.Load(); s < 300 {
+	if s := counts().Standby; s < 300 {
 		t.Fatalf("standby = %d, want >= 300 with 30 queue places for 400 tasks", s)
 	}
-	accepted := n.Counters.Accepted.Load()
+	accepted := counts().Accepted
 	_, err := c.SubmitBatch(ctx, specs(200, "over"))
 	if !errors.Is(err, messages.ErrOverloaded) {
 		t.Fatalf("submit past the standby limit: got %v, want overloaded", err)
 	}
-	if got := n.Counters.Accepted.Load(); got != accepted {
+	if got := counts().Accepted; got != accepted {
 		t.Fatalf("a refused batch wrote %d tasks", got-accepted)
 	}
 	stop := runWorker(t, ctx, conn, "w1", echo, "echo")

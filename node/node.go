@@ -1,6 +1,7 @@
-// Package node wires one shoal node: the Pebble task store and the intake,
-// pump, dedupe, dispatch and result-hub actors, reachable in-process and,
-// when Listen is set, over protoactor remote.
+// Package node wires one shoal node: the task store and the intake, queue
+// (pump, dedupe and dispatch stepped in one actor), result-hub, flow,
+// supervisor and cloud actors, reachable in-process and, with a codec, over
+// protoactor remote.
 package node
 
 import (
@@ -9,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoalrt/shoal/actors/cloud"
 	"github.com/shoalrt/shoal/actors/flow"
+	"github.com/shoalrt/shoal/actors/queue"
 	"github.com/shoalrt/shoal/actors/queue/dedupe"
 	"github.com/shoalrt/shoal/actors/queue/dispatch"
 	"github.com/shoalrt/shoal/actors/queue/pump"
@@ -64,6 +65,14 @@ type Config struct {
 	Pump     pump.Config
 	Dedupe   dedupe.Config
 	Dispatch dispatch.Config
+	// Queue is the queue actor's timing (its lease tick, result batching
+	// and dedupe eviction).
+	Queue queue.Timing
+	// Results tunes the result hub.
+	Results results.Config
+	// AdoptEvery is how often a member sharing a PostgreSQL store looks for
+	// tasks of departed members to adopt (shared.go). Default 1 s.
+	AdoptEvery time.Duration
 	// Flows configures the flow runner (docs/flows.md).
 	Flows flow.Config
 	// Supervisor configures the server supervisor (docs/supervision.md).
@@ -110,6 +119,9 @@ func DefaultConfig(dir string) Config {
 		Pump:            pump.DefaultConfig(),
 		Dedupe:          dedupe.DefaultConfig(),
 		Dispatch:        dispatch.DefaultConfig(),
+		Queue:           queue.DefaultTiming(),
+		Results:         results.DefaultConfig(),
+		AdoptEvery:      time.Second,
 		Steal:           steal.DefaultConfig(),
 		Flows:           flow.DefaultConfig(),
 		Cloud:           cloud.DefaultConfig(),
@@ -130,8 +142,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
 	case c.Executors < 0 || c.Executors > 0 && c.Launcher == nil:
 		return fmt.Errorf("node: Executors (%d) needs a Launcher and must be >= 0", c.Executors)
+	case c.AdoptEvery <= 0:
+		return fmt.Errorf("node: AdoptEvery must be > 0, got %v", c.AdoptEvery)
 	}
-	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate(), c.Cloud.Validate())
+	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Queue.Validate(), c.Results.Validate(),
+		c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate(), c.Cloud.Validate())
 }
 
 // PIDs are the node's addressable actors.
@@ -140,25 +155,12 @@ type PIDs struct {
 	Flows                                     *actor.PID
 }
 
-// Counters are the node's cumulative counts.
-type Counters struct {
-	Accepted, Done, Dead, Cancelled, Deduplicated atomic.Int64
-	Standby                                       atomic.Int64
-	// ClassStandby is the standby count per class.
-	ClassStandby [messages.NumClasses]atomic.Int64
-	// Unclassified counts tasks accepted that the pump has not placed yet.
-	Unclassified atomic.Int64
-	// Stolen counts tasks this node leased from loaded peers.
-	Stolen atomic.Int64
-}
-
 // Node is a running shoal node.
 type Node struct {
 	cfg      Config
 	system   *actor.ActorSystem
 	store    store.Store
 	pids     PIDs
-	Counters Counters
 	stopOnce sync.Once
 	stopped  chan struct{}
 	sweeper  sync.WaitGroup
@@ -253,23 +255,14 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 	if cfg.Token != "" {
 		auth = func(tok string) bool { return tok == cfg.Token }
 	}
-	return errors.Join(
-		n.spawnFlows(tr, spawn), // first: dedupe hands flow tasks to its router as soon as it runs
-		spawn(results.Props(results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Completed: n.completed, Dedupe: p.Dedupe, Dispatch: p.Dispatch}), p.Results.Id),
-		spawn(dispatch.Props(cfg.Dispatch, dispatch.Deps{Store: n.store, Dedupe: p.Dedupe, Pump: pid(namePump), Transport: tr, Logger: log, Now: now, Authorize: auth, Stealer: n.stealerPID()}), NameDispatch),
-		spawn(dedupe.Props(cfg.Dedupe, dedupe.Deps{Store: n.store, Dispatch: pid(nameFlowRouter), Pump: pid(namePump), Results: p.Results, Transport: tr, Logger: log, Now: now, Seed: seed}), p.Dedupe.Id),
-		spawn(pump.Props(cfg.Pump, cfg.Dispatch.Capacity, maxID, pump.Deps{Store: n.pumpStore(), Dedupe: p.Dedupe, Logger: log, Now: now,
-			Standby: func(total int64, per [messages.NumClasses]int64) {
-				for c := range per {
-					n.Counters.ClassStandby[c].Store(per[c])
-				}
-				n.Counters.Standby.Store(total)
-			},
-			Classified: func(k int) { n.Counters.Unclassified.Add(-int64(k)) }}), namePump),
-		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Pump: pid(namePump), Transport: tr, Logger: log, Now: now,
-			Accepted:     func(k int) { n.Counters.Accepted.Add(int64(k)) },
-			Waiting:      func() int64 { return n.Counters.Standby.Load() + n.Counters.Unclassified.Load() },
-			Unclassified: func(d int64) { n.Counters.Unclassified.Add(d) }}), p.Intake.Id),
+	flows := n.spawnFlows(tr, spawn) // first: the queue hands it flow tasks as soon as it runs
+	return errors.Join(flows,
+		spawn(results.Props(cfg.Results, results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Queue: p.Dispatch, Flows: p.Flows}), p.Results.Id),
+		spawn(queue.Props(queue.Config{Pump: cfg.Pump, Dedupe: cfg.Dedupe, Dispatch: cfg.Dispatch, Timing: cfg.Queue},
+			queue.Deps{Store: n.pumpStore(), Intake: p.Intake, Results: p.Results, Flows: p.Flows, Stealer: n.stealerPID(),
+				Transport: tr, Logger: log, Now: now, Authorize: auth, MaxID: maxID, Seed: seed}), NameDispatch),
+		n.alias(p.Dispatch, p.Dedupe), // clients cancel at the dedupe's name
+		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Queue: p.Dispatch, Transport: tr, Logger: log, Now: now}), p.Intake.Id),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 		n.spawnRouters(spawn),
 		n.spawnStealer(spawn),
@@ -278,22 +271,40 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 	)
 }
 
-const namePump = "shoal-pump"
-
-func (n *Node) count(rs []task.Result) {
-	for i := range rs {
-		r := &rs[i]
-		switch {
-		case r.AliasOf != 0 && r.State == messages.StateDone:
-			n.Counters.Deduplicated.Add(1)
-		case r.State == messages.StateDone:
-			n.Counters.Done.Add(1)
-		case r.State == messages.StateDead:
-			n.Counters.Dead.Add(1)
-		case r.State == messages.StateCancelled:
-			n.Counters.Cancelled.Add(1)
-		}
+// alias makes the actor at pid answer under as's name too.
+func (n *Node) alias(pid, as *actor.PID) error {
+	proc, ok := n.system.ProcessRegistry.Get(pid)
+	if !ok {
+		return fmt.Errorf("node: alias %s: no actor %s", as.Id, pid.Id)
 	}
+	if _, ok := n.system.ProcessRegistry.Add(proc, as.Id); !ok {
+		return fmt.Errorf("node: alias %s: %w", as.Id, actor.ErrNameExists)
+	}
+	return nil
+}
+
+
+
+// Counters gathers the node's cumulative counts from the actors that own
+// them: intake, the result hub, the queue and, when stealing, the stealer.
+func (n *Node) Counters(ctx context.Context) (task.Counters, error) {
+	pids := []*actor.PID{n.pids.Intake, n.pids.Results, n.pids.Dispatch}
+	if p := n.stealerPID(); p != nil {
+		pids = append(pids, p)
+	}
+	futures := make([]*actor.Future, len(pids))
+	for i, p := range pids {
+		futures[i] = n.system.Root.RequestFuture(p, task.CountersRequest{}, timeoutOf(ctx))
+	}
+	var c task.Counters
+	for i, f := range futures {
+		res, err := f.Result()
+		if err != nil {
+			return task.Counters{}, fmt.Errorf("node: counters of %s: %w", pids[i].Id, err)
+		}
+		c.Add(res.(task.Counters))
+	}
+	return c, nil
 }
 
 func (n *Node) sweep() {
@@ -336,19 +347,23 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		return nil, fmt.Errorf("node: status: %w", err)
 	}
 	snap := res.(task.Snapshot)
+	c, err := n.Counters(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node: status: %w", err)
+	}
 	st := &messages.Status{Node: n.cfg.Name, Executors: snap.Executors, Counters: map[string]int64{
-		"accepted":     n.Counters.Accepted.Load(),
-		"done":         n.Counters.Done.Load(),
-		"dead":         n.Counters.Dead.Load(),
-		"cancelled":    n.Counters.Cancelled.Load(),
-		"deduplicated": n.Counters.Deduplicated.Load(),
-		"standby":      n.Counters.Standby.Load(),
+		"accepted":     c.Accepted,
+		"done":         c.Done,
+		"dead":         c.Dead,
+		"cancelled":    c.Cancelled,
+		"deduplicated": c.Deduplicated,
+		"standby":      c.Standby,
 		"leased":       int64(snap.Leases),
 		"granted":      snap.Counters.Granted,
 		"retried":      snap.Counters.Retried,
 		"expired":      snap.Counters.Expired,
 		"stale":        snap.Counters.Stale,
-		"stolen":       n.Counters.Stolen.Load(),
+		"stolen":       c.Stolen,
 		"evicted":      snap.Counters.Evicted,
 		"slept":        snap.Counters.Slept,
 		"woken":        snap.Counters.Woken,
@@ -357,11 +372,11 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		st.Counters["unplaceable"] += int64(u.Tasks)
 		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Type: u.Type, Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6})
 	}
-	for c := range snap.Queued {
-		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(c).String(),
-			Queued: int64(snap.Queued[c]), Standby: n.Counters.ClassStandby[c].Load()})
+	for i := range snap.Queued {
+		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(i).String(),
+			Queued: int64(snap.Queued[i]), Standby: c.ClassStandby[i]})
 	}
-	n.flowCounters(st.Counters)
+	n.flowCounters(ctx, st.Counters)
 	n.supervision(ctx, st) // supervision.go
 	n.addCloudStatus(ctx, st)
 	if n.cfg.Members != nil {
@@ -408,11 +423,12 @@ func (n *Node) Stop() error {
 			n.system.EventStream.Unsubscribe(n.endpointSub)
 		}
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.cloudPID(), n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, actor.NewPID(n.system.Address(), nameFlowRouter), n.pids.Intake, actor.NewPID(n.system.Address(), namePump), n.pids.Dedupe, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.cloudPID(), n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, n.pids.Intake, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {
 				_ = root.StopFuture(p).Wait()
 			}
 		}
+		n.system.ProcessRegistry.Remove(n.pids.Dedupe) // the queue's alias
 		err = n.store.Close()
 		n.pool.Close()
 	})

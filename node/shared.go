@@ -45,9 +45,6 @@ type sharedStore interface {
 	MovedTo(ctx context.Context, ids []uint64) (map[uint64]uint64, error)
 }
 
-// adoptEvery is how often a member looks for tasks to adopt.
-const adoptEvery = time.Second
-
 // shared returns the shared store surface in shared mode, else nil.
 func (n *Node) shared() sharedStore {
 	if n.cfg.Cluster == nil {
@@ -95,7 +92,7 @@ func (n *Node) adoptLoop(s sharedStore) {
 	handoff := n.cfg.Dispatch.LeaseTTL
 	start := n.cfg.Now()
 	seen := map[uint16]time.Time{} // node tag → when its member was last listed
-	t := time.NewTicker(adoptEvery)
+	t := time.NewTicker(n.cfg.AdoptEvery)
 	defer t.Stop()
 	for {
 		select {

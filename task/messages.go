@@ -5,8 +5,15 @@ import "github.com/shoalrt/shoal/messages"
 // The messages the node's actors exchange about tasks. They live here, not
 // in the sender's package, so that actors never import each other.
 
-// Persisted is what intake hands the pump once a batch is durable.
+// Persisted is what intake hands the queue once a batch is durable.
 type Persisted struct{ Tasks []Record }
+
+// Waiting tells intake how many tasks wait before the dispatch queues, for
+// its admission control: Standby tasks wait in the store, and Placed counts
+// every persisted task the queue has taken in (fast path or standby) since
+// it started, so intake's accepted-but-not-placed count is its own
+// admitted count minus Placed.
+type Waiting struct{ Standby, Placed int64 }
 
 // Routed is a Submit whose tasks this node's router already validated and
 // digested (Digests[i] belongs to Submit.Tasks[i]): intake skips hashing
@@ -16,26 +23,89 @@ type Routed struct {
 	Digests []Digest
 }
 
-// Credit returns queue places to the pump, per class.
+// Credit returns queue places, per class: the flow runner frees them when
+// a flow task it held finishes.
 type Credit struct{ N [messages.NumClasses]int }
 
-// Forward carries tasks from the pump to dedupe.
-type Forward struct{ Tasks []Record }
-
-// Enqueue carries originals from dedupe to the dispatcher.
+// Enqueue carries flow tasks (originals, deduplicated) from the queue to the
+// flow runner.
 type Enqueue struct{ Tasks []Record }
 
-// Finished carries terminal results of originals from the dispatcher.
+// Finished carries terminal results of originals the flow runner held back
+// to the queue's dedupe.
 type Finished struct{ Results []Result }
 
-// CancelQueued asks the dispatcher to cancel originals.
+// CancelQueued asks the flow runner to cancel flow tasks it holds, or the
+// queue to cancel stolen tasks its dispatcher holds (sent by the stealer).
 type CancelQueued struct{ IDs []uint64 }
 
-// DedupeStateRequest asks which tasks dedupe holds (answered with
-// []messages.TaskState: StateAttached for a waiting duplicate, StateQueued
-// for a live original — the dispatcher knows more — and StateStandby for a
-// task dedupe has not received yet).
-type DedupeStateRequest struct{ IDs []uint64 }
+// LocateRequest asks the queue where unfinished tasks wait; it is answered
+// with []Location, one per id.
+type LocateRequest struct{ IDs []uint64 }
+
+// Location is where an unfinished task waits: StateStandby (in the store,
+// not yet taken in), StateAttached (a duplicate waiting for its original),
+// StateQueued, StateLeased or StateFailed; Reason says why a queued task
+// cannot progress ("" when nothing is wrong).
+type Location struct {
+	State  messages.TaskState
+	Reason string
+}
+
+// CountersRequest asks an actor for its cumulative counts; it answers with
+// Counters holding the fields it owns (the node adds the answers up).
+type CountersRequest struct{}
+
+// Counters are a node's cumulative counts, each owned by one actor: intake
+// (Accepted), the result hub (Done, Deduplicated, Dead, Cancelled), the
+// queue (Standby, StandbyPeak, ClassStandby) and the stealer (Stolen).
+type Counters struct {
+	Accepted, Done, Deduplicated, Dead, Cancelled int64
+	// Standby is how many tasks wait in the store for a queue place now;
+	// StandbyPeak the most that ever did since the node started.
+	Standby, StandbyPeak int64
+	ClassStandby         [messages.NumClasses]int64
+	// Stolen counts tasks this node leased from loaded peers.
+	Stolen int64
+}
+
+// Add adds o's counts to c.
+func (c *Counters) Add(o Counters) {
+	c.Accepted += o.Accepted
+	c.Done += o.Done
+	c.Deduplicated += o.Deduplicated
+	c.Dead += o.Dead
+	c.Cancelled += o.Cancelled
+	c.Standby += o.Standby
+	c.StandbyPeak += o.StandbyPeak
+	for i := range c.ClassStandby {
+		c.ClassStandby[i] += o.ClassStandby[i]
+	}
+	c.Stolen += o.Stolen
+}
+
+// Finished is how many tasks have a durable terminal result.
+func (c Counters) Finished() int64 { return c.Done + c.Deduplicated + c.Dead + c.Cancelled }
+
+// Count adds durable results to the result hub's counts.
+func (c *Counters) Count(rs []Result) {
+	for i := range rs {
+		switch r := &rs[i]; {
+		case r.AliasOf != 0 && r.State == messages.StateDone:
+			c.Deduplicated++
+		case r.State == messages.StateDone:
+			c.Done++
+		case r.State == messages.StateDead:
+			c.Dead++
+		case r.State == messages.StateCancelled:
+			c.Cancelled++
+		}
+	}
+}
+
+// FlowsActive tells the result hub whether the flow runner holds running
+// flows: only then does it forward durable results to the runner.
+type FlowsActive struct{ Active bool }
 
 // Completed tells the result hub which results are now durable.
 type Completed struct{ Results []Result }
@@ -57,13 +127,6 @@ type Snapshot struct {
 
 // SnapshotRequest asks the dispatcher for a Snapshot (answered to the sender).
 type SnapshotRequest struct{}
-
-// StateRequest asks where tasks are (answered with []messages.TaskState).
-type StateRequest struct{ IDs []uint64 }
-
-// ReasonRequest asks why tasks cannot progress (answered with []string, ""
-// where nothing is wrong).
-type ReasonRequest struct{ IDs []uint64 }
 
 // Evict asks the dispatcher to forget an executor and requeue its leases
 // at once (Machine.Evict). Sent by the supervisor.

@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -14,28 +13,31 @@ import (
 	"github.com/shoalrt/shoal/task"
 )
 
-// Completed carries durable results to the runner (the node forwards every
-// batch the result hub receives).
-type Completed struct{ Results []task.Result }
+// StatsRequest asks the runner for its Stats (answered to the sender).
+type StatsRequest struct{}
 
-// Stats are the runner's counters, readable from any goroutine.
+// Stats are the runner's counters: the flows running and waiting for a
+// running place now, and the cumulative counts.
 type Stats struct {
-	Active, Waiting, Started, Done, Failed, Cancelled  atomic.Int64
-	StepsSubmitted, StepsRun, StepsShared, StepsFailed atomic.Int64
+	Active, Waiting int64
+	Counters
 }
 
 // Deps are the flow actor's collaborators.
 type Deps struct {
-	Store     store.Store
-	Intake    *actor.PID
-	Dedupe    *actor.PID
-	Pump      *actor.PID
+	Store  store.Store
+	Intake *actor.PID
+	// Queue is the node's queue: it hands the runner flow tasks and takes
+	// back their results, freed places and step cancels.
+	Queue *actor.PID
+	// Results, when set, is told task.FlowsActive whenever the runner goes
+	// from no running flow to some, or back: only then does it forward
+	// durable results here.
+	Results   *actor.PID
 	Registry  *Registry
 	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Stats, when set, mirrors the counters.
-	Stats *Stats
 }
 
 type submitted struct {
@@ -54,11 +56,11 @@ type shell struct {
 	self   *actor.PID
 	system *actor.ActorSystem
 	retry  actorio.Timer
+	active bool // what Results was last told
 }
 
 // Props returns the flow actor: the runner of flow tasks and the answerer
-// of template and flow requests. It receives flow tasks from dedupe through
-// the Router.
+// of template and flow requests. It receives flow tasks from the queue.
 func Props(cfg Config, d Deps) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return &shell{cfg: cfg, m: New(cfg), d: d} })
 }
@@ -72,7 +74,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.apply(ctx, s.m.Enqueue(now, msg.Tasks))
 	case task.CancelQueued:
 		s.apply(ctx, s.m.Cancel(now, msg.IDs))
-	case Completed:
+	case task.Completed: // from the result hub, while flows run
 		s.apply(ctx, s.m.Completed(now, msg.Results))
 	case lookedUp:
 		s.apply(ctx, s.m.Completed(now, msg.results))
@@ -95,25 +97,27 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.runFlows(ctx, msg)
 	case *messages.FlowGet:
 		s.get(ctx, msg)
+	case StatsRequest:
+		ctx.Respond(Stats{Active: int64(s.m.Active()), Waiting: int64(s.m.Waiting()), Counters: s.m.Counters})
 	case *actor.Stopping:
 		s.retry.Stop()
 		return
 	default:
 		return
 	}
+	s.tellActive(ctx) // before flush: the hub hears before any step is submitted
 	s.flush(ctx)
-	s.stats()
 }
 
 func (s *shell) apply(ctx actor.Context, fx Effects) {
 	if fx.Credit != ([messages.NumClasses]int{}) {
-		ctx.Send(s.d.Pump, task.Credit{N: fx.Credit})
+		ctx.Send(s.d.Queue, task.Credit{N: fx.Credit})
 	}
 	if len(fx.Finished) > 0 {
-		ctx.Send(s.d.Dedupe, task.Finished{Results: fx.Finished})
+		ctx.Send(s.d.Queue, task.Finished{Results: fx.Finished})
 	}
 	if len(fx.Cancel) > 0 {
-		ctx.Send(s.d.Dedupe, &messages.Cancel{IDs: fx.Cancel})
+		ctx.Send(s.d.Queue, &messages.Cancel{IDs: fx.Cancel})
 	}
 	if len(fx.Lookup) > 0 {
 		s.lookup(fx.Lookup)
@@ -162,64 +166,18 @@ func (s *shell) lookup(ids []uint64) {
 	}()
 }
 
-func (s *shell) stats() {
-	st := s.d.Stats
-	if st == nil {
-		return
+// tellActive tells the result hub when the runner starts or stops holding
+// running flows. A step result that reaches the hub before it hears is read
+// back from the store (the machine asks for a Lookup), so none is lost.
+func (s *shell) tellActive(ctx actor.Context) {
+	if active := s.m.Active() > 0; active != s.active && s.d.Results != nil {
+		s.active = active
+		ctx.Send(s.d.Results, task.FlowsActive{Active: active})
 	}
-	c := &s.m.Counters
-	st.Active.Store(int64(s.m.Active()))
-	st.Waiting.Store(int64(s.m.Waiting()))
-	st.Started.Store(c.Started)
-	st.Done.Store(c.Done)
-	st.Failed.Store(c.Failed)
-	st.Cancelled.Store(c.Cancelled)
-	st.StepsSubmitted.Store(c.StepsSubmitted)
-	st.StepsRun.Store(c.StepsRun)
-	st.StepsShared.Store(c.StepsShared)
-	st.StepsFailed.Store(c.StepsFailed)
 }
 
 func (s *shell) reply(to *actor.PID, msg any) {
 	if to != nil {
 		s.d.Transport.Send(s.system.Root, to, msg)
 	}
-}
-
-// Router stands between dedupe and the dispatcher: flow tasks go to the
-// flow runner, every other task to the dispatcher; cancels go to both
-// (each ignores ids it does not hold).
-func Router(dispatch, runner *actor.PID) *actor.Props {
-	return actor.PropsFromFunc(func(ctx actor.Context) {
-		switch msg := ctx.Message().(type) {
-		case task.Enqueue:
-			flows := 0
-			for i := range msg.Tasks {
-				if msg.Tasks[i].Type == messages.FlowTaskType {
-					flows++
-				}
-			}
-			if flows == 0 {
-				ctx.Send(dispatch, msg)
-				return
-			}
-			if flows == len(msg.Tasks) {
-				ctx.Send(runner, msg)
-				return
-			}
-			var f, o []task.Record
-			for _, t := range msg.Tasks {
-				if t.Type == messages.FlowTaskType {
-					f = append(f, t)
-				} else {
-					o = append(o, t)
-				}
-			}
-			ctx.Send(dispatch, task.Enqueue{Tasks: o})
-			ctx.Send(runner, task.Enqueue{Tasks: f})
-		case task.CancelQueued:
-			ctx.Send(dispatch, msg)
-			ctx.Send(runner, msg)
-		}
-	})
 }

@@ -12,24 +12,21 @@ import (
 	"github.com/shoalrt/shoal/task"
 )
 
-// committed tells intake a batch left the commit queue.
-type committed struct{ n int }
+// committed tells intake a batch left the commit queue (err: not durable).
+type committed struct {
+	n   int
+	err error
+}
 
 // Deps are the intake actor's collaborators.
 type Deps struct {
-	Store     store.Store
-	Pump      *actor.PID
+	Store store.Store
+	// Queue is handed each durable batch (task.Persisted); it tells intake
+	// how many tasks wait before its queues (task.Waiting).
+	Queue     *actor.PID
 	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Accepted, when set, is told how many tasks became durable.
-	Accepted func(n int)
-	// Waiting reads how many tasks wait before the queues: the pump's
-	// standby count plus the accepted tasks it has not classified yet.
-	Waiting func() int64
-	// Unclassified is told of tasks accepted (+n) or lost to a failed
-	// commit (−n); the pump subtracts the ones it classifies.
-	Unclassified func(delta int64)
 }
 
 type shell struct {
@@ -38,6 +35,12 @@ type shell struct {
 	d      Deps
 	acks   *store.Ordered
 	system *actor.ActorSystem
+	// admitted counts tasks handed to the store, less those a failed commit
+	// lost; with the queue's Waiting, admitted − Placed is how many durable
+	// or committing tasks the queue has not taken in yet.
+	admitted int64
+	waiting  task.Waiting
+	accepted int64 // tasks made durable
 }
 
 // Props returns the intake actor. maxID is the store's id high-water mark.
@@ -58,31 +61,36 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.submit(ctx, msg.Submit, msg.Digests)
 	case committed:
 		s.m.Committed(msg.n)
+		if msg.err != nil {
+			s.admitted -= int64(msg.n)
+		} else {
+			s.accepted += int64(msg.n)
+		}
+	case task.Waiting:
+		s.waiting = msg
+	case task.CountersRequest:
+		ctx.Respond(task.Counters{Accepted: s.accepted})
 	}
 }
 
 func (s *shell) submit(ctx actor.Context, msg *messages.Submit, digests []task.Digest) {
 	sender := ctx.Sender()
-	s.m.SetStandby(s.d.Waiting())
+	s.m.SetStandby(s.waiting.Standby + s.admitted - s.waiting.Placed)
 	recs, err := s.m.AcceptDigested(s.d.Now(), msg, digests)
 	if err != nil {
 		s.reply(sender, &messages.SubmitAck{Err: err})
 		return
 	}
-	s.d.Unclassified(int64(len(recs)))
+	s.admitted += int64(len(recs))
 	root, self := s.system.Root, ctx.Self()
 	s.acks.Commit(s.d.Store, &store.Batch{Tasks: recs}, func(cerr error) {
-		root.Send(self, committed{len(recs)})
+		root.Send(self, committed{len(recs), cerr})
 		if cerr != nil {
-			s.d.Unclassified(-int64(len(recs)))
 			s.d.Logger.Error("intake commit failed", "tasks", len(recs), "err", cerr)
 			s.reply(sender, &messages.SubmitAck{Err: messages.Errorf(messages.CodeUnavailable, "task store write failed: %v", cerr)})
 			return
 		}
-		root.Send(s.d.Pump, task.Persisted{Tasks: recs})
-		if s.d.Accepted != nil {
-			s.d.Accepted(len(recs))
-		}
+		root.Send(s.d.Queue, task.Persisted{Tasks: recs})
 		ids := make([]uint64, len(recs))
 		for i := range recs {
 			ids[i] = recs[i].ID

@@ -2,6 +2,7 @@ package results
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -13,18 +14,37 @@ import (
 	"github.com/shoalrt/shoal/task"
 )
 
+// Config tunes the result hub.
+type Config struct {
+	// ExpireEvery is how often waits past their deadline are answered with
+	// a timeout. Default 50 ms.
+	ExpireEvery time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config { return Config{ExpireEvery: 50 * time.Millisecond} }
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	if c.ExpireEvery <= 0 {
+		return fmt.Errorf("results: ExpireEvery must be > 0, got %v", c.ExpireEvery)
+	}
+	return nil
+}
+
 // Deps are the result hub's collaborators.
 type Deps struct {
 	Store     store.Store
 	Transport actorio.Transport
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// Completed, when set, is told each batch of durable results (metrics).
-	Completed func([]task.Result)
-	// Dedupe and Dispatch, when set, are asked where unfinished tasks wait
-	// (standby, attached, queued, leased, failed); otherwise they are
-	// reported as queued.
-	Dedupe, Dispatch *actor.PID
+	// Queue, when set, is asked where unfinished tasks wait (standby,
+	// attached, queued, leased, failed, with the reason a queued task
+	// cannot progress); otherwise they are reported as queued.
+	Queue *actor.PID
+	// Flows, when set, is the flow runner: it is forwarded durable results
+	// while it says it runs flows (task.FlowsActive).
+	Flows *actor.PID
 }
 
 // MaxWaitIDs bounds the tasks of one Wait.
@@ -33,19 +53,20 @@ const MaxWaitIDs = 100_000
 type tick struct{}
 
 type shell struct {
+	cfg    Config
 	m      *Machine
 	d      Deps
+	counts task.Counters // the Done, Deduplicated, Dead and Cancelled counts
+	flows  bool          // the flow runner runs flows
 	timer  actorio.Timer
 	self   *actor.PID
 	system *actor.ActorSystem
 }
 
 // Props returns the result hub actor.
-func Props(d Deps) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &shell{m: New(), d: d} })
+func Props(cfg Config, d Deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &shell{cfg: cfg, m: New(), d: d} })
 }
-
-const expireEvery = 50 * time.Millisecond
 
 func (s *shell) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
@@ -64,12 +85,17 @@ func (s *shell) Receive(ctx actor.Context) {
 			s.answer(msg.w, nil)
 		}
 	case task.Completed:
-		if s.d.Completed != nil {
-			s.d.Completed(msg.Results)
+		s.counts.Count(msg.Results)
+		if s.flows && s.d.Flows != nil {
+			ctx.Send(s.d.Flows, task.Completed{Results: msg.Results})
 		}
 		for _, w := range s.m.Completed(msg.Results) {
 			s.answer(w, nil)
 		}
+	case task.FlowsActive:
+		s.flows = msg.Active
+	case task.CountersRequest:
+		ctx.Respond(s.counts)
 	case tick:
 		s.timer.Clear()
 		for _, w := range s.m.Expire(s.d.Now().UnixNano()) {
@@ -83,7 +109,7 @@ func (s *shell) Receive(ctx actor.Context) {
 
 func (s *shell) arm() {
 	if s.m.Pending() > 0 && !s.timer.Armed() {
-		s.timer.Arm(s.system, s.self, expireEvery, tick{})
+		s.timer.Arm(s.system, s.self, s.cfg.ExpireEvery, tick{})
 	}
 }
 
@@ -114,10 +140,10 @@ func (s *shell) wait(ctx actor.Context, msg *messages.Wait) {
 	s.arm()
 }
 
-// locate refines the state of unfinished tasks by asking dedupe, then the
-// dispatcher, where they wait. Best effort: on any failure they stay queued.
+// locate asks the queue where unfinished tasks wait. Best effort: on any
+// failure they stay queued.
 func (s *shell) locate(root *actor.RootContext, found []messages.Outcome) {
-	if s.d.Dedupe == nil || s.d.Dispatch == nil {
+	if s.d.Queue == nil {
 		return
 	}
 	var idx []int
@@ -130,37 +156,13 @@ func (s *shell) locate(root *actor.RootContext, found []messages.Outcome) {
 	if len(ids) == 0 {
 		return
 	}
-	ask := func(pid *actor.PID, msg any) []messages.TaskState {
-		res, err := root.RequestFuture(pid, msg, 2*time.Second).Result()
-		if st, ok := res.([]messages.TaskState); err == nil && ok && len(st) == len(ids) {
-			return st
-		}
-		return nil
-	}
-	st := ask(s.d.Dedupe, task.DedupeStateRequest{IDs: ids})
-	if st == nil {
+	res, err := root.RequestFuture(s.d.Queue, task.LocateRequest{IDs: ids}, 2*time.Second).Result()
+	loc, ok := res.([]task.Location)
+	if err != nil || !ok || len(loc) != len(ids) {
 		return
 	}
 	for k, i := range idx {
-		found[i].State = st[k]
-	}
-	exact := ask(s.d.Dispatch, task.StateRequest{IDs: ids})
-	stuck := false
-	for k, i := range idx {
-		if exact != nil && st[k] == messages.StateQueued && exact[k] != messages.StateUnknown {
-			found[i].State = exact[k]
-		}
-		stuck = stuck || found[i].State == messages.StateQueued
-	}
-	if !stuck {
-		return
-	}
-	// Queued tasks may be set aside as unplaceable: say why.
-	res, err := root.RequestFuture(s.d.Dispatch, task.ReasonRequest{IDs: ids}, 2*time.Second).Result()
-	if why, ok := res.([]string); err == nil && ok && len(why) == len(ids) {
-		for k, i := range idx {
-			found[i].Reason = why[k]
-		}
+		found[i].State, found[i].Reason = loc[k].State, loc[k].Reason
 	}
 }
 

@@ -12,10 +12,14 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shoalrt/shoal/actors/queue"
+	"github.com/shoalrt/shoal/actors/queue/dedupe"
 	"github.com/shoalrt/shoal/actors/queue/dispatch"
+	"github.com/shoalrt/shoal/actors/queue/pump"
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk/executor"
+	"github.com/shoalrt/shoal/store"
 	"github.com/shoalrt/shoal/task"
 )
 
@@ -73,7 +77,7 @@ type finished struct {
 }
 
 func (f *finished) receive(c actor.Context) {
-	if m, ok := c.Message().(task.Finished); ok {
+	if m, ok := c.Message().(task.Completed); ok {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for _, r := range m.Results {
@@ -88,14 +92,20 @@ func (f *finished) got() []uint64 {
 	return slices.Clone(f.ids)
 }
 
-// startNode spawns a real dispatcher and the supervisor on a local system;
-// the dispatcher's finished results land in fin.
+// startNode spawns a real queue (the dispatcher and its pump and dedupe,
+// over a real Pebble store) and the supervisor on a local system; the
+// queue's durable results land in fin.
 func startNode(t *testing.T, cfg Config, d Deps, fin *finished) (*actor.ActorSystem, *actor.PID, *actor.PID) {
 	t.Helper()
+	st, err := store.OpenPebble(store.DefaultPebbleConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	system := actor.NewActorSystem()
-	dcfg := dispatch.DefaultConfig()
+	qcfg := queue.Config{Pump: pump.DefaultConfig(), Dedupe: dedupe.DefaultConfig(), Dispatch: dispatch.DefaultConfig(), Timing: queue.DefaultTiming()}
 	sink := system.Root.Spawn(actor.PropsFromFunc(fin.receive))
-	dpid, err := system.Root.SpawnNamed(dispatch.Props(dcfg, dispatch.Deps{Transport: actorio.Local{}, Logger: discard(), Now: time.Now, Dedupe: sink, Pump: sink}), messages.ActorDispatch)
+	dpid, err := system.Root.SpawnNamed(queue.Props(qcfg, queue.Deps{Store: st, Results: sink, Transport: actorio.Local{}, Logger: discard(), Now: time.Now}), messages.ActorDispatch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +215,13 @@ func TestSleepAfterIdleInFakeTime(t *testing.T) {
 			t.Fatalf("after a minute asleep: %q, want sleeping", s)
 		}
 		// Work it can run wakes it at once, and it runs it.
-		system.Root.Send(dpid, task.Enqueue{Tasks: []task.Record{{ID: 7, Type: "t", MaxAttempts: 3}}})
+		system.Root.Send(dpid, task.Persisted{Tasks: []task.Record{{ID: 7, Type: "t", MaxAttempts: 3}}})
 		synctest.Wait()
 		if s := state(); s != messages.ExecActive {
 			t.Fatalf("after a task arrived: %q, want active", s)
 		}
+		time.Sleep(10 * time.Millisecond) // the queue batches result commits (FlushDelay)
+		synctest.Wait()
 		if got := fin.got(); !slices.Equal(got, []uint64{7}) {
 			t.Fatalf("finished %v, want [7]", got)
 		}

@@ -27,10 +27,8 @@ type Deps struct {
 	Peers func() []Peer
 	// ClassOf maps a priority to its class (the intake's ranges).
 	ClassOf func(int32) messages.Class
-	// Stolen, when set, is told how many tasks were stolen.
-	Stolen func(n int)
-	Logger *slog.Logger
-	Now    func() time.Time
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 type tick struct{}
@@ -49,11 +47,12 @@ func Props(cfg Config, d Deps) *actor.Props {
 }
 
 type shell struct {
-	cfg   Config
-	d     Deps
-	m     *Machine
-	timer actorio.Timer
-	links map[string]*actor.PID // peer name → the child that receives its answers
+	cfg    Config
+	d      Deps
+	m      *Machine
+	timer  actorio.Timer
+	links  map[string]*actor.PID // peer name → the child that receives its answers
+	stolen int64                 // tasks stolen so far
 }
 
 func (s *shell) Receive(ctx actor.Context) {
@@ -87,14 +86,14 @@ func (s *shell) Receive(ctx actor.Context) {
 			fx := s.m.Grant(msg.peer, r)
 			if n := len(fx.Enqueue); n > 0 {
 				s.d.Logger.Debug("stole tasks", "peer", msg.peer, "tasks", n)
-				if s.d.Stolen != nil {
-					s.d.Stolen(n)
-				}
+				s.stolen += int64(n)
 			}
 			s.apply(ctx, fx)
 		}
 	case task.StolenResults:
 		s.apply(ctx, s.m.Results(now, msg.Results))
+	case task.CountersRequest:
+		ctx.Respond(task.Counters{Stolen: s.stolen})
 	case *actor.Stopping:
 		s.timer.Stop()
 	}

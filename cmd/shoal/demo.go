@@ -207,12 +207,14 @@ func demoProgress(w io.Writer, n *node.Node, total int, start time.Time, done <-
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	draw := func() {
-		c := &n.Counters
-		fin := int(c.Done.Load() + c.Deduplicated.Load() + c.Dead.Load() + c.Cancelled.Load())
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, _ := n.Counters(ctx)
+		cancel()
+		fin := int(c.Finished())
 		const width = 40
 		filled := min(width, fin*width/max(total, 1))
 		rate := float64(fin) / max(time.Since(start).Seconds(), 1e-9)
-		fmt.Fprintf(w, "\r[%s%s] %6d/%d finished  %7.0f tasks/s  standby %d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), fin, total, rate, c.Standby.Load())
+		fmt.Fprintf(w, "\r[%s%s] %6d/%d finished  %7.0f tasks/s  standby %d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), fin, total, rate, c.Standby)
 	}
 	for {
 		select {

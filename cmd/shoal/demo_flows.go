@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/shoalrt/shoal/actors/flow"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
@@ -105,7 +104,10 @@ func demoFlows(ctx context.Context, out io.Writer, n *node.Node, conn *sdk.Conn)
 			specs[i].Priority, specs[i].HasPriority = 90, true // rush orders
 		}
 	}
-	before := *snapshot(n.FlowStats())
+	before, err := n.FlowStats(ctx)
+	if err != nil {
+		return fmt.Errorf("demo flows: %w", err)
+	}
 	start := time.Now()
 	var ids []uint64
 	for i := 0; i < len(specs); i += 1000 {
@@ -120,7 +122,10 @@ func demoFlows(ctx context.Context, out io.Writer, n *node.Node, conn *sdk.Conn)
 		return fmt.Errorf("demo flows: wait: %w", err)
 	}
 	elapsed := time.Since(start)
-	after := snapshot(n.FlowStats())
+	after, err := n.FlowStats(ctx)
+	if err != nil {
+		return fmt.Errorf("demo flows: %w", err)
+	}
 
 	var ok, failed int
 	var example, failure string
@@ -144,7 +149,7 @@ func demoFlows(ctx context.Context, out io.Writer, n *node.Node, conn *sdk.Conn)
 	}
 	var runs int64
 	execs.Range(func(_, v any) bool { runs += v.(*atomic.Int64).Load(); return true })
-	submitted := after.submitted - before.submitted
+	submitted := after.StepsSubmitted - before.StepsSubmitted
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\t\n", k, v) }
 	row("flows done", ok)
@@ -167,10 +172,6 @@ func demoFlows(ctx context.Context, out io.Writer, n *node.Node, conn *sdk.Conn)
 	}
 	return nil
 }
-
-type flowSnap struct{ submitted int64 }
-
-func snapshot(s *flow.Stats) *flowSnap { return &flowSnap{submitted: s.StepsSubmitted.Load()} }
 
 func load(m *sync.Map, k string) int64 {
 	if v, ok := m.Load(k); ok {
