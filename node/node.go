@@ -283,8 +283,6 @@ func (n *Node) alias(pid, as *actor.PID) error {
 	return nil
 }
 
-
-
 // Counters gathers the node's cumulative counts from the actors that own
 // them: intake, the result hub, the queue and, when stealing, the stealer.
 func (n *Node) Counters(ctx context.Context) (task.Counters, error) {
