@@ -19,7 +19,10 @@ import (
 // them and the layout can evolve (a new version, with its own length, gets
 // its own decoder branch):
 //
-//	task.Record, version 1, array of 11:
+//	task.Record, version 2, array of 13:
+//	  [2, id, type, payload, prio, class, digest, req, max_attempts, attempts, submitted_ns, size, pin]
+//	task.Record, version 1, array of 11 (read only; written before Size and
+//	Pin were fields, which the decoder derives from req):
 //	  [1, id, type, payload, prio, class, digest, req, max_attempts, attempts, submitted_ns]
 //	task.Result, version 1, array of 10:
 //	  [1, id, class, digest, state, out, error, attempts, alias_of, finished_ns]
@@ -27,7 +30,8 @@ import (
 // Integers use msgpack's shortest encoding; payload and out are bin (nil
 // for a nil payload and for an empty out, as the omitempty of the former
 // map layout did), digest is a 32-byte bin, req is a map of str to str (nil
-// when empty), type and error are str.
+// when empty), type, pin and error are str, size is a float64 (the
+// integer 0 when the task has none, one byte instead of nine).
 //
 // The encoders append to a caller's buffer and use no reflection; the
 // decoders check every length against the bytes left before they allocate,
@@ -35,12 +39,14 @@ import (
 //
 // Records written by earlier builds are msgpack maps keyed by field name;
 // the decoders recognise a map header and read those with msgpack's
-// reflection decoder, as before.
+// reflection decoder, as before, and derive Size and Pin as for version 1.
 
 // Layout versions and their field counts.
 const (
 	taskLayoutV1   = 1
 	taskFieldsV1   = 11
+	taskLayoutV2   = 2
+	taskFieldsV2   = 13
 	resultLayoutV1 = 1
 	resultFieldsV1 = 10
 )
@@ -51,6 +57,8 @@ const (
 	fixArrayHeader = 0x90
 	fixStrHeader   = 0xa0
 	mpNil          = 0xc0
+
+	mpFloat32, mpFloat64 = 0xca, 0xcb
 
 	mpBin8, mpBin16, mpBin32 = 0xc4, 0xc5, 0xc6
 
@@ -66,7 +74,8 @@ const (
 func taskSize(t *task.Record) int {
 	n := 1 + 1 + uintSize(t.ID) + strSize(len(t.Type)) + payloadSize(t.Payload) +
 		intSize(int64(t.Priority)) + uintSize(uint64(t.Class)) + binSize(len(t.Digest)) +
-		intSize(int64(t.MaxAttempts)) + intSize(int64(t.Attempts)) + intSize(t.SubmittedAt)
+		intSize(int64(t.MaxAttempts)) + intSize(int64(t.Attempts)) + intSize(t.SubmittedAt) +
+		floatSize(t.Size) + strSize(len(t.Pin))
 	if len(t.Requirements) == 0 {
 		n++
 	} else {
@@ -80,7 +89,7 @@ func taskSize(t *task.Record) int {
 
 // appendTask appends the encoding of t to b.
 func appendTask(b []byte, t *task.Record) []byte {
-	b = append(b, fixArrayHeader|taskFieldsV1, taskLayoutV1)
+	b = append(b, fixArrayHeader|taskFieldsV2, taskLayoutV2)
 	b = appendUint(b, t.ID)
 	b = appendStr(b, t.Type)
 	if t.Payload == nil {
@@ -102,7 +111,9 @@ func appendTask(b []byte, t *task.Record) []byte {
 	}
 	b = appendInt(b, int64(t.MaxAttempts))
 	b = appendInt(b, int64(t.Attempts))
-	return appendInt(b, t.SubmittedAt)
+	b = appendInt(b, t.SubmittedAt)
+	b = appendFloat(b, t.Size)
+	return appendStr(b, t.Pin)
 }
 
 // resultSize returns the exact encoded size of r (appendResult's output).
@@ -170,22 +181,30 @@ func (d *recordDecoder) task(key, val []byte, rec *task.Record) error {
 			*rec = task.Record{}
 			return fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
 		}
+		if legacy.Size == 0 && legacy.Pin == "" {
+			legacy.DerivePlacement()
+		} else if !validSize(legacy.Size) {
+			*rec = task.Record{}
+			return fmt.Errorf("store: corrupt task record %s: size %v out of range", keyString(key), legacy.Size)
+		}
 		*rec = *legacy
 		return nil
 	}
-	if err := d.taskV1(val, rec); err != nil {
+	if err := d.taskArray(val, rec); err != nil {
 		*rec = task.Record{}
 		return fmt.Errorf("store: corrupt task record %s: %w", keyString(key), err)
 	}
 	return nil
 }
 
-func (d *recordDecoder) taskV1(val []byte, rec *task.Record) error {
+// taskArray decodes the array layouts: version 2, and version 1 whose Size
+// and Pin it derives from the requirements.
+func (d *recordDecoder) taskArray(val []byte, rec *task.Record) error {
 	r := reader{b: val}
-	if err := r.header(taskLayoutV1, taskFieldsV1); err != nil {
+	v, err := r.header(taskFields)
+	if err != nil {
 		return err
 	}
-	var err error
 	if rec.ID, err = r.uint(math.MaxUint64); err != nil {
 		return fieldErr("id", err)
 	}
@@ -239,6 +258,21 @@ func (d *recordDecoder) taskV1(val []byte, rec *task.Record) error {
 	if rec.SubmittedAt, err = r.int(math.MinInt64, math.MaxInt64); err != nil {
 		return fieldErr("submitted_ns", err)
 	}
+	if v == taskLayoutV1 {
+		rec.DerivePlacement()
+		return r.end()
+	}
+	if rec.Size, err = r.float(); err != nil {
+		return fieldErr("size", err)
+	}
+	if !validSize(rec.Size) {
+		return fieldErr("size", fmt.Errorf("%v out of range", rec.Size))
+	}
+	pin, err := r.str()
+	if err != nil {
+		return fieldErr("pin", err)
+	}
+	rec.Pin = string(pin)
 	return r.end()
 }
 
@@ -263,7 +297,7 @@ func (d *recordDecoder) result(key, val []byte, rec *task.Result) error {
 
 func (d *recordDecoder) resultV1(val []byte, rec *task.Result) error {
 	r := reader{b: val}
-	if err := r.header(resultLayoutV1, resultFieldsV1); err != nil {
+	if _, err := r.header(resultFields); err != nil {
 		return err
 	}
 	var err error
@@ -373,11 +407,19 @@ func (r *reader) be(n int) (uint64, error) {
 	return binary.BigEndian.Uint64(s), nil
 }
 
-// header reads the array header and the layout version.
-func (r *reader) header(version uint64, fields int) error {
+// taskFields and resultFields map the layout versions the decoders read to
+// their field counts.
+var (
+	taskFields   = map[uint64]int{taskLayoutV1: taskFieldsV1, taskLayoutV2: taskFieldsV2}
+	resultFields = map[uint64]int{resultLayoutV1: resultFieldsV1}
+)
+
+// header reads the array header and the layout version, one of layouts
+// (version → field count), and returns the version.
+func (r *reader) header(layouts map[uint64]int) (uint64, error) {
 	c, err := r.byte()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var n uint64
 	switch {
@@ -388,22 +430,23 @@ func (r *reader) header(version uint64, fields int) error {
 	case c == mpArray32:
 		n, err = r.be(4)
 	default:
-		return fmt.Errorf("not a record (msgpack code 0x%02x)", c)
+		return 0, fmt.Errorf("not a record (msgpack code 0x%02x)", c)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	v, err := r.uint(math.MaxUint64)
 	if err != nil {
-		return fmt.Errorf("layout version: %w", err)
+		return 0, fmt.Errorf("layout version: %w", err)
 	}
-	if v != version {
-		return fmt.Errorf("unknown layout version %d (array of %d)", v, n)
+	fields, ok := layouts[v]
+	if !ok {
+		return 0, fmt.Errorf("unknown layout version %d (array of %d)", v, n)
 	}
 	if n != uint64(fields) {
-		return fmt.Errorf("layout version %d has %d fields, want %d", v, n, fields)
+		return 0, fmt.Errorf("layout version %d has %d fields, want %d", v, n, fields)
 	}
-	return nil
+	return v, nil
 }
 
 func (r *reader) end() error {
@@ -488,6 +531,32 @@ func (r *reader) int(lo, hi int64) (int64, error) {
 	}
 	return v, nil
 }
+
+// float reads a float64, a float32 or an integer (the encoder writes a
+// size of 0 as the integer 0).
+func (r *reader) float() (float64, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch c {
+	case mpFloat64:
+		u, err := r.be(8)
+		return math.Float64frombits(u), err
+	case mpFloat32:
+		u, err := r.be(4)
+		return float64(math.Float32frombits(uint32(u))), err
+	}
+	r.off--
+	i, err := r.int(math.MinInt64, math.MaxInt64)
+	if err != nil {
+		return 0, err
+	}
+	return float64(i), nil
+}
+
+// validSize reports whether a decoded size is one the intake accepts.
+func validSize(f float64) bool { return f >= 0 && !math.IsInf(f, 0) }
 
 // str reads a str (nil for msgpack nil). The bytes alias the input.
 func (r *reader) str() ([]byte, error) {
@@ -667,6 +736,21 @@ func appendInt(b []byte, v int64) []byte {
 		return binary.BigEndian.AppendUint32(append(b, mpInt32), uint32(v))
 	}
 	return binary.BigEndian.AppendUint64(append(b, mpInt64), uint64(v))
+}
+
+func floatSize(f float64) int {
+	if f == 0 {
+		return 1
+	}
+	return 9
+}
+
+// appendFloat appends f as a float64, or 0 as the integer 0.
+func appendFloat(b []byte, f float64) []byte {
+	if f == 0 {
+		return append(b, 0)
+	}
+	return binary.BigEndian.AppendUint64(append(b, mpFloat64), math.Float64bits(f))
 }
 
 func strSize(n int) int {

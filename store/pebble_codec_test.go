@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"reflect"
@@ -29,6 +30,10 @@ func codecTasks() []task.Record {
 			Attempts: 70000, SubmittedAt: math.MaxInt64},
 		{ID: 1 << 40, Type: strings.Repeat("y", 32), Payload: make([]byte, 256), Priority: 255,
 			Requirements: map[string]string{"": ""}, Attempts: -129, SubmittedAt: -1 << 40},
+		{ID: 6, Type: "sized", Requirements: map[string]string{messages.ReqSize: "=2.5", messages.ReqPin: "=exec-1"},
+			Size: 2.5, Pin: "exec-1"},
+		{ID: 7, Type: "huge", Size: math.MaxFloat64, Pin: strings.Repeat("p", 256)},
+		{ID: 8, Type: "tiny", Size: math.SmallestNonzeroFloat64},
 	}
 }
 
@@ -103,10 +108,10 @@ func TestCodecRoundTrip(t *testing.T) {
 func TestCodecIsMsgpack(t *testing.T) {
 	for _, rec := range codecTasks() {
 		var v []any
-		if err := msgpack.Unmarshal(appendTask(nil, &rec), &v); err != nil || len(v) != taskFieldsV1 {
+		if err := msgpack.Unmarshal(appendTask(nil, &rec), &v); err != nil || len(v) != taskFieldsV2 {
 			t.Fatalf("task %d as msgpack: %v, %d fields", rec.ID, err, len(v))
 		}
-		if ver, _ := v[0].(int8); ver != taskLayoutV1 {
+		if ver, _ := v[0].(int8); ver != taskLayoutV2 {
 			t.Errorf("task %d: version %v", rec.ID, v[0])
 		}
 	}
@@ -171,10 +176,16 @@ func TestCodecRejectsCorrupt(t *testing.T) {
 	goodRes := appendResult(nil, &res)
 	edit := func(b []byte, f func([]byte) []byte) []byte { return f(append([]byte(nil), b...)) }
 	cases := map[string][]byte{
-		"empty":          {},
-		"nil":            {mpNil},
-		"0xc1":           {0xc1},
-		"version 2":      edit(good, func(b []byte) []byte { b[1] = 2; return b }),
+		"empty":           {},
+		"nil":             {mpNil},
+		"0xc1":            {0xc1},
+		"version 3":       edit(good, func(b []byte) []byte { b[1] = 3; return b }),
+		"version 1 of 13": edit(good, func(b []byte) []byte { b[1] = taskLayoutV1; return b }),
+		"size negative":   edit(good, func(b []byte) []byte { return append(b[:len(b)-2], 0xff, fixStrHeader) }),
+		"size NaN": edit(good, func(b []byte) []byte {
+			return append(append(b[:len(b)-2], mpFloat64, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0), fixStrHeader)
+		}),
+		"size as a str":  edit(good, func(b []byte) []byte { return append(b[:len(b)-2], 0xa1, '1', fixStrHeader) }),
 		"10 fields":      edit(good, func(b []byte) []byte { b[0] = fixArrayHeader | 10; return b }),
 		"trailing bytes": append(append([]byte(nil), good...), 0),
 		"result as task": goodRes,
@@ -203,6 +214,58 @@ func TestCodecRejectsCorrupt(t *testing.T) {
 	}
 }
 
+// v1SizedTask and v1PinnedTask are task records as the version 1 encoder
+// wrote them (before Size and Pin were fields): size and pin only in the
+// requirements, under the reserved keys.
+const (
+	v1SizedTask  = "9b012aa672656e646572c4076672616d652d375000c420dead00000000000000000000000000000000000000000000000000000000000181aa73686f616c2e73697a65a43d322e350301cf17979cfe362a0000"
+	v1PinnedTask = "9b012ba672656e646572c4076672616d652d375000c420dead00000000000000000000000000000000000000000000000000000000000181ae73686f616c2e6578656375746f72a73d657865632d310301cf17979cfe362a0000"
+)
+
+// TestCodecReadsV1 checks that version 1 records decode under version 2,
+// with Size and Pin derived from their requirements, and are rewritten in
+// version 2.
+func TestCodecReadsV1(t *testing.T) {
+	want := task.Record{ID: 42, Type: "render", Payload: []byte("frame-7"), Priority: 80, Class: messages.ClassHigh,
+		Digest: task.Digest{0xde, 0xad, 31: 0x01}, Requirements: map[string]string{messages.ReqSize: "=2.5"},
+		MaxAttempts: 3, Attempts: 1, SubmittedAt: 1_700_000_000_000_000_000, Size: 2.5}
+	pinned := want
+	pinned.ID, pinned.Size, pinned.Pin = 43, 0, "exec-1"
+	pinned.Requirements = map[string]string{messages.ReqPin: "=exec-1"}
+	for _, c := range []struct {
+		hex  string
+		want task.Record
+	}{{v1SizedTask, want}, {v1PinnedTask, pinned}} {
+		b, err := hex.DecodeString(c.hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeTask(taskKey(c.want.ID), b)
+		if err != nil {
+			t.Fatalf("v1 task %d: %v", c.want.ID, err)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("v1 task %d = %+v, want %+v", c.want.ID, got, c.want)
+		}
+		again := appendTask(nil, &got)
+		if again[1] != taskLayoutV2 {
+			t.Errorf("v1 task %d re-encoded in layout %d", c.want.ID, again[1])
+		}
+		if back, err := decodeTask(taskKey(c.want.ID), again); err != nil || !reflect.DeepEqual(back, c.want) {
+			t.Errorf("v1 task %d rewritten reads back as %+v, %v", c.want.ID, back, err)
+		}
+	}
+	// A malformed reserved size in an old record reads as no size (what
+	// placement made of it then), not as a corrupt record.
+	bad := manualTask(0)
+	bad = append(bad[:len(bad)-4], fixMapHeader|1)
+	bad = appendStr(appendStr(bad, messages.ReqSize), "=big")
+	bad = append(bad, 0, 0, 0)
+	if got, err := decodeTask(taskKey(9), bad); err != nil || got.Size != 0 || got.Requirements[messages.ReqSize] != "=big" {
+		t.Errorf("v1 task with a malformed size = %+v, %v", got, err)
+	}
+}
+
 // FuzzDecodeRecords feeds arbitrary bytes to the record decoders: they must
 // return an error naming the key, never panic; what decodes must encode and
 // decode again to the same record.
@@ -216,6 +279,10 @@ func FuzzDecodeRecords(f *testing.F) {
 		f.Add(appendResult(nil, &rec))
 		legacy, _ := msgpack.Marshal(&rec)
 		f.Add(legacy)
+	}
+	for _, h := range []string{v1SizedTask, v1PinnedTask} {
+		b, _ := hex.DecodeString(h)
+		f.Add(b)
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0xc1})

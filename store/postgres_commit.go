@@ -62,6 +62,8 @@ type pgTaskCols struct {
 	priority, maxAtt, attempted []int32
 	class                       []int16
 	req                         []*string
+	size                        []float64
+	pin                         []string
 }
 
 type pgResultCols struct {
@@ -176,6 +178,8 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 			c.maxAtt = append(c.maxAtt, t.MaxAttempts)
 			c.attempted = append(c.attempted, t.Attempts)
 			c.submitted = append(c.submitted, t.SubmittedAt)
+			c.size = append(c.size, t.Size)
+			c.pin = append(c.pin, pgText(t.Pin))
 			w.maxID = max(w.maxID, t.ID)
 			size += 64 + len(t.Type) + len(t.Payload)
 			if req != nil {
@@ -248,7 +252,7 @@ func requirementsJSON(m map[string]string) (*string, error) {
 // queue adds w's statements to b.
 func (w *pgWrite) queue(b *pgx.Batch, s *pgStatements) {
 	if c := w.tasks; c != nil {
-		b.Queue(s.insertTasks, c.id, c.typ, c.payload, c.priority, c.class, c.digest, c.req, c.maxAtt, c.attempted, c.submitted)
+		b.Queue(s.insertTasks, c.id, c.typ, c.payload, c.priority, c.class, c.digest, c.req, c.maxAtt, c.attempted, c.submitted, c.size, c.pin)
 	}
 	if c := w.results; c != nil {
 		b.Queue(s.insertResults, c.id, c.class, c.digest, c.state, c.output, c.errText, c.attempts, c.aliasOf, c.finished)

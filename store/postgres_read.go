@@ -26,8 +26,10 @@ func scanTask(row pgRow, rec *task.Record) error {
 		typ             string
 		prio, max, atts int32
 		submitted       int64
+		size            *float64
+		pin             *string
 	)
-	if err := row.Scan(&id, &typ, &payload, &prio, &class, &digest, &req, &max, &atts, &submitted); err != nil {
+	if err := row.Scan(&id, &typ, &payload, &prio, &class, &digest, &req, &max, &atts, &submitted, &size, &pin); err != nil {
 		return err
 	}
 	if len(digest) != len(rec.Digest) {
@@ -38,6 +40,16 @@ func scanTask(row pgRow, rec *task.Record) error {
 	copy(rec.Digest[:], digest)
 	if len(rec.Requirements) == 0 {
 		rec.Requirements = nil
+	}
+	if size == nil && pin == nil {
+		rec.DerivePlacement() // a row of schema version 1
+	} else {
+		if size != nil {
+			rec.Size = *size
+		}
+		if pin != nil {
+			rec.Pin = *pin
+		}
 	}
 	return nil
 }

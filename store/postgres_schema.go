@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -34,8 +35,15 @@ import (
 // createSchema runs at every open under a transaction-scoped advisory lock,
 // so several nodes opening one database at once create it exactly once; it
 // changes nothing when the schema exists. A schema_version above the one this
-// build knows makes open fail rather than write a layout it does not know.
-const pgSchemaVersion = 1
+// build knows makes open fail rather than write a layout it does not know;
+// an older one is migrated (pgMigrations) in the same transaction.
+//
+// Versions: 1, the tables above; 2 adds tasks.size and tasks.pin (a task's
+// typed Size and Pin). Rows written by version 1 have both NULL and derive
+// them on read from their requirements (task.Record.DerivePlacement), so the
+// requirement grammar stays written once, in Go, and the migration is
+// instant on a large table.
+const pgSchemaVersion = 2
 
 // pgSchemaLockKey is the advisory lock key serialising schema creation (an
 // arbitrary constant: "shoal" in ASCII).
@@ -54,7 +62,9 @@ CREATE TABLE IF NOT EXISTS {s}.tasks (
 	max_attempts integer  NOT NULL,
 	attempts     integer  NOT NULL,
 	submitted_ns bigint   NOT NULL,
-	pending      boolean  NOT NULL
+	pending      boolean  NOT NULL,
+	size         double precision,
+	pin          text
 );
 CREATE INDEX IF NOT EXISTS tasks_pending ON {s}.tasks (class, id) WHERE pending;
 CREATE TABLE IF NOT EXISTS {s}.results (
@@ -82,7 +92,7 @@ CREATE TABLE IF NOT EXISTS {s}.moves (
 	new_id   bigint NOT NULL,
 	moved_ns bigint NOT NULL
 );
-INSERT INTO {s}.meta (key, value) VALUES ('max_id', -9223372036854775808), ('schema_version', 1) ON CONFLICT (key) DO NOTHING;
+INSERT INTO {s}.meta (key, value) VALUES ('max_id', -9223372036854775808), ('schema_version', {v}) ON CONFLICT (key) DO NOTHING;
 `
 
 func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
@@ -95,7 +105,8 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 		return fmt.Errorf("lock schema creation: %w", err)
 	}
 	s := pgx.Identifier{schema}.Sanitize()
-	if _, err := tx.Exec(ctx, strings.ReplaceAll(pgSchemaDDL, "{s}", s)); err != nil {
+	ddl := strings.NewReplacer("{s}", s, "{v}", strconv.Itoa(pgSchemaVersion)).Replace(pgSchemaDDL)
+	if _, err := tx.Exec(ctx, ddl); err != nil {
 		return fmt.Errorf("create schema %s: %w", s, err)
 	}
 	var v int64
@@ -105,7 +116,26 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 	if v > pgSchemaVersion {
 		return fmt.Errorf("schema %s has version %d, this build knows up to %d: upgrade shoal", s, v, pgSchemaVersion)
 	}
+	if v < 1 {
+		return fmt.Errorf("schema %s has version %d: not a shoal schema version", s, v)
+	}
+	for ; v < pgSchemaVersion; v++ {
+		if _, err := tx.Exec(ctx, strings.ReplaceAll(pgMigrations[v-1], "{s}", s)); err != nil {
+			return fmt.Errorf("migrate schema %s from version %d to %d: %w", s, v, v+1, err)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE "+s+".meta SET value = $1 WHERE key = 'schema_version'", v+1); err != nil {
+			return fmt.Errorf("migrate schema %s to version %d: %w", s, v+1, err)
+		}
+	}
 	return tx.Commit(ctx)
+}
+
+// pgMigrations[i] migrates a schema from version i+1 to i+2. Each is
+// idempotent (IF NOT EXISTS), and runs under createSchema's lock.
+var pgMigrations = []string{
+	// 1 → 2: the typed Size and Pin of a task, NULL in older rows.
+	`ALTER TABLE {s}.tasks ADD COLUMN IF NOT EXISTS size double precision;
+ALTER TABLE {s}.tasks ADD COLUMN IF NOT EXISTS pin text;`,
 }
 
 // pgStatements are the store's SQL texts with the schema filled in.
@@ -116,7 +146,7 @@ type pgStatements struct {
 }
 
 const (
-	taskCols   = "id, type, payload, priority, class, digest, requirements, max_attempts, attempts, submitted_ns"
+	taskCols   = "id, type, payload, priority, class, digest, requirements, max_attempts, attempts, submitted_ns, size, pin"
 	resultCols = "id, class, digest, state, output, error, attempts, alias_of, finished_ns"
 )
 
@@ -128,12 +158,13 @@ func statements(schema string) pgStatements {
 		// for any number of rows. A rewritten task is pending again and a
 		// rewritten result replaces the old one, as in the Pebble store.
 		insertTasks: `INSERT INTO ` + tasks + ` (` + taskCols + `, pending)
-SELECT u.id, u.type, u.payload, u.priority, u.class, u.digest, u.req::jsonb, u.max_attempts, u.attempts, u.submitted_ns, true
-FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::integer[], $5::smallint[], $6::bytea[], $7::text[], $8::integer[], $9::integer[], $10::bigint[])
-  AS u(id, type, payload, priority, class, digest, req, max_attempts, attempts, submitted_ns)
+SELECT u.id, u.type, u.payload, u.priority, u.class, u.digest, u.req::jsonb, u.max_attempts, u.attempts, u.submitted_ns, u.size, u.pin, true
+FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::integer[], $5::smallint[], $6::bytea[], $7::text[], $8::integer[], $9::integer[], $10::bigint[],
+  $11::double precision[], $12::text[])
+  AS u(id, type, payload, priority, class, digest, req, max_attempts, attempts, submitted_ns, size, pin)
 ON CONFLICT (id) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload, priority = EXCLUDED.priority,
   class = EXCLUDED.class, digest = EXCLUDED.digest, requirements = EXCLUDED.requirements, max_attempts = EXCLUDED.max_attempts,
-  attempts = EXCLUDED.attempts, submitted_ns = EXCLUDED.submitted_ns, pending = true`,
+  attempts = EXCLUDED.attempts, submitted_ns = EXCLUDED.submitted_ns, size = EXCLUDED.size, pin = EXCLUDED.pin, pending = true`,
 		insertResults: `INSERT INTO ` + results + ` (` + resultCols + `)
 SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bytea[], $4::smallint[], $5::bytea[], $6::text[], $7::integer[], $8::bigint[], $9::bigint[])
 ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, digest = EXCLUDED.digest, state = EXCLUDED.state, output = EXCLUDED.output,

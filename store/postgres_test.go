@@ -3,12 +3,15 @@ package store
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/store/pgtest"
@@ -71,6 +74,7 @@ func TestPostgres(t *testing.T) {
 			t.Errorf("open of a newer schema = %v; want a version error", err)
 		}
 	})
+	t.Run("MigrateV1", func(t *testing.T) { testPgMigrateV1(t, cfgFor(t)) })
 	t.Run("Unreachable", func(t *testing.T) {
 		cfg := DefaultPostgresConfig(fmt.Sprintf("postgres://postgres@127.0.0.1:%d/nope?sslmode=disable&connect_timeout=2", srv.Port))
 		if _, err := OpenPostgres(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "nope") {
@@ -297,5 +301,120 @@ func testPgShared(t *testing.T, p *Postgres) {
 	want := map[uint64]uint64{blockB + 2: blockA + 10, blockB + 5: blockB + 20}
 	if err != nil || !maps.Equal(got, want) {
 		t.Errorf("MovedTo = %#x, %v; want %#x", got, err, want)
+	}
+}
+
+// pgSchemaDDLV1 is schema version 1 as the build before version 2 created
+// it (tasks without size and pin).
+const pgSchemaDDLV1 = `
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.tasks (
+	id           bigint   PRIMARY KEY,
+	type         text     NOT NULL,
+	payload      bytea,
+	priority     integer  NOT NULL,
+	class        smallint NOT NULL,
+	digest       bytea    NOT NULL,
+	requirements jsonb,
+	max_attempts integer  NOT NULL,
+	attempts     integer  NOT NULL,
+	submitted_ns bigint   NOT NULL,
+	pending      boolean  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_pending ON {s}.tasks (class, id) WHERE pending;
+CREATE TABLE IF NOT EXISTS {s}.results (
+	id          bigint   PRIMARY KEY,
+	class       smallint NOT NULL,
+	digest      bytea    NOT NULL,
+	state       smallint NOT NULL,
+	output      bytea,
+	error       text     NOT NULL,
+	attempts    integer  NOT NULL,
+	alias_of    bigint   NOT NULL,
+	finished_ns bigint   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_finished ON {s}.results (finished_ns);
+CREATE TABLE IF NOT EXISTS {s}.meta (
+	key   text   PRIMARY KEY,
+	value bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.id_blocks (
+	block  integer PRIMARY KEY,
+	max_id bigint  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.moves (
+	old_id   bigint PRIMARY KEY,
+	new_id   bigint NOT NULL,
+	moved_ns bigint NOT NULL
+);
+INSERT INTO {s}.meta (key, value) VALUES ('max_id', -9223372036854775808), ('schema_version', 1) ON CONFLICT (key) DO NOTHING;
+`
+
+// testPgMigrateV1: a schema of version 1 with rows in it is migrated at
+// open; its rows read with Size and Pin derived from their requirements, and
+// new rows keep theirs.
+func testPgMigrateV1(t *testing.T, cfg PostgresConfig) {
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, cfg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	s := pgx.Identifier{cfg.Schema}.Sanitize()
+	if _, err := conn.Exec(ctx, strings.ReplaceAll(pgSchemaDDLV1, "{s}", s)); err != nil {
+		t.Fatalf("create schema v1: %v", err)
+	}
+	old := mkTask(1, messages.ClassNormal)
+	old.Requirements = map[string]string{"gpu": "=1", messages.ReqSize: "=2.5", messages.ReqPin: "=exec-1"}
+	plain := mkTask(2, messages.ClassNormal)
+	for _, r := range []task.Record{old, plain} {
+		req, err := requirementsJSON(r.Requirements)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO "+s+`.tasks (id, type, payload, priority, class, digest, requirements,
+  max_attempts, attempts, submitted_ns, pending) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, true)`,
+			pgID(r.ID), r.Type, r.Payload, r.Priority, int16(r.Class), r.Digest[:], req, r.MaxAttempts, r.Attempts, r.SubmittedAt); err != nil {
+			t.Fatalf("insert v1 row: %v", err)
+		}
+	}
+	p, err := OpenPostgres(ctx, cfg)
+	if err != nil {
+		t.Fatalf("OpenPostgres of a v1 schema: %v", err)
+	}
+	defer p.Close()
+	var v int64
+	if err := conn.QueryRow(ctx, "SELECT value FROM "+s+".meta WHERE key = 'schema_version'").Scan(&v); err != nil || v != pgSchemaVersion {
+		t.Fatalf("schema_version after open = %d, %v; want %d", v, err, pgSchemaVersion)
+	}
+	old.Size, old.Pin = 2.5, "exec-1"
+	for _, w := range []task.Record{old, plain} {
+		if got, ok := mustTask(t, p, w.ID); !ok || !reflect.DeepEqual(got, w) {
+			t.Errorf("v1 row %d = %+v, %v; want %+v", w.ID, got, ok, w)
+		}
+	}
+	// A row rewritten by this build has its columns set, whatever its
+	// requirements say.
+	fresh := mkTask(3, messages.ClassNormal)
+	fresh.Size, fresh.Pin = 4, "exec-2"
+	if err := p.Commit(ctx, &Batch{Tasks: []task.Record{fresh}}); err != nil {
+		t.Fatal(err)
+	}
+	var size float64
+	var pin string
+	if err := conn.QueryRow(ctx, "SELECT size, pin FROM "+s+".tasks WHERE id = $1", pgID(3)).Scan(&size, &pin); err != nil || size != 4 || pin != "exec-2" {
+		t.Errorf("new row: size %v, pin %q, %v", size, pin, err)
+	}
+	// Opening again changes nothing.
+	p.Close()
+	p2, err := OpenPostgres(ctx, cfg)
+	if err != nil {
+		t.Fatalf("second open: %v", err)
+	}
+	defer p2.Close()
+	for _, w := range []task.Record{old, plain, fresh} {
+		if got, ok := mustTask(t, p2, w.ID); !ok || !reflect.DeepEqual(got, w) {
+			t.Errorf("after reopen, task %d = %+v, %v; want %+v", w.ID, got, ok, w)
+		}
 	}
 }

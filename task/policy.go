@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -143,13 +142,13 @@ func (c *Checker) Check(i int, t *messages.TaskSpec) *messages.Error {
 	case t.MaxAttempts < 0 || t.MaxAttempts > c.MaxAttempts:
 		return messages.TaskErrorf(messages.CodeInvalid, i, "max attempts %d is outside [0, %d]", t.MaxAttempts, c.MaxAttempts)
 	}
+	if _, _, err := Placement(t.Requirements); err != nil {
+		// Reserved keys: set from Size and Pin, and kept by tasks
+		// re-submitted from the store (adoption).
+		return messages.TaskErrorf(messages.CodeBadRequirement, i, "%v", err)
+	}
 	for k, v := range t.Requirements {
-		if k == messages.ReqSize {
-			// Reserved: set from Size, and kept by tasks re-submitted from
-			// the store (adoption).
-			if f, err := strconv.ParseFloat(strings.TrimPrefix(v, "="), 64); err != nil || !strings.HasPrefix(v, "=") || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-				return messages.TaskErrorf(messages.CodeBadRequirement, i, "requirement %s is reserved for the task's size (\"=<number>\"), got %q", k, v)
-			}
+		if k == messages.ReqSize || k == messages.ReqPin {
 			continue
 		}
 		if err := ParseRequirement(k, v); err != nil {

@@ -22,6 +22,16 @@ type Record struct {
 	MaxAttempts  int32             `msgpack:"max_attempts"`
 	Attempts     int32             `msgpack:"attempts"`     // executions started that ended in failure
 	SubmittedAt  int64             `msgpack:"submitted_ns"` // unix nanoseconds
+	// Size is the task's declared size (any unit, > 0), or 0: placement
+	// learns run times per task type and size bucket. Set once at intake,
+	// with the reserved requirement messages.ReqSize it agrees with
+	// (see Placement); records of older layouts derive it on read.
+	Size float64 `msgpack:"size,omitempty"`
+	// Pin is the id of the only executor that may run the task, or "". Set
+	// once at intake, with the reserved requirement messages.ReqPin
+	// ("=<Pin>") that placement matches and that is part of the task's
+	// requirement shape; records of older layouts derive it on read.
+	Pin string `msgpack:"pin,omitempty"`
 }
 
 // Result is the terminal outcome of a task.

@@ -189,7 +189,10 @@ func New(cfg Config, prefix string) *Machine {
 	return &Machine{cfg: cfg, prefix: prefix, insts: map[string]*instance{}, refused: map[string]bool{}, offerCaps: caps}
 }
 
-// Offers reports whether cloud executors would satisfy req.
+// Offers reports whether cloud executors would satisfy req. A pinned task
+// (messages.ReqPin) names one executor, never a new one. The pin is read
+// from the requirements: the cloud actor sees set-aside shapes
+// (task.Unplaceable), not records, so it has no typed Record.Pin.
 func (m *Machine) Offers(req map[string]string) bool {
 	for k, want := range req {
 		if k == messages.ReqPin || !task.Satisfies(m.offerCaps[k], want) {

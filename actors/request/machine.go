@@ -6,7 +6,6 @@ package request
 import (
 	"fmt"
 	"maps"
-	"strconv"
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
@@ -110,6 +109,7 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []ta
 		if max == 0 {
 			max = m.cfg.DefaultMaxAttempts
 		}
+		size, pin := placementOf(t)
 		recs[i] = task.Record{
 			ID:           m.nextID,
 			Type:         t.Type,
@@ -120,6 +120,8 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []ta
 			Requirements: withPlacement(t),
 			MaxAttempts:  max,
 			SubmittedAt:  ts,
+			Size:         size,
+			Pin:          pin,
 		}
 		m.nextID++
 	}
@@ -136,9 +138,25 @@ func (m *Machine) digestOf(digests []task.Digest, i int, t *messages.TaskSpec) t
 	return m.Digest(t.Type, t.Payload)
 }
 
+// placementOf is t's size and pin, parsed once here so that no later stage
+// parses the requirements again: Size and Pin when set, else what the
+// reserved requirement keys carry (a task re-submitted from the store). The
+// task passed Check, so the reserved keys are well-formed.
+func placementOf(t *messages.TaskSpec) (float64, string) {
+	size, pin, _ := task.Placement(t.Requirements)
+	if t.Size > 0 {
+		size = t.Size
+	}
+	if t.Pin != "" {
+		pin = t.Pin
+	}
+	return size, pin
+}
+
 // withPlacement returns t's requirements with its size and pin under the
-// reserved keys (messages.ReqSize, ReqPin): dispatch reads them there, and
-// both stores keep them without a layout change.
+// reserved keys (messages.ReqSize, ReqPin): the pin is a constraint placement
+// matches and shows in a task's requirement shape, and a record re-submitted
+// from the store (adoption) carries both in its requirements.
 func withPlacement(t *messages.TaskSpec) map[string]string {
 	if t.Size == 0 && t.Pin == "" {
 		return t.Requirements
@@ -146,10 +164,10 @@ func withPlacement(t *messages.TaskSpec) map[string]string {
 	req := make(map[string]string, len(t.Requirements)+2)
 	maps.Copy(req, t.Requirements)
 	if t.Size > 0 {
-		req[messages.ReqSize] = "=" + strconv.FormatFloat(t.Size, 'g', -1, 64)
+		req[messages.ReqSize] = task.SizeRequirement(t.Size)
 	}
 	if t.Pin != "" {
-		req[messages.ReqPin] = "=" + t.Pin
+		req[messages.ReqPin] = task.PinRequirement(t.Pin)
 	}
 	return req
 }

@@ -386,19 +386,27 @@ func TestAcceptSizeAndPin(t *testing.T) {
 	if !maps.Equal(recs[0].Requirements, want) {
 		t.Fatalf("requirements = %v, want %v", recs[0].Requirements, want)
 	}
+	if recs[0].Size != 2.5 || recs[0].Pin != "exec-1" {
+		t.Fatalf("size %v, pin %q; want the typed fields set at intake", recs[0].Size, recs[0].Pin)
+	}
 	if len(s.Requirements) != 1 {
 		t.Fatal("the caller's requirement map was modified")
 	}
 	// A record re-submitted from the store keeps its size key.
 	again := spec("t", "", 50)
 	again.Requirements = recs[0].Requirements
-	if _, err := m.Accept(t0, submit(again)); err != nil {
+	back, err := m.Accept(t0, submit(again))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if back[0].Size != 2.5 || back[0].Pin != "exec-1" {
+		t.Fatalf("re-submitted: size %v, pin %q; want them lifted from the reserved keys", back[0].Size, back[0].Pin)
 	}
 	for _, bad := range []messages.TaskSpec{
 		{Type: "t", Priority: 50, Size: -1},
 		{Type: "t", Priority: 50, Size: math.Inf(1)},
 		{Type: "t", Priority: 50, Requirements: map[string]string{messages.ReqSize: "=big"}},
+		{Type: "t", Priority: 50, Requirements: map[string]string{messages.ReqPin: ">= 1.0"}},
 	} {
 		if _, err := m.Accept(t0, submit(bad)); err == nil {
 			t.Errorf("accepted %+v", bad)

@@ -32,6 +32,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		fn   func(*testing.T, Opener)
 	}{
 		{"CommitReadBack", testCommitReadBack},
+		{"SizeAndPin", testSizeAndPin},
 		{"PendingOrderPerClass", testPendingOrderPerClass},
 		{"ResultsRemovePending", testResultsRemovePending},
 		{"Attempts", testAttempts},
@@ -160,6 +161,41 @@ func testCommitReadBack(t *testing.T, open Opener) {
 	if err := <-s.CommitAsync(t.Context(), &store.Batch{}); err != nil {
 		t.Errorf("empty CommitAsync: %v", err)
 	}
+}
+
+// testSizeAndPin: a task's typed Size and Pin read back as written, from
+// Task, Pending and after a reopen, whatever the requirements say.
+func testSizeAndPin(t *testing.T, open Opener) {
+	s := open(t)
+	want := []task.Record{Task(1, messages.ClassNormal), Task(2, messages.ClassNormal), Task(3, messages.ClassNormal), Task(4, messages.ClassNormal)}
+	want[0].Size, want[0].Pin = 2.5, "exec-1"
+	want[0].Requirements = map[string]string{"gpu": "=1", messages.ReqSize: task.SizeRequirement(2.5), messages.ReqPin: task.PinRequirement("exec-1")}
+	want[1].Size, want[1].Requirements = math.MaxFloat64, nil
+	want[2].Pin = "node-a/exec-2"
+	// want[3]: neither.
+	commit(t, s, store.Batch{Tasks: want})
+	check := func(s store.Store, when string) {
+		t.Helper()
+		for _, w := range want {
+			if got, ok := readRecord(t, s, w.ID); !ok || got.Size != w.Size || got.Pin != w.Pin || !reflect.DeepEqual(got, w) {
+				t.Errorf("%s: Task(%d) = %+v, %v; want %+v", when, w.ID, got, ok, w)
+			}
+		}
+		recs, err := s.Pending(t.Context(), messages.ClassNormal, 0, 10)
+		if err != nil || len(recs) != len(want) {
+			t.Fatalf("%s: Pending = %d records, %v", when, len(recs), err)
+		}
+		for i, got := range recs {
+			if got.Size != want[i].Size || got.Pin != want[i].Pin {
+				t.Errorf("%s: Pending task %d: size %v, pin %q; want %v, %q", when, got.ID, got.Size, got.Pin, want[i].Size, want[i].Pin)
+			}
+		}
+	}
+	check(s, "written")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(open(t), "reopened")
 }
 
 func testPendingOrderPerClass(t *testing.T, open Opener) {

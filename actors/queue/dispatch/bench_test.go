@@ -36,6 +36,7 @@ func BenchmarkDispatchCycle(b *testing.B) {
 					tasks[i] = task.Record{ID: id, Type: "t", Class: messages.ClassNormal, Priority: 50, MaxAttempts: 3}
 					if reqs {
 						tasks[i].Requirements = map[string]string{"os": "=linux", "cuda": ">= 12.0", messages.ReqSize: "=4"}
+						tasks[i].Size = 4
 					}
 				}
 				take := func(fx Effects) {

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/shoalrt/shoal/messages"
@@ -88,19 +87,6 @@ func shapeOf(req map[string]string) string {
 	return b.String()
 }
 
-// sizeOf parses the declared size (0 when absent or malformed).
-func sizeOf(req map[string]string) float64 {
-	v, ok := req[messages.ReqSize]
-	if !ok || len(v) < 2 {
-		return 0
-	}
-	f, err := strconv.ParseFloat(v[1:], 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) {
-		return 0
-	}
-	return f
-}
-
 // sizeBucket maps a size to its power-of-two bucket, 0 for no size.
 func sizeBucket(size float64) int8 {
 	if size <= 0 {
@@ -110,13 +96,16 @@ func sizeBucket(size float64) int8 {
 	return int8(min(max(exp+64, 1), 127))
 }
 
-// prepare fills an entry's placement fields from its record.
+// prepare fills an entry's placement fields from its record: the size
+// bucket from the typed Size the intake parsed (the requirements are not
+// parsed again), the shape from the requirements, where the pin, a
+// constraint like any other, is one key.
 func prepare(e *entry) {
+	e.bucket = sizeBucket(e.rec.Size)
 	if len(e.rec.Requirements) == 0 {
 		return
 	}
 	e.shape = shapeOf(e.rec.Requirements)
-	e.bucket = sizeBucket(sizeOf(e.rec.Requirements))
 }
 
 // satisfies checks requirements against an executor's capabilities (its

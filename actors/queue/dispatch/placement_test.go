@@ -106,8 +106,8 @@ func TestRunEstimatesBySizeBucket(t *testing.T) {
 	m := New(testConfig())
 	register(m, t0, "e", 1, nil, nil)
 	small, big := rec(1, normal, 50), rec(2, normal, 50)
-	small.Requirements = map[string]string{messages.ReqSize: "=1"}
-	big.Requirements = map[string]string{messages.ReqSize: "=100"}
+	small.Requirements, small.Size = map[string]string{messages.ReqSize: "=1"}, 1
+	big.Requirements, big.Size = map[string]string{messages.ReqSize: "=100"}, 100
 	m.Enqueue(t0, []task.Record{small})
 	g := grantTo(pull(m, t0, "e", messages.LoadReport{}), "e")
 	m.Enqueue(t0, []task.Record{big})

@@ -101,9 +101,11 @@ func (s *dispatchSim) enqueue(n int) {
 					can = append(can, ex.id)
 				}
 			}
-			r.Requirements = map[string]string{messages.ReqPin: "=" + can[s.rng.IntN(len(can))], messages.ReqSize: "=" + fmt.Sprint(1+s.rng.IntN(100))}
+			r.Pin, r.Size = can[s.rng.IntN(len(can))], float64(1+s.rng.IntN(100))
+			r.Requirements = map[string]string{messages.ReqPin: task.PinRequirement(r.Pin), messages.ReqSize: task.SizeRequirement(r.Size)}
 		case 3:
-			r.Requirements = map[string]string{messages.ReqSize: "=" + fmt.Sprint(s.rng.Float64()*50)}
+			r.Size = s.rng.Float64() * 50
+			r.Requirements = map[string]string{messages.ReqSize: task.SizeRequirement(r.Size)}
 		}
 		s.tasks[r.ID] = r
 		s.enqueued[r.Class]++
