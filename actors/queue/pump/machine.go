@@ -9,6 +9,14 @@
 // below it has been handed on (or has finished). Ids are assigned in order
 // and made durable in order, so the tasks above the cursor are exactly the
 // standby ones.
+//
+// Standby tasks are also held in memory, up to Config.HoldBytes, so that a
+// refill usually needs no store read: what is held is always the oldest
+// standby tasks of the class, contiguous from the cursor. Once a task finds
+// the hold full the class has spilled: every later standby task waits in
+// the store only, and when the held ones are handed on the refill reads the
+// store after them, as without a hold, until it catches up. Holding is a
+// cache of durable tasks: a restart reads them all back from the store.
 package pump
 
 import (
@@ -27,11 +35,15 @@ type Config struct {
 	// MinInterval and MaxInterval bound the refill interval, which is
 	// BatchSize / arrival rate. Defaults 1 ms and 100 ms.
 	MinInterval, MaxInterval time.Duration
+	// HoldBytes bounds the standby tasks held in memory besides the store
+	// (estimated record bytes, all classes together): held tasks refill the
+	// queue as places free, with no store read. Default 32 MiB; 0 holds none.
+	HoldBytes int64
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{BatchSize: 200, MinInterval: time.Millisecond, MaxInterval: 100 * time.Millisecond}
+	return Config{BatchSize: 200, MinInterval: time.Millisecond, MaxInterval: 100 * time.Millisecond, HoldBytes: 32 << 20}
 }
 
 // Validate names the first bad field.
@@ -41,6 +53,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pump: BatchSize must be > 0, got %d", c.BatchSize)
 	case c.MinInterval <= 0 || c.MaxInterval < c.MinInterval:
 		return fmt.Errorf("pump: need 0 < MinInterval <= MaxInterval, got %v and %v", c.MinInterval, c.MaxInterval)
+	case c.HoldBytes < 0:
+		return fmt.Errorf("pump: HoldBytes must be >= 0, got %d", c.HoldBytes)
 	}
 	return nil
 }
@@ -69,6 +83,10 @@ type class struct {
 	loading    bool   // a Load is out
 	mark       uint64 // maxStandby when the outstanding Load was issued
 	budget     int    // tasks this tick may still refill
+	// held are the oldest standby tasks, ids ascending from the cursor;
+	// spilled says standby tasks past them wait in the store only.
+	held    []task.Record
+	spilled bool
 }
 
 // Machine is the pump's state. It does no I/O.
@@ -79,6 +97,7 @@ type Machine struct {
 	last    time.Time
 	arrived int
 	ticking bool
+	holding int64 // estimated bytes of the held tasks
 }
 
 // New returns a pump whose queues can take capacity[c] tasks. A pump that
@@ -91,6 +110,7 @@ func New(cfg Config, capacity [messages.NumClasses]int, maxID uint64) *Machine {
 		m.classes[c].credit = capacity[c]
 		if maxID > 0 {
 			m.classes[c].standby = true
+			m.classes[c].spilled = true
 			m.classes[c].maxStandby = maxID
 		}
 	}
@@ -134,18 +154,58 @@ func (m *Machine) Persisted(now time.Time, tasks []task.Record) Effects {
 			if t.ID > c.maxStandby {
 				c.maxStandby = t.ID
 			}
+			if size := heldSize(&t); !c.spilled && m.holding+size <= m.cfg.HoldBytes {
+				c.held = append(c.held, t)
+				m.holding += size
+			} else {
+				c.spilled = true
+			}
 		}
 	}
 	m.arm(now, &fx)
 	return fx
 }
 
-// task.Credit returns n places of class c's queue.
+// heldSize estimates the memory a held record keeps alive, in bytes.
+func heldSize(t *task.Record) int64 {
+	n := 256 + len(t.Type) + len(t.Payload)
+	for k, v := range t.Requirements {
+		n += 48 + len(k) + len(v)
+	}
+	return int64(n)
+}
+
+// Credit returns n places of class c's queue; held tasks take them at once.
 func (m *Machine) Credit(now time.Time, c messages.Class, n int) Effects {
 	m.classes[c].credit += n
 	var fx Effects
+	m.release(c, &fx)
 	m.arm(now, &fx)
 	return fx
+}
+
+// release hands held tasks of class cl on while it has credit. When the
+// last held task goes and none spilled, the class is back on the fast path.
+func (m *Machine) release(cl messages.Class, fx *Effects) {
+	c := &m.classes[cl]
+	k := min(c.credit, len(c.held))
+	if k <= 0 {
+		return
+	}
+	fx.Forward = append(fx.Forward, c.held[:k]...)
+	for i := range k {
+		m.holding -= heldSize(&c.held[i])
+	}
+	c.cursor = c.held[k-1].ID
+	c.credit -= k
+	c.count = max(c.count-int64(k), 0)
+	clear(c.held[:k]) // the records' memory goes with the last reference
+	if c.held = c.held[k:]; len(c.held) == 0 {
+		c.held = nil
+		if !c.spilled {
+			c.standby, c.count = false, 0
+		}
+	}
 }
 
 // Tick starts a refill round: each standby class may refill up to its credit.
@@ -158,6 +218,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 		if !c.standby {
 			continue
 		}
+		m.release(messages.Class(i), &fx)
 		c.budget = c.credit
 		m.load(messages.Class(i), &fx)
 	}
@@ -186,7 +247,7 @@ func (m *Machine) Loaded(now time.Time, cl messages.Class, tasks []task.Record, 
 	if exhausted && c.maxStandby == c.mark {
 		// Every standby task known when the read began was durable before
 		// it, so the read saw them all: back to the fast path.
-		c.standby = false
+		c.standby, c.spilled = false, false
 		c.count = 0
 	} else if exhausted || len(tasks) == 0 {
 		// Tasks went to standby while the read was out, or the read failed
@@ -202,8 +263,8 @@ func (m *Machine) Loaded(now time.Time, cl messages.Class, tasks []task.Record, 
 
 func (m *Machine) load(cl messages.Class, fx *Effects) {
 	c := &m.classes[cl]
-	if c.loading || c.budget <= 0 || c.credit <= 0 {
-		return
+	if c.loading || c.budget <= 0 || c.credit <= 0 || len(c.held) > 0 || !c.spilled {
+		return // held tasks go first; with none spilled the store holds no more
 	}
 	n := min(c.budget, c.credit, m.cfg.BatchSize)
 	c.loading = true
@@ -218,7 +279,7 @@ func (m *Machine) arm(now time.Time, fx *Effects) {
 	}
 	for i := range m.classes {
 		c := &m.classes[i]
-		if c.standby && c.credit > 0 && !c.loading {
+		if c.standby && c.spilled && len(c.held) == 0 && c.credit > 0 && !c.loading {
 			m.ticking = true
 			fx.Tick = m.Interval()
 			return

@@ -448,7 +448,11 @@ type sim struct {
 	all       map[uint64]task.Record
 }
 
-func newSim(t *testing.T, seed uint64) *sim {
+func newSim(t *testing.T, seed uint64) *sim { return newHoldingSim(t, seed, 0) }
+
+// newHoldingSim is newSim with a pump that holds up to hold bytes of
+// standby tasks in memory.
+func newHoldingSim(t *testing.T, seed uint64, hold int64) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{t: t, rng: rng, now: t0, forwarded: map[uint64]int{}, cancelled: map[uint64]bool{}, all: map[uint64]task.Record{}}
 	for c := range s.pending {
@@ -465,7 +469,7 @@ func newSim(t *testing.T, seed uint64) *sim {
 		s.notify = nil // acknowledged before the restart: no Persisted comes
 		maxID = s.nextID
 	}
-	cfg := Config{BatchSize: 1 + rng.IntN(6), MinInterval: time.Millisecond, MaxInterval: 50 * time.Millisecond}
+	cfg := Config{BatchSize: 1 + rng.IntN(6), MinInterval: time.Millisecond, MaxInterval: 50 * time.Millisecond, HoldBytes: hold}
 	s.m = New(cfg, s.capacity, maxID)
 	s.apply(s.m.Start(s.now))
 	return s
@@ -483,6 +487,7 @@ func (s *sim) durable() task.Record {
 func (s *sim) apply(fx Effects) {
 	t := s.t
 	t.Helper()
+	var dropped [messages.NumClasses]int
 	for _, f := range fx.Forward {
 		s.forwarded[f.ID]++
 		if s.forwarded[f.ID] > 1 {
@@ -493,12 +498,20 @@ func (s *sim) apply(fx Effects) {
 		}
 		s.lastFwd[f.Class] = f.ID
 		if s.cancelled[f.ID] {
-			// Dedupe drops a task cancelled in standby and returns its place.
-			s.apply(s.m.Credit(s.now, f.Class, 1))
+			// Dedupe drops a task cancelled in standby and returns its
+			// place once it has taken the whole batch (as the queue does).
+			dropped[f.Class]++
 			continue
 		}
 		s.queued[f.Class] = append(s.queued[f.Class], f.ID)
 	}
+	defer func() {
+		for c, n := range dropped {
+			if n > 0 {
+				s.apply(s.m.Credit(s.now, messages.Class(c), n))
+			}
+		}
+	}()
 	for _, l := range fx.Loads {
 		for _, pl := range s.loads {
 			if pl.load.Class == l.Class {
@@ -664,5 +677,83 @@ func TestPumpSimulation(t *testing.T) {
 				t.Fatalf("seed %d: class %v credit %d after draining, want %d", seed, messages.Class(c), cl.credit, s.capacity[c])
 			}
 		}
+	}
+}
+
+// TestPumpSimulationHolding runs the simulation with a pump holding 0 to
+// 12 tasks' worth of standby in memory: the same invariants hold (every
+// task forwarded once, cancelled ones at most once, nothing left behind).
+func TestPumpSimulationHolding(t *testing.T) {
+	one := heldSize(&task.Record{Type: "t"})
+	for seed := range uint64(400) {
+		s := newHoldingSim(t, seed, one*int64(seed%13))
+		for range 300 + s.rng.IntN(300) {
+			s.step(true)
+		}
+		// Drain: no more arrivals; deliver everything until nothing moves.
+		steps := 0
+		for s.step(false) {
+			if steps++; steps > 100_000 {
+				t.Fatalf("seed %d: no quiescence", seed)
+			}
+		}
+		for id, rec := range s.all {
+			switch {
+			case s.cancelled[id] && s.forwarded[id] > 1:
+				t.Fatalf("seed %d: cancelled task %d forwarded %d times", seed, id, s.forwarded[id])
+			case s.capacity[rec.Class] == 0 && s.forwarded[id] != 0:
+				t.Fatalf("seed %d: task %d forwarded into a class without places", seed, id)
+			case s.capacity[rec.Class] > 0 && !s.cancelled[id] && s.forwarded[id] != 1:
+				t.Fatalf("seed %d: task %d (class %v, capacity %d) forwarded %d times; standby %v",
+					seed, id, rec.Class, s.capacity[rec.Class], s.forwarded[id], s.m.classes[rec.Class])
+			}
+		}
+		for c := range s.m.classes {
+			cl := &s.m.classes[c]
+			if s.capacity[c] > 0 && (cl.standby || cl.count != 0) {
+				t.Fatalf("seed %d: class %v still in standby after draining: %+v", seed, messages.Class(c), *cl)
+			}
+			if s.capacity[c] > 0 && cl.credit != s.capacity[c] {
+				t.Fatalf("seed %d: class %v credit %d after draining, want %d", seed, messages.Class(c), cl.credit, s.capacity[c])
+			}
+		}
+	}
+}
+
+// TestHeldStandbyRefillsWithoutStore: standby tasks within HoldBytes go on
+// as places free, with no store read; past it the class spills, and once
+// the held ones are gone the refill reads the store after them.
+func TestHeldStandbyRefillsWithoutStore(t *testing.T) {
+	c := cfg(10)
+	c.HoldBytes = 2 * heldSize(&task.Record{Type: "t"})
+	m := New(c, caps(1, 1, 1), 0)
+	m.Start(t0)
+	if fx := m.Persisted(t0, tasks(normal, 1, 2, 3, 4)); !slices.Equal(ids(fx.Forward), []uint64{1}) {
+		t.Fatalf("fast path forwarded %v, want [1]", ids(fx.Forward))
+	}
+	if m.Standby() != 3 {
+		t.Fatalf("standby %d, want 3 (2 held, 1 spilled)", m.Standby())
+	}
+	fx := m.Credit(t0, normal, 2)
+	if !slices.Equal(ids(fx.Forward), []uint64{2, 3}) || len(fx.Loads) != 0 {
+		t.Fatalf("credit: forwarded %v loads %v, want the held [2 3] and no load", ids(fx.Forward), fx.Loads)
+	}
+	fx = m.Credit(t0, normal, 1)
+	if len(fx.Forward) != 0 || fx.Tick == 0 {
+		t.Fatalf("after the held ones: %+v, want a refill tick", fx)
+	}
+	fx = m.Tick(t0.Add(fx.Tick))
+	if len(fx.Loads) != 1 || fx.Loads[0].After != 3 {
+		t.Fatalf("refill loads %v, want one after id 3", fx.Loads)
+	}
+	fx = m.Loaded(t0, normal, tasks(normal, 4), true)
+	if !slices.Equal(ids(fx.Forward), []uint64{4}) || m.Standby() != 0 {
+		t.Fatalf("loaded: forwarded %v, standby %d", ids(fx.Forward), m.Standby())
+	}
+	if fx := m.Credit(t0, normal, 1); len(fx.Forward) != 0 {
+		t.Fatal("nothing left to forward")
+	}
+	if fx := m.Persisted(t0, tasks(normal, 5)); !slices.Equal(ids(fx.Forward), []uint64{5}) {
+		t.Fatalf("back on the fast path: forwarded %v, want [5]", ids(fx.Forward))
 	}
 }
