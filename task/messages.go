@@ -159,6 +159,18 @@ type Unplaceable struct {
 	Requirements map[string]string // without the size key
 	Tasks        int
 	Since        int64 // unix ns of the oldest
+	// Refused says which dispatch filter refused which executors, in
+	// filter order (an executor under the first that refused it); Reason
+	// is the human sentence, as a Wait reports it.
+	Refused []Refusal
+	Reason  string
+}
+
+// Refusal is one dispatch filter's refusals for an unplaceable shape, like
+// Nomad's FilterNode metrics.
+type Refusal struct {
+	Filter    string   // the filter's name: type, capabilities, state, pin
+	Executors []string // the executors it refused, by id
 }
 
 // EnqueueStolen carries stolen tasks from the stealer to the dispatcher.
