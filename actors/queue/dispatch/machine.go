@@ -423,7 +423,8 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 				m.classQueues.push(e) // another executor finishes it sooner
 				break
 			}
-			if !m.quota.Take(&a, view, m.perTask[e.rec.Type]) {
+			var ok bool
+			if a, ok = m.quota.Take(a, view, m.perTask[e.rec.Type]); !ok {
 				m.classQueues.push(e) // no headroom: leave it for others
 				break
 			}

@@ -11,9 +11,10 @@ type Quota interface {
 	// Open starts a grant to ex.
 	Open(ex Executor) Allowance
 	// Take reports whether a admits one more task past its free part, and
-	// charges it. perTaskLoad is the learned load of one task of its type
-	// (0 if nothing is learned yet).
-	Take(a *Allowance, ex Executor, perTaskLoad float64) bool
+	// returns a charged with it. perTaskLoad is the learned load of one
+	// task of its type (0 if nothing is learned yet). (a goes by value: a
+	// pointer through the interface would cost each grant an allocation.)
+	Take(a Allowance, ex Executor, perTaskLoad float64) (Allowance, bool)
 }
 
 // Allowance is one grant's quota.
@@ -53,16 +54,16 @@ func (q LoadQuota) Open(ex Executor) Allowance {
 	}
 }
 
-func (q LoadQuota) Take(a *Allowance, ex Executor, perTaskLoad float64) bool {
+func (q LoadQuota) Take(a Allowance, ex Executor, perTaskLoad float64) (Allowance, bool) {
 	cost := perTaskLoad
 	if cost <= 0 {
 		cost = 1 / float64(ex.x.slots)
 	}
 	if a.Budget < cost {
-		return false // no headroom: leave it for others
+		return a, false // no headroom: leave it for others
 	}
 	a.Budget -= cost
-	return true
+	return a, true
 }
 
 // buffer is how many waiting tasks ex gets whatever its load.
