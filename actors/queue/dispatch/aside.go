@@ -28,7 +28,7 @@ type setAside struct {
 	reqs    map[string]string // without the size key
 	entries []*entry
 	since   int64
-	refused []task.Refusal // which filter refused which executors
+	refused task.Refusals // which filter refused which executors
 }
 
 func newAsideLists() asideLists {
@@ -36,7 +36,7 @@ func newAsideLists() asideLists {
 }
 
 // add sets e aside under k; a new list is explained by why().
-func (a *asideLists) add(ts int64, k asideKey, e *entry, why func() []task.Refusal) {
+func (a *asideLists) add(ts int64, k asideKey, e *entry, why func() task.Refusals) {
 	g := a.aside[k]
 	if g == nil {
 		req := maps.Clone(e.rec.Requirements)
@@ -87,7 +87,7 @@ func (a *asideLists) of(id uint64) (asideKey, *setAside) {
 
 // reason is the human explanation of a set-aside list.
 func reason(k asideKey, g *setAside) string {
-	return fmt.Sprintf("unplaceable: no registered executor running %q tasks satisfies %s [%s]", k.typ, k.shape, refusalText(g.refused))
+	return fmt.Sprintf("unplaceable: no registered executor running %q tasks satisfies %s [%s]", k.typ, k.shape, g.refused.String())
 }
 
 // list describes the set-aside shapes, most tasks first.

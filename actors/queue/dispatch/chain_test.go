@@ -28,7 +28,7 @@ func TestUnplaceableReasonNamesTheRefusingFilters(t *testing.T) {
 	if m.UnplaceableCount() != 1 {
 		t.Fatalf("set aside %d, want 1", m.UnplaceableCount())
 	}
-	want := []task.Refusal{
+	want := task.Refusals{
 		{Filter: "type", Executors: []string{"a", "b", "c"}},
 		{Filter: "capabilities", Executors: []string{"d"}},
 		{Filter: "state", Executors: []string{"e"}},

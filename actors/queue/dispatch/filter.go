@@ -1,9 +1,6 @@
 package dispatch
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/task"
 )
@@ -92,13 +89,10 @@ func feasible(filters []Filter, t *task.Record, ex Executor) int {
 	return -1
 }
 
-// maxNamed bounds the executor ids a reason lists per filter.
-const maxNamed = 5
-
 // refusals records, for each filter, the executors it refused t on (the
 // first refusing filter only), in chain order and executor id order.
-func refusals(filters []Filter, t *task.Record, execs []*executor) []task.Refusal {
-	var out []task.Refusal
+func refusals(filters []Filter, t *task.Record, execs []*executor) task.Refusals {
+	var out task.Refusals
 	at := make([]int, len(filters)) // filter → index in out, +1
 	for _, ex := range execs {
 		i := feasible(filters, t, Executor{ex})
@@ -113,43 +107,11 @@ func refusals(filters []Filter, t *task.Record, execs []*executor) []task.Refusa
 		r.Executors = append(r.Executors, ex.id)
 	}
 	// Chain order, whatever order the executors met the filters in.
-	sorted := make([]task.Refusal, 0, len(out))
+	sorted := make(task.Refusals, 0, len(out))
 	for i := range filters {
 		if at[i] > 0 {
 			sorted = append(sorted, out[at[i]-1])
 		}
 	}
 	return sorted
-}
-
-// refusalText is the human form: "type refused 3 (a, b, c); capabilities
-// refused 1 (d)", or "no executor registered".
-func refusalText(rs []task.Refusal) string {
-	if len(rs) == 0 {
-		return "no executor registered"
-	}
-	var b strings.Builder
-	for i, r := range rs {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(r.Filter)
-		b.WriteString(" refused ")
-		b.WriteString(strconv.Itoa(len(r.Executors)))
-		b.WriteString(" (")
-		for j, id := range r.Executors {
-			if j == maxNamed {
-				b.WriteString(", +")
-				b.WriteString(strconv.Itoa(len(r.Executors) - maxNamed))
-				b.WriteString(" more")
-				break
-			}
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(id)
-		}
-		b.WriteString(")")
-	}
-	return b.String()
 }

@@ -132,7 +132,7 @@ func (m *Machine) placeable(e *entry) bool {
 }
 
 // explain records which filter refused which executor for rec.
-func (m *Machine) explain(rec *task.Record) []task.Refusal {
+func (m *Machine) explain(rec *task.Record) task.Refusals {
 	return refusals(m.filters, rec, m.registry.sorted())
 }
 
@@ -142,7 +142,7 @@ func (m *Machine) admit(ts int64, e *entry) {
 		m.classQueues.push(e)
 		return
 	}
-	m.asideLists.add(ts, asideKey{e.rec.Type, e.shape}, e, func() []task.Refusal { return m.explain(&e.rec) })
+	m.asideLists.add(ts, asideKey{e.rec.Type, e.shape}, e, func() task.Refusals { return m.explain(&e.rec) })
 }
 
 // executorsChanged drops the shape cache after a registration or departure
