@@ -11,10 +11,10 @@ import (
 // Each stage is a small type with one job, named in Config, with a default.
 
 // Filter is one feasibility check: can ex run t? A filter's answer may
-// depend only on the task's type and requirements and on the executor's
-// registration (id, types, capabilities) and state: the dispatcher caches
-// it per executor, task type and requirement shape, and drops the cache
-// when the executor registers again or changes state. A task is set aside
+// depend only on the task's type and requirements (the size aside) and on
+// the executor's registration (id, types, capabilities) and state: the
+// dispatcher caches it per executor, task type and requirement shape, and
+// drops the cache when the executor registers again or changes state. A task is set aside
 // as unplaceable when every registered executor is refused by some filter;
 // the first filter in the chain to refuse an executor is named in the
 // reason (like Nomad's FilterNode metrics).

@@ -9,20 +9,22 @@ import (
 	"github.com/shoalrt/shoal/task"
 )
 
-// Placement: feasibility (set-aside of unplaceable tasks) and ranking
-// (backlog-aware estimated finish).
+// Placement: feasibility (the filters, filter.go, and the set-aside of
+// unplaceable tasks, aside.go) and ranking (rank.go: backlog-aware
+// estimated finish).
 //
-// task.Unplaceable tasks. A task with requirements is checked when it enters the
-// queues: if no registered executor satisfies them it is set aside instead
-// of queued, so it neither blocks the heap nor costs every grant a scan. The
-// answer is cached per requirement shape (the canonical text of the
-// requirements) and the cache is dropped when an executor registers,
-// leaves (expiry, eviction) or starts or stops draining (a draining
-// executor counts as able to run nothing). A registration re-examines the
-// set-aside tasks; a departure moves queued tasks nobody can run any more
-// aside. Set-aside tasks keep
-// their queue place (credit) and are reported by task.Unplaceable (status, Wait
-// reasons, and demand for the cloud actor).
+// Unplaceable tasks. A task with requirements is checked when it enters
+// the queues: if the filters refuse every registered executor it is set
+// aside instead of queued, so it neither blocks the heap nor costs every
+// grant a scan. The answer is cached per type and requirement shape (the
+// canonical text of the requirements) and the cache is dropped when an
+// executor registers, leaves (expiry, eviction) or starts or stops
+// draining (StateFilter refuses a draining executor). A registration
+// re-examines the set-aside tasks; a departure moves queued tasks nobody
+// can run any more aside; either way the refusals of the lists left aside
+// (which filter refused which executor) are recomputed. Set-aside tasks
+// keep their queue place (credit) and are reported by Unplaceable and
+// Reason (status, Wait reasons, and demand for the cloud actor).
 //
 // Estimates. Run time is learned per task type and size bucket (a power of
 // two of the declared size; bucket 0 for tasks without a size) as an EWMA of
@@ -136,6 +138,17 @@ func (m *Machine) explain(rec *task.Record) task.Refusals {
 	return refusals(m.filters, rec, m.registry.sorted())
 }
 
+// explainAside recomputes the refusals of every set-aside list.
+func (m *Machine) explainAside() {
+	if len(m.aside) == 0 {
+		return
+	}
+	execs := m.registry.sorted()
+	for _, g := range m.aside {
+		g.refused = refusals(m.filters, &g.entries[0].rec, execs)
+	}
+}
+
 // admit queues e, or sets it aside when nobody can run it.
 func (m *Machine) admit(ts int64, e *entry) {
 	if m.placeable(e) {
@@ -150,11 +163,7 @@ func (m *Machine) admit(ts int64, e *entry) {
 // the lists left aside are explained anew.
 func (m *Machine) executorsChanged(joined bool) {
 	clear(m.shapes)
-	defer func() {
-		for _, g := range m.aside {
-			g.refused = m.explain(&g.entries[0].rec)
-		}
-	}()
+	defer m.explainAside()
 	if joined {
 		for k, g := range m.aside {
 			if !m.placeable(g.entries[0]) {
