@@ -16,6 +16,12 @@
 // waiting task per slot hides the grant round trip, so a slot never idles
 // between tasks on a busy host.
 //
+// Placement is a chain in the Nomad scheduler's style: filters decide which
+// executors can run a task (filter.go), rankers order those that can
+// (rank.go), a quota sizes each grant (quota.go); each named in Config
+// with a default. A task every executor is refused for is set aside, its
+// reason naming which filter refused which executor.
+//
 // Leases: a granted task is leased to its executor. Any message from the
 // executor renews all its leases; an executor silent for LeaseTTL loses them
 // and its tasks are requeued with the attempt counted. Failed attempts are
