@@ -234,6 +234,8 @@ type UnplaceableOut struct {
 	Requirements string `json:"requirements"`
 	Tasks        int64  `json:"tasks"`
 	SinceMS      int64  `json:"since_unix_ms"`
+	// Refused says which dispatch filter refused which executors.
+	Refused string `json:"refused,omitempty"`
 }
 
 // CloudOut is one cloud executor.
@@ -300,7 +302,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			BacklogMS: e.BacklogMillis, Cloud: e.Cloud})
 	}
 	for _, u := range st.Unplaceable {
-		out.Unplaceable = append(out.Unplaceable, UnplaceableOut{Type: u.Type, Requirements: u.Requirements, Tasks: u.Tasks, SinceMS: u.SinceUnixMs})
+		out.Unplaceable = append(out.Unplaceable, UnplaceableOut{Type: u.Type, Requirements: u.Requirements, Tasks: u.Tasks, SinceMS: u.SinceUnixMs, Refused: u.Refused})
 	}
 	for _, c := range st.Cloud {
 		out.Cloud = append(out.Cloud, CloudOut{ID: c.ID, State: c.State, Reason: c.Reason, SinceMS: c.Since})

@@ -330,6 +330,9 @@ type UnplaceableStatus struct {
 	Requirements string `msgpack:"requirements"`
 	Tasks        int64  `msgpack:"tasks"`
 	SinceUnixMs  int64  `msgpack:"since_unix_ms"`
+	// Refused says which dispatch filter refused which executors, e.g.
+	// "type refused 3 (a, b, c); capabilities refused 1 (d)".
+	Refused string `msgpack:"refused,omitempty"`
 }
 
 // CloudExecutorStatus is one executor the cloud actor provisioned.

@@ -368,7 +368,8 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 	}}
 	for _, u := range snap.Unplaceable {
 		st.Counters["unplaceable"] += int64(u.Tasks)
-		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Type: u.Type, Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6})
+		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Type: u.Type, Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6,
+			Refused: u.Refused.String()})
 	}
 	for i := range snap.Queued {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(i).String(),

@@ -1,6 +1,11 @@
 package task
 
-import "github.com/shoalrt/shoal/messages"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/shoalrt/shoal/messages"
+)
 
 // The messages the node's actors exchange about tasks. They live here, not
 // in the sender's package, so that actors never import each other.
@@ -159,6 +164,56 @@ type Unplaceable struct {
 	Requirements map[string]string // without the size key
 	Tasks        int
 	Since        int64 // unix ns of the oldest
+	// Refused says which dispatch filter refused which executors, in
+	// filter order (an executor under the first that refused it); Reason
+	// is the human sentence, as a Wait reports it.
+	Refused Refusals
+	Reason  string
+}
+
+// Refusal is one dispatch filter's refusals for an unplaceable shape, like
+// Nomad's FilterNode metrics.
+type Refusal struct {
+	Filter    string   // the filter's name: type, capabilities, state, pin
+	Executors []string // the executors it refused, by id
+}
+
+// Refusals are the refusals of a filter chain, in its order.
+type Refusals []Refusal
+
+// maxNamed bounds the executor ids String lists per filter.
+const maxNamed = 5
+
+// String is the human form: "type refused 3 (a, b, c); capabilities
+// refused 1 (d)", or "no executor registered" when nothing refused.
+func (rs Refusals) String() string {
+	if len(rs) == 0 {
+		return "no executor registered"
+	}
+	var b strings.Builder
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(r.Filter)
+		b.WriteString(" refused ")
+		b.WriteString(strconv.Itoa(len(r.Executors)))
+		b.WriteString(" (")
+		for j, id := range r.Executors {
+			if j == maxNamed {
+				b.WriteString(", +")
+				b.WriteString(strconv.Itoa(len(r.Executors) - maxNamed))
+				b.WriteString(" more")
+				break
+			}
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(id)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
 }
 
 // EnqueueStolen carries stolen tasks from the stealer to the dispatcher.

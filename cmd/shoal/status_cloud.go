@@ -26,9 +26,9 @@ func printPlacement(tw *tabwriter.Writer, st *messages.Status) {
 	}
 	if len(st.Unplaceable) > 0 {
 		fmt.Fprintln(tw)
-		fmt.Fprintln(tw, "UNPLACEABLE TASKS\tTYPE\tWAITING SINCE\tNO REGISTERED EXECUTOR SATISFIES")
+		fmt.Fprintln(tw, "UNPLACEABLE TASKS\tTYPE\tWAITING SINCE\tNO REGISTERED EXECUTOR SATISFIES\tREFUSED BY")
 		for _, u := range st.Unplaceable {
-			fmt.Fprintf(tw, "%d\t%s\t%v ago\t%s\n", u.Tasks, u.Type, time.Since(time.UnixMilli(u.SinceUnixMs)).Round(time.Second), u.Requirements)
+			fmt.Fprintf(tw, "%d\t%s\t%v ago\t%s\t%s\n", u.Tasks, u.Type, time.Since(time.UnixMilli(u.SinceUnixMs)).Round(time.Second), u.Requirements, u.Refused)
 		}
 	}
 	if len(st.Cloud) > 0 {

@@ -41,13 +41,12 @@ func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 	if ex == nil {
 		return fx
 	}
-	m.forget(ex)
+	m.registry.forget(ex)
 	ex.parked = false // serveParked drops it from the list
 	ts := now.UnixNano()
 	for _, tid := range slices.Sorted(maps.Keys(ex.leases)) {
 		le := ex.leases[tid]
-		delete(m.leases, tid)
-		delete(ex.leases, tid)
+		m.leaseTable.drop(le)
 		m.Counters.Evicted++
 		msg := fmt.Sprintf("executor %s evicted: %s", id, reason)
 		e := le.e
@@ -58,7 +57,7 @@ func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 		e.attempt = le.attempt
 		fx.Attempts = append(fx.Attempts, store.AttemptUpdate{ID: e.rec.ID, Attempts: e.attempt})
 		e.enqueued = ts
-		m.queues[e.rec.Class].push(e)
+		m.classQueues.push(e)
 	}
 	m.executorsChanged(false) // tasks only it could run are set aside
 	m.returnStolen(now, &fx)
@@ -88,14 +87,14 @@ func (m *Machine) SetState(now time.Time, id, state string) (Effects, error) {
 		if ex.state != messages.ExecActive {
 			return fx, messages.Errorf(messages.CodeInvalid, "executor %q is %s; only an active executor can sleep", id, ex.state)
 		}
-		m.setState(ex, state)
+		m.registry.setState(ex, state)
 		m.Counters.Slept++
 		if ex.parked {
 			ex.parked = false
 			fx.Grants = append(fx.Grants, GrantTo{ex.id, m.sleepGrant(ex)})
 		}
 	case messages.ExecDraining:
-		m.setState(ex, state) // a sleeping executor stays quiet: it holds nothing
+		m.registry.setState(ex, state) // a sleeping executor stays quiet: it holds nothing
 		m.returnStolen(now, &fx)
 	case messages.ExecActive:
 		m.wake(now, ex, &fx)
@@ -117,7 +116,7 @@ func (m *Machine) sleepGrant(ex *executor) messages.Grant {
 // wake makes ex active; one told to sleep (even if drained since) is sent
 // a grant (maybe empty) that ends its sleep.
 func (m *Machine) wake(now time.Time, ex *executor, fx *Effects) {
-	m.setState(ex, messages.ExecActive)
+	m.registry.setState(ex, messages.ExecActive)
 	if !ex.asleep {
 		return
 	}
@@ -152,33 +151,7 @@ func (m *Machine) wakeSleepers(now time.Time, fx *Effects) {
 // queuedFor reports whether a queued task (among the first ScanLimit of
 // each class) can run on ex.
 func (m *Machine) queuedFor(ex *executor) bool {
-	for c := range m.queues {
-		q := m.queues[c]
-		for i := 0; i < len(q) && i < m.cfg.ScanLimit; i++ {
-			if ex.canRun(q[i]) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// setState changes ex's state, keeping the count of sleepers (which spares
-// every grant a walk over the executors when nobody sleeps).
-func (m *Machine) setState(ex *executor, state string) {
-	if ex.state == messages.ExecSleeping {
-		m.sleeping--
-	}
-	if state == messages.ExecSleeping {
-		m.sleeping++
-	}
-	ex.state = state
-}
-
-// forget removes ex from the attached executors.
-func (m *Machine) forget(ex *executor) {
-	m.setState(ex, "")
-	delete(m.execs, ex.id)
+	return m.classQueues.anyFor(func(e *entry) bool { return m.canRun(ex, e) })
 }
 
 // StateOf is an executor's state ("" if unknown) and lease count.

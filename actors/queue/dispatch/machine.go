@@ -16,6 +16,12 @@
 // waiting task per slot hides the grant round trip, so a slot never idles
 // between tasks on a busy host.
 //
+// Placement is a chain in the Nomad scheduler's style: filters decide which
+// executors can run a task (filter.go), rankers order those that can
+// (rank.go), a quota sizes each grant (quota.go); each named in Config
+// with a default. A task every executor is refused for is set aside, its
+// reason naming which filter refused which executor.
+//
 // Leases: a granted task is leased to its executor. Any message from the
 // executor renews all its leases; an executor silent for LeaseTTL loses them
 // and its tasks are requeued with the attempt counted. Failed attempts are
@@ -23,7 +29,6 @@
 package dispatch
 
 import (
-	"container/heap"
 	"fmt"
 	"maps"
 	"slices"
@@ -71,6 +76,17 @@ type Config struct {
 	// ScanLimit bounds how many queued tasks one grant may skip because the
 	// executor cannot run them. Default 256.
 	ScanLimit int
+	// Filters decide which executors can run a task (filter.go), in
+	// order; the first to refuse an executor is named in an unplaceable
+	// task's reason. nil: DefaultFilters() (type, capabilities, state,
+	// pin).
+	Filters []Filter
+	// Rankers order the executors able to run work (rank.go). nil:
+	// DefaultRankers() (estimated finish, then load).
+	Rankers []Ranker
+	// Quota sizes each grant (quota.go). nil: DefaultQuota(cfg), the load
+	// quota with MaxLoad, Prefetch, MinPrefetch, BufferTime and MaxBuffer.
+	Quota Quota
 }
 
 // DefaultConfig returns the documented defaults.
@@ -122,36 +138,17 @@ func (c Config) Validate() error {
 	case c.ScanLimit <= 0:
 		return fmt.Errorf("dispatch: ScanLimit must be > 0, got %d", c.ScanLimit)
 	}
+	for i, f := range c.Filters {
+		if f == nil {
+			return fmt.Errorf("dispatch: Filters[%d] is nil", i)
+		}
+	}
+	for i, r := range c.Rankers {
+		if r == nil {
+			return fmt.Errorf("dispatch: Rankers[%d] is nil", i)
+		}
+	}
 	return nil
-}
-
-type lease struct {
-	e       *entry
-	exec    *executor
-	attempt int32
-	est     float64 // estimated run time, ns (counted in exec.backlog)
-	cell    *runCell
-}
-
-type executor struct {
-	id       string
-	slots    int32
-	types    map[string]bool // nil: any type
-	caps     map[string]string
-	leases   map[uint64]*lease
-	load     messages.LoadReport
-	lastSeen int64
-	runNanos float64 // EWMA of its tasks' run time
-	parked   bool
-	revoked  []uint64
-	// state is messages.ExecActive, ExecSleeping or ExecDraining (evict.go).
-	state     string
-	idleSince int64           // when it last held no lease (unix ns)
-	unhealthy string          // its own health check's failure, from its heartbeat
-	asleep    bool            // told Grant{Sleep}: it pulls again only when woken
-	backlog   float64         // sum of its leases' estimates, ns
-	fits      map[string]bool // requirement shape → satisfied (canRun)
-	inc       uint64          // Register.Incarnation
 }
 
 // GrantTo is a grant for one executor.
@@ -176,50 +173,42 @@ type Reply struct {
 	Msg      any
 }
 
-// Machine is the dispatcher's state. It does no I/O.
+// Machine is the dispatcher's state. It does no I/O. It composes parts
+// with one job each, embedded so their state reads as m.queues, m.leases,
+// m.execs, m.aside: the class queues and retries (classes.go), the lease
+// table (leases.go), the executor registry (registry.go), the set-aside
+// lists (aside.go) and the run-time estimates (estimates.go); and the
+// chain that places work: filters, rankers and a quota (filter.go,
+// rank.go, quota.go). Machine decides what moves between the parts.
 type Machine struct {
-	cfg      Config
-	queues   [messages.NumClasses]queue
-	delayed  delayed
-	leases   map[uint64]*lease
-	execs    map[string]*executor
-	parked   []*executor
-	perTask  map[string]float64 // learned load per task, by type
-	schedule []messages.Class
-	rr       int
-	sleeping int // executors in state sleeping (evict.go)
+	cfg     Config
+	filters []Filter
+	rankers []Ranker
+	quota   Quota
+	classQueues
+	leaseTable
+	registry
+	asideLists
+	estimates
 	Counters task.DispatchCounters
-	// Placement (placement.go).
-	shapes map[asideKey]bool // type and requirement shape → some executor can run it
-	aside  map[asideKey]*setAside
-	asideN int
-	runEst map[estKey]*runCell
 }
 
-// New returns an empty dispatcher.
+// New returns an empty dispatcher. Nil Filters, Rankers and Quota get
+// their defaults.
 func New(cfg Config) *Machine {
-	m := &Machine{cfg: cfg, leases: map[uint64]*lease{}, execs: map[string]*executor{}, perTask: map[string]float64{},
-		shapes: map[asideKey]bool{}, aside: map[asideKey]*setAside{}, runEst: map[estKey]*runCell{}}
-	m.schedule = interleave(cfg.Weights) // H N L H N H N H H H for 6:3:1
-	return m
-}
-
-func interleave(w [messages.NumClasses]int) []messages.Class {
-	var out []messages.Class
-	left := w
-	for {
-		added := false
-		for c := range left {
-			if left[c] > 0 {
-				out = append(out, messages.Class(c))
-				left[c]--
-				added = true
-			}
-		}
-		if !added {
-			return out
-		}
+	m := &Machine{cfg: cfg, filters: cfg.Filters, rankers: cfg.Rankers, quota: cfg.Quota,
+		classQueues: newClassQueues(cfg), leaseTable: leaseTable{leases: map[uint64]*lease{}},
+		registry: newRegistry(), asideLists: newAsideLists(), estimates: estimates{runEst: map[estKey]*runCell{}}}
+	if m.filters == nil {
+		m.filters = DefaultFilters()
 	}
+	if m.rankers == nil {
+		m.rankers = DefaultRankers()
+	}
+	if m.quota == nil {
+		m.quota = DefaultQuota(cfg)
+	}
+	return m
 }
 
 // Enqueue queues originals from dedupe and serves parked executors.
@@ -255,15 +244,14 @@ func (m *Machine) Register(now time.Time, r *messages.Register) Effects {
 			break
 		}
 		le := ex.leases[id]
-		delete(m.leases, id)
-		delete(ex.leases, id)
+		m.leaseTable.drop(le)
 		m.fail(now, le.e, le.attempt, fmt.Sprintf("executor %s registered again: its running tasks were lost", ex.id), false, &fx)
 	}
 	if !same {
 		ex.revoked = nil // the tasks died with the old run
 	}
 	if !same || ex.state != messages.ExecDraining {
-		m.setState(ex, messages.ExecActive) // evict.go
+		m.registry.setState(ex, messages.ExecActive) // evict.go
 	}
 	ex.idleSince, ex.unhealthy, ex.asleep = now.UnixNano(), "", false
 	if !same {
@@ -304,10 +292,7 @@ func (m *Machine) Pull(now time.Time, p *messages.Pull) Effects {
 	}
 	g := m.grant(now, ex, &fx)
 	if len(g.Tasks) == 0 && len(g.Cancel) == 0 {
-		if !ex.parked {
-			ex.parked = true
-			m.parked = append(m.parked, ex)
-		}
+		m.registry.park(ex)
 	} else {
 		ex.parked = false // answered: serveParked drops it from the list
 		fx.Grants = append(fx.Grants, GrantTo{ex.id, g})
@@ -344,7 +329,7 @@ func (m *Machine) touch(now time.Time, id string, load messages.LoadReport, resu
 		sample := l / float64(load.InFlight)
 		for _, r := range results {
 			if le := m.leases[r.TaskID]; le != nil {
-				m.learn(le.e.rec.Type, sample)
+				m.registry.learn(le.e.rec.Type, sample)
 			}
 		}
 	}
@@ -354,32 +339,16 @@ func (m *Machine) touch(now time.Time, id string, load messages.LoadReport, resu
 	return ex
 }
 
-func hostLoad(l messages.LoadReport) float64 { return max(l.CPU, l.Mem, l.IO) }
-
-func (m *Machine) learn(typ string, sample float64) {
-	const alpha = 0.2
-	if old, ok := m.perTask[typ]; ok {
-		m.perTask[typ] = alpha*sample + (1-alpha)*old
-	} else {
-		m.perTask[typ] = sample
-	}
-}
-
 // PerTaskLoad is the learned load of one task of typ (0 if unknown).
 func (m *Machine) PerTaskLoad(typ string) float64 { return m.perTask[typ] }
 
 func (m *Machine) result(now time.Time, ex *executor, r *messages.Result, fx *Effects) {
-	le := m.leases[r.TaskID]
-	if le == nil || le.exec != ex || le.attempt != r.Attempt {
+	le := m.leaseTable.valid(r.TaskID, ex, r.Attempt)
+	if le == nil {
 		m.Counters.Stale++ // fenced: the lease expired, was cancelled or moved
 		return
 	}
-	delete(m.leases, r.TaskID)
-	delete(ex.leases, r.TaskID)
-	if len(ex.leases) == 0 {
-		ex.idleSince = now.UnixNano()
-	}
-	ex.backlog = max(ex.backlog-le.est, 0)
+	m.leaseTable.end(le, now.UnixNano())
 	if r.RunNanos > 0 {
 		le.cell.learn(r.RunNanos)
 		const alpha = 0.1
@@ -416,7 +385,7 @@ func (m *Machine) fail(now time.Time, e *entry, attempt int32, msg string, perma
 	}
 	m.Counters.Retried++
 	fx.Attempts = append(fx.Attempts, store.AttemptUpdate{ID: e.rec.ID, Attempts: attempt})
-	heap.Push(&m.delayed, &retry{at: now.Add(m.Backoff(attempt)).UnixNano(), e: e})
+	m.classQueues.retry(now.Add(m.Backoff(attempt)).UnixNano(), e)
 }
 
 // Backoff is the delay before retrying after the given failed attempt.
@@ -433,22 +402,23 @@ func (m *Machine) final(now time.Time, e *entry, s messages.TaskState, out []byt
 		Output: out, Error: msg, Attempts: attempts, FinishedAt: now.UnixNano()}
 }
 
-// grant picks work for ex per its quota.
+// grant picks work for ex: tasks the filters pass, in class order, as many
+// as the quota allows; past the quota's free part, only tasks no other
+// executor would rank before ex for (betterElsewhere).
 func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant {
 	g := messages.Grant{LeaseTTLMillis: m.cfg.LeaseTTL.Milliseconds(), Cancel: ex.revoked}
 	ex.revoked = nil
 	if ex.state != messages.ExecActive {
 		return g // sleeping or draining: no new work (evict.go)
 	}
-	held := len(ex.leases)
-	waiting := m.buffer(ex)
-	free := int(ex.slots) + waiting - held // granted whatever the load
-	limit := min(int(ex.slots)+max(int(m.cfg.Prefetch*float64(ex.slots)), waiting)-held, m.cfg.MaxGrant)
-	budget := m.cfg.MaxLoad - hostLoad(ex.load)
+	view := Executor{ex}
+	a := m.quota.Open(view)
+	free, limit := a.Free, min(a.Limit, m.cfg.MaxGrant)
 	ts := now.UnixNano()
 	var blocked [messages.NumClasses]bool
+	fits := func(e *entry) bool { return m.canRun(ex, e) }
 	for n := 0; n < limit; n++ {
-		e := m.next(ts, ex, &blocked)
+		e := m.classQueues.next(ts, &blocked, fits)
 		if e == nil {
 			break
 		}
@@ -456,130 +426,34 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 		est := m.estimate(e, cell, ex)
 		if n >= free {
 			if m.betterElsewhere(ex, e, est) {
-				m.queues[e.rec.Class].push(e) // another executor finishes it sooner
+				m.classQueues.push(e) // another executor finishes it sooner
 				break
 			}
-			cost := m.perTask[e.rec.Type]
-			if cost <= 0 {
-				cost = 1 / float64(ex.slots)
-			}
-			if budget < cost {
-				m.queues[e.rec.Class].push(e) // no headroom: leave it for others
+			var ok bool
+			if a, ok = m.quota.Take(a, view, m.perTask[e.rec.Type]); !ok {
+				m.classQueues.push(e) // no headroom: leave it for others
 				break
 			}
-			budget -= cost
 		}
 		if e.holdsPlace {
 			e.holdsPlace = false
 			fx.Credit[e.rec.Class]++
 		}
 		m.Counters.Granted++
-		le := &lease{e: e, exec: ex, attempt: e.attempt + 1, est: est, cell: cell}
-		ex.backlog += est
-		m.leases[e.rec.ID] = le
-		ex.leases[e.rec.ID] = le
+		le := m.leaseTable.lease(e, ex, est, cell)
 		g.Tasks = append(g.Tasks, messages.Task{ID: e.rec.ID, Type: e.rec.Type, Payload: e.rec.Payload, Priority: e.rec.Priority, Attempt: le.attempt})
 	}
 	return g
 }
 
-// buffer is how many waiting tasks ex gets whatever its load: MinPrefetch
-// per slot, or enough to cover BufferTime of its learned run time, at most
-// MaxBuffer per slot.
-func (m *Machine) buffer(ex *executor) int {
-	slots := float64(ex.slots)
-	n := m.cfg.MinPrefetch * slots
-	if m.cfg.BufferTime > 0 && ex.runNanos > 0 {
-		perSlot := min(float64(m.cfg.BufferTime)/ex.runNanos, m.cfg.MaxBuffer)
-		n = max(n, perSlot*slots)
-	}
-	return int(n)
-}
-
-// next pops the next task ex can run: an aged class first, else the
-// weighted schedule. Tasks ex cannot run are skipped (up to ScanLimit per
-// class) and stay queued.
-func (m *Machine) next(ts int64, ex *executor, blocked *[messages.NumClasses]bool) *entry {
-	for {
-		c := m.pickClass(ts, blocked)
-		if c < 0 {
-			return nil
-		}
-		if e := m.popFor(messages.Class(c), ex); e != nil {
-			return e
-		}
-		blocked[c] = true
-	}
-}
-
-func (m *Machine) pickClass(ts int64, blocked *[messages.NumClasses]bool) int {
-	best, oldest := -1, int64(0)
-	for c := range m.queues {
-		if blocked[c] {
-			continue
-		}
-		if h := m.queues[c].peek(); h != nil && ts-h.enqueued > int64(m.cfg.AgingAfter) && (best < 0 || h.enqueued < oldest) {
-			best, oldest = c, h.enqueued
-		}
-	}
-	if best >= 0 {
-		return best
-	}
-	for i := range m.schedule {
-		c := m.schedule[(m.rr+i)%len(m.schedule)]
-		if !blocked[c] && m.queues[c].Len() > 0 {
-			m.rr = (m.rr + i + 1) % len(m.schedule)
-			return int(c)
-		}
-	}
-	return -1
-}
-
-func (m *Machine) popFor(c messages.Class, ex *executor) *entry {
-	q := &m.queues[c]
-	var skipped []*entry
-	defer func() {
-		for _, e := range skipped {
-			q.push(e)
-		}
-	}()
-	for q.Len() > 0 && len(skipped) < m.cfg.ScanLimit {
-		e := q.pop()
-		if ex.canRun(e) {
-			return e
-		}
-		skipped = append(skipped, e)
-	}
-	return nil
-}
-
-func (ex *executor) canRun(e *entry) bool {
-	if ex.types != nil && !ex.types[e.rec.Type] {
-		return false
-	}
-	if e.shape == "" {
-		return true // no requirements beyond a size
-	}
-	// Requirements are checked once per shape and registration: version
-	// constraints are costly to parse.
-	ok, hit := ex.fits[e.shape]
-	if !hit {
-		ok = ex.satisfies(e.rec.Requirements)
-		if ex.fits == nil {
-			ex.fits = map[string]bool{}
-		}
-		ex.fits[e.shape] = ok
-	}
-	return ok
-}
-
-// serveParked grants work to parked executors while there is any.
+// serveParked grants work to parked executors, in the rankers' order,
+// while there is any.
 func (m *Machine) serveParked(now time.Time, fx *Effects) {
 	defer m.wakeSleepers(now, fx) // work left over wakes sleeping executors (evict.go)
-	if len(m.parked) == 0 || m.Queued() == 0 && !m.anyRevoked() {
+	if len(m.parked) == 0 || m.Queued() == 0 && !m.registry.anyRevoked() {
 		return
 	}
-	m.sortParked()
+	m.registry.sortParked(m.rankers)
 	keep := m.parked[:0]
 	for _, ex := range m.parked {
 		if m.execs[ex.id] != ex || !ex.parked {
@@ -597,43 +471,27 @@ func (m *Machine) serveParked(now time.Time, fx *Effects) {
 	m.parked = keep
 }
 
-// anyRevoked reports whether a parked executor has revoked leases to hear of.
-func (m *Machine) anyRevoked() bool {
-	for _, ex := range m.parked {
-		if len(ex.revoked) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // Tick expires silent executors and releases due retries.
 func (m *Machine) Tick(now time.Time) Effects {
 	var fx Effects
 	ts := now.UnixNano()
-	left := false
-	for _, id := range slices.Sorted(maps.Keys(m.execs)) { // sorted: deterministic effects
-		ex := m.execs[id]
-		if ts-ex.lastSeen <= int64(m.cfg.LeaseTTL) {
-			continue
-		}
-		m.forget(ex) // evict.go
-		left = true
+	silent := m.registry.silent(ts, int64(m.cfg.LeaseTTL))
+	for _, ex := range silent {
+		m.registry.forget(ex)
 		for _, tid := range slices.Sorted(maps.Keys(ex.leases)) {
 			le := ex.leases[tid]
-			delete(m.leases, tid)
+			m.leaseTable.drop(le)
 			m.Counters.Expired++
-			m.fail(now, le.e, le.attempt, fmt.Sprintf("lease expired: executor %s silent for %v", id, m.cfg.LeaseTTL), false, &fx)
+			m.fail(now, le.e, le.attempt, fmt.Sprintf("lease expired: executor %s silent for %v", ex.id, m.cfg.LeaseTTL), false, &fx)
 		}
 	}
-	if left {
+	if len(silent) > 0 {
 		m.executorsChanged(false)
 		m.returnStolen(now, &fx)
 	}
-	for m.delayed.Len() > 0 && m.delayed[0].at <= ts {
-		r := heap.Pop(&m.delayed).(*retry)
-		r.e.enqueued = ts
-		m.admit(ts, r.e)
+	for e := m.classQueues.due(ts); e != nil; e = m.classQueues.due(ts) {
+		e.enqueued = ts
+		m.admit(ts, e)
 	}
 	m.serveParked(now, &fx)
 	return fx
@@ -646,28 +504,18 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 	for _, id := range ids {
 		var e *entry
 		if le := m.leases[id]; le != nil {
-			delete(m.leases, id)
-			delete(le.exec.leases, id)
-			if len(le.exec.leases) == 0 {
-				le.exec.idleSince = now.UnixNano()
-			}
-			le.exec.backlog = max(le.exec.backlog-le.est, 0)
+			m.leaseTable.end(le, now.UnixNano())
 			le.exec.revoked = append(le.exec.revoked, id)
 			if le.exec.asleep && le.exec.state != messages.ExecActive { // it does not pull: tell it now
 				fx.Grants = append(fx.Grants, GrantTo{le.exec.id, m.sleepGrant(le.exec)})
 			}
 			e = le.e
-		} else if x := m.removeAside(id); x != nil {
+		} else if x := m.asideLists.remove(id); x != nil {
 			e = x
-		} else if i := slices.IndexFunc(m.delayed, func(r *retry) bool { return r.e.rec.ID == id }); i >= 0 {
-			e = heap.Remove(&m.delayed, i).(*retry).e
+		} else if x := m.classQueues.removeRetry(id); x != nil {
+			e = x
 		} else {
-			for c := range m.queues {
-				if x, ok := m.queues[c].remove(id); ok {
-					e = x
-					break
-				}
-			}
+			e = m.classQueues.remove(id)
 		}
 		if e == nil {
 			continue
@@ -692,18 +540,14 @@ func (m *Machine) State(id uint64) messages.TaskState {
 	if m.leases[id] != nil {
 		return messages.StateLeased
 	}
-	if slices.ContainsFunc(m.delayed, func(r *retry) bool { return r.e.rec.ID == id }) {
+	if m.classQueues.retrying(id) {
 		return messages.StateFailed
 	}
-	for c := range m.queues {
-		if slices.ContainsFunc(m.queues[c], func(e *entry) bool { return e.rec.ID == id }) {
-			return messages.StateQueued
-		}
+	if m.classQueues.has(id) {
+		return messages.StateQueued
 	}
-	if m.asideN > 0 {
-		if _, ok := m.asideOf(id); ok {
-			return messages.StateQueued
-		}
+	if _, g := m.asideLists.of(id); g != nil {
+		return messages.StateQueued
 	}
 	return messages.StateUnknown
 }
@@ -712,13 +556,7 @@ func (m *Machine) State(id uint64) messages.TaskState {
 func (m *Machine) Known(id string) bool { return m.execs[id] != nil }
 
 // Queued is the number of queued tasks over all classes.
-func (m *Machine) Queued() int {
-	n := 0
-	for c := range m.queues {
-		n += m.queues[c].Len()
-	}
-	return n
-}
+func (m *Machine) Queued() int { return m.classQueues.queued() }
 
 // QueueLen is one class's queue length.
 func (m *Machine) QueueLen(c messages.Class) int { return m.queues[c].Len() }
@@ -735,25 +573,4 @@ func (m *Machine) HeldBy(id string) int {
 }
 
 // Executors describes the attached executors.
-func (m *Machine) Executors() []messages.ExecutorStatus {
-	out := make([]messages.ExecutorStatus, 0, len(m.execs))
-	for _, ex := range m.execs {
-		st := messages.ExecutorStatus{ID: ex.id, Slots: ex.slots, Leases: int32(len(ex.leases)), Load: ex.load, LastSeen: ex.lastSeen / 1e6,
-			State: ex.state, Unhealthy: ex.unhealthy,
-			BacklogMillis: int64(ex.finish() / 1e6), Cloud: ex.caps[messages.CapCloud] == "true"}
-		if len(ex.leases) == 0 {
-			st.IdleSince = ex.idleSince / 1e6
-		}
-		out = append(out, st)
-	}
-	slices.SortFunc(out, func(a, b messages.ExecutorStatus) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
-	return out
-}
+func (m *Machine) Executors() []messages.ExecutorStatus { return m.registry.statuses() }

@@ -2,30 +2,29 @@ package dispatch
 
 import (
 	"container/heap"
-	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/task"
 )
 
-// Placement: feasibility (set-aside of unplaceable tasks) and ranking
-// (backlog-aware estimated finish).
+// Placement: feasibility (the filters, filter.go, and the set-aside of
+// unplaceable tasks, aside.go) and ranking (rank.go: backlog-aware
+// estimated finish).
 //
-// task.Unplaceable tasks. A task with requirements is checked when it enters the
-// queues: if no registered executor satisfies them it is set aside instead
-// of queued, so it neither blocks the heap nor costs every grant a scan. The
-// answer is cached per requirement shape (the canonical text of the
-// requirements) and the cache is dropped when an executor registers,
-// leaves (expiry, eviction) or starts or stops draining (a draining
-// executor counts as able to run nothing). A registration re-examines the
-// set-aside tasks; a departure moves queued tasks nobody can run any more
-// aside. Set-aside tasks keep
-// their queue place (credit) and are reported by task.Unplaceable (status, Wait
-// reasons, and demand for the cloud actor).
+// Unplaceable tasks. A task with requirements is checked when it enters
+// the queues: if the filters refuse every registered executor it is set
+// aside instead of queued, so it neither blocks the heap nor costs every
+// grant a scan. The answer is cached per type and requirement shape (the
+// canonical text of the requirements) and the cache is dropped when an
+// executor registers, leaves (expiry, eviction) or starts or stops
+// draining (StateFilter refuses a draining executor). A registration
+// re-examines the set-aside tasks; a departure moves queued tasks nobody
+// can run any more aside; either way the refusals of the lists left aside
+// (which filter refused which executor) are recomputed. Set-aside tasks
+// keep their queue place (credit) and are reported by Unplaceable and
+// Reason (status, Wait reasons, and demand for the cloud actor).
 //
 // Estimates. Run time is learned per task type and size bucket (a power of
 // two of the declared size; bucket 0 for tasks without a size) as an EWMA of
@@ -37,17 +36,6 @@ import (
 // executor whose estimated finish for it is no later than the best other
 // executor's, so queued work waits for the executor that will finish it
 // first rather than piling up behind a long backlog.
-
-// asideKey is what placeability depends on: the task type (executors may
-// run only some types) and the requirement shape.
-type asideKey struct{ typ, shape string }
-
-// setAside is the tasks of one unplaceable type and requirement shape.
-type setAside struct {
-	reqs    map[string]string // without the size key
-	entries []*entry
-	since   int64
-}
 
 // shapeOf is the canonical text of a task's requirements (the size key
 // excluded), "" when it has none. It runs once per task entering dispatch:
@@ -108,29 +96,24 @@ func prepare(e *entry) {
 	e.shape = shapeOf(e.rec.Requirements)
 }
 
-// satisfies checks requirements against an executor's capabilities (its
-// types aside): the pin key against its id, the size key not at all.
-func (ex *executor) satisfies(req map[string]string) bool {
-	for k, want := range req {
-		switch k {
-		case messages.ReqSize:
-			continue
-		case messages.ReqPin:
-			if want != "="+ex.id {
-				return false
-			}
-			continue
+// canRun reports whether the filters pass ex for e, cached per executor,
+// type and requirement shape: version constraints are costly to parse.
+func (m *Machine) canRun(ex *executor, e *entry) bool {
+	k := asideKey{e.rec.Type, e.shape}
+	ok, hit := ex.fits[k]
+	if !hit {
+		ok = feasible(m.filters, &e.rec, Executor{ex}) < 0
+		if ex.fits == nil {
+			ex.fits = map[asideKey]bool{}
 		}
-		if !task.Satisfies(ex.caps[k], want) {
-			return false
-		}
+		ex.fits[k] = ok
 	}
-	return true
+	return ok
 }
 
-// placeable reports whether some registered executor that is not draining
-// runs e's type and satisfies its requirements (cached per type and
-// shape). Tasks without requirements are not checked.
+// placeable reports whether some registered executor passes the filters
+// for e (cached per type and shape). Tasks without requirements are not
+// checked.
 func (m *Machine) placeable(e *entry) bool {
 	if e.shape == "" {
 		return true
@@ -141,7 +124,7 @@ func (m *Machine) placeable(e *entry) bool {
 	}
 	ok := false
 	for _, ex := range m.execs {
-		if ex.state != messages.ExecDraining && (ex.types == nil || ex.types[e.rec.Type]) && ex.satisfies(e.rec.Requirements) {
+		if m.canRun(ex, e) {
 			ok = true
 			break
 		}
@@ -150,37 +133,44 @@ func (m *Machine) placeable(e *entry) bool {
 	return ok
 }
 
+// explain records which filter refused which executor for rec.
+func (m *Machine) explain(rec *task.Record) task.Refusals {
+	return refusals(m.filters, rec, m.registry.sorted())
+}
+
+// explainAside recomputes the refusals of every set-aside list.
+func (m *Machine) explainAside() {
+	if len(m.aside) == 0 {
+		return
+	}
+	execs := m.registry.sorted()
+	for _, g := range m.aside {
+		g.refused = refusals(m.filters, &g.entries[0].rec, execs)
+	}
+}
+
 // admit queues e, or sets it aside when nobody can run it.
 func (m *Machine) admit(ts int64, e *entry) {
 	if m.placeable(e) {
-		m.queues[e.rec.Class].push(e)
+		m.classQueues.push(e)
 		return
 	}
-	k := asideKey{e.rec.Type, e.shape}
-	g := m.aside[k]
-	if g == nil {
-		req := maps.Clone(e.rec.Requirements)
-		delete(req, messages.ReqSize)
-		g = &setAside{reqs: req, since: ts}
-		m.aside[k] = g
-	}
-	g.entries = append(g.entries, e)
-	m.asideN++
+	m.asideLists.add(ts, asideKey{e.rec.Type, e.shape}, e, func() task.Refusals { return m.explain(&e.rec) })
 }
 
 // executorsChanged drops the shape cache after a registration or departure
-// and moves tasks between the queues and the set-aside lists accordingly.
+// and moves tasks between the queues and the set-aside lists accordingly;
+// the lists left aside are explained anew.
 func (m *Machine) executorsChanged(joined bool) {
 	clear(m.shapes)
+	defer m.explainAside()
 	if joined {
 		for k, g := range m.aside {
 			if !m.placeable(g.entries[0]) {
 				continue
 			}
-			delete(m.aside, k)
-			m.asideN -= len(g.entries)
-			for _, e := range g.entries {
-				m.queues[e.rec.Class].push(e)
+			for _, e := range m.asideLists.take(k) {
+				m.classQueues.push(e)
 			}
 		}
 		return
@@ -205,122 +195,37 @@ func (m *Machine) executorsChanged(joined bool) {
 	}
 }
 
-// removeAside takes id out of the set-aside lists.
-func (m *Machine) removeAside(id uint64) *entry {
-	for k, g := range m.aside {
-		if i := slices.IndexFunc(g.entries, func(e *entry) bool { return e.rec.ID == id }); i >= 0 {
-			e := g.entries[i]
-			g.entries = slices.Delete(g.entries, i, i+1)
-			m.asideN--
-			if len(g.entries) == 0 {
-				delete(m.aside, k)
-			}
-			return e
-		}
-	}
-	return nil
-}
-
-// asideKey is the key id is set aside under (ok false if it is not).
-func (m *Machine) asideOf(id uint64) (asideKey, bool) {
-	for k, g := range m.aside {
-		if slices.ContainsFunc(g.entries, func(e *entry) bool { return e.rec.ID == id }) {
-			return k, true
-		}
-	}
-	return asideKey{}, false
-}
-
-// task.Unplaceable lists the set-aside shapes, most tasks first.
-func (m *Machine) Unplaceable() []task.Unplaceable {
-	out := make([]task.Unplaceable, 0, len(m.aside))
-	for k, g := range m.aside {
-		out = append(out, task.Unplaceable{Type: k.typ, Shape: k.shape, Requirements: maps.Clone(g.reqs), Tasks: len(g.entries), Since: g.since})
-	}
-	slices.SortFunc(out, func(a, b task.Unplaceable) int {
-		if a.Tasks != b.Tasks {
-			return b.Tasks - a.Tasks
-		}
-		if c := strings.Compare(a.Shape, b.Shape); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Type, b.Type)
-	})
-	return out
-}
+// Unplaceable lists the set-aside shapes, most tasks first, each with the
+// filters that refused the executors.
+func (m *Machine) Unplaceable() []task.Unplaceable { return m.asideLists.list() }
 
 // UnplaceableCount is the number of set-aside tasks.
 func (m *Machine) UnplaceableCount() int { return m.asideN }
 
-// Reason explains why id cannot progress ("" when nothing is wrong).
+// Reason explains why id cannot progress ("" when nothing is wrong): for a
+// task set aside, the shape nobody satisfies and which filter refused
+// which executors.
 func (m *Machine) Reason(id uint64) string {
-	if m.asideN == 0 {
-		return ""
-	}
-	if k, ok := m.asideOf(id); ok {
-		return fmt.Sprintf("unplaceable: no registered executor running %q tasks satisfies %s", k.typ, k.shape)
+	if k, g := m.asideLists.of(id); g != nil {
+		return reason(k, g)
 	}
 	return ""
 }
 
-type estKey struct {
-	typ    string
-	bucket int8
-}
-
-// runCell is the learned run time of one task type and size bucket. A
-// lease keeps its cell, so a result updates it without a map lookup.
-type runCell struct {
-	ewma float64 // ns; 0: nothing learned yet
-}
-
-// cell returns e's estimate cell, creating it.
-func (m *Machine) cell(e *entry) *runCell {
-	k := estKey{e.rec.Type, e.bucket}
-	c := m.runEst[k]
-	if c == nil {
-		c = &runCell{}
-		m.runEst[k] = c
-	}
-	return c
-}
-
-// estimate is e's expected run time in ns on ex, from its cell: learned for
-// its type and size bucket, else for its type without a size, else ex's
-// average.
-func (m *Machine) estimate(e *entry, c *runCell, ex *executor) float64 {
-	if c.ewma > 0 {
-		return c.ewma
-	}
-	if e.bucket != 0 {
-		if u := m.runEst[estKey{e.rec.Type, 0}]; u != nil && u.ewma > 0 {
-			return u.ewma
-		}
-	}
-	return ex.runNanos
-}
-
-func (c *runCell) learn(runNanos int64) {
-	const alpha = 0.2
-	if c.ewma == 0 {
-		c.ewma = float64(runNanos)
-	} else {
-		c.ewma = alpha*float64(runNanos) + (1-alpha)*c.ewma
-	}
-}
-
-// finish is ex's estimated time to drain its backlog, per slot.
-func (ex *executor) finish() float64 { return ex.backlog / float64(ex.slots) }
-
 // betterElsewhere reports whether another executor able to take e would
-// finish it earlier than ex (used for prefetch beyond the buffer only).
+// rank before ex by the first ranker (estimated finish by default) — used
+// for work past the quota's free part only.
 func (m *Machine) betterElsewhere(ex *executor, e *entry, est float64) bool {
-	mine := ex.finish() + est
+	if len(m.rankers) == 0 {
+		return false
+	}
+	r := m.rankers[0]
+	mine := r.Rank(Executor{ex}, est)
 	for _, o := range m.execs {
-		if o == ex || o.state == messages.ExecDraining || len(o.leases) >= int(o.slots)*2 || !o.canRun(e) {
+		if o == ex || o.state == messages.ExecDraining || len(o.leases) >= int(o.slots)*2 || !m.canRun(o, e) {
 			continue
 		}
-		if o.finish()+m.estimate(e, m.cell(e), o) < mine {
+		if r.Rank(Executor{o}, m.estimate(e, m.cell(e), o)) < mine {
 			return true
 		}
 	}
@@ -330,32 +235,5 @@ func (m *Machine) betterElsewhere(ex *executor, e *entry, est float64) bool {
 // RunEstimate is the learned run time (ns) of a task type and size (0 if
 // none learned yet).
 func (m *Machine) RunEstimate(typ string, size float64) float64 {
-	if c := m.runEst[estKey{typ, sizeBucket(size)}]; c != nil {
-		return c.ewma
-	}
-	return 0
-}
-
-// sortParked orders parked executors by estimated finish, then load.
-func (m *Machine) sortParked() {
-	if len(m.parked) < 2 {
-		return
-	}
-	slices.SortStableFunc(m.parked, func(a, b *executor) int {
-		fa, fb := a.finish(), b.finish()
-		switch {
-		case fa < fb:
-			return -1
-		case fa > fb:
-			return 1
-		}
-		la, lb := hostLoad(a.load), hostLoad(b.load)
-		switch {
-		case la < lb:
-			return -1
-		case la > lb:
-			return 1
-		}
-		return 0
-	})
+	return m.estimates.learned(typ, sizeBucket(size))
 }

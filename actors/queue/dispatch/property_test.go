@@ -271,6 +271,23 @@ func (s *dispatchSim) check() {
 			}
 		}
 	}
+	// A set-aside list's refusals name every registered executor once,
+	// under a filter that refuses it.
+	for _, g := range s.m.aside {
+		named := 0
+		for _, r := range g.refused {
+			for _, id := range r.Executors {
+				named++
+				ex := s.m.execs[id]
+				if ex == nil || slices.ContainsFunc(s.m.filters, func(f Filter) bool { return f.Name() == r.Filter && f.Feasible(&g.entries[0].rec, Executor{ex}) }) {
+					t.Fatalf("set-aside %s: %s refused %s, which is gone or passes it", g.reqs, r.Filter, id)
+				}
+			}
+		}
+		if named != len(s.m.execs) {
+			t.Fatalf("set-aside %s: refusals name %d executors, %d registered", g.reqs, named, len(s.m.execs))
+		}
+	}
 	// Backlogs are the sums of their leases' estimates.
 	for _, ex := range s.m.execs {
 		sum := 0.0

@@ -99,7 +99,7 @@ func (m *Machine) returnStolen(now time.Time, fx *Effects) {
 
 func (m *Machine) runnableHere(e *entry) bool {
 	for id, ex := range m.execs {
-		if !messages.IsStealExecutor(id) && ex.state != messages.ExecDraining && ex.canRun(e) {
+		if !messages.IsStealExecutor(id) && ex.state != messages.ExecDraining && m.canRun(ex, e) {
 			return true
 		}
 	}
