@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/node"
+	"github.com/shoalrt/shoal/store"
 )
 
 // Workloads are the ids Run accepts, in order.
@@ -118,6 +119,11 @@ type Options struct {
 	// (round-robin) instead of straight to each task's owner
 	// (sdk.DialConfig.RouteToOwners, the default of cluster runs).
 	NoOwnerRouting bool
+	// Pebble, when set, replaces the node's store options (memtable size, L0
+	// thresholds, ...; store.PebbleOptions); W1's storage-only run uses the
+	// same. Nil: the node's default, store.DefaultPebbleOptions(). Cluster
+	// runs ignore it (their nodes take the default).
+	Pebble *store.PebbleOptions
 	// Tune, when set, adjusts the node's configuration after the workload's
 	// own settings (experiments: dispatch prefetch, pump batch, store...).
 	// Its effect is not recorded in Result.Params: say what it did in Notes.
@@ -126,6 +132,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, receives a progress line about every second.
 	Progress io.Writer
+}
+
+// pebble returns the store options the run's node uses.
+func (o Options) pebble() store.PebbleOptions {
+	if o.Pebble != nil {
+		return *o.Pebble
+	}
+	return store.DefaultPebbleOptions()
 }
 
 // Defaults returns the options a workload runs with when every field is zero.

@@ -52,6 +52,7 @@ func startEnv(ctx context.Context, opt Options, label string) (*env, error) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	cfg := node.DefaultConfig(dir)
 	cfg.Logger = logger
+	cfg.Pebble = opt.pebble()
 	if opt.StandbyLimit > 0 {
 		cfg.Intake.StandbyLimit = opt.StandbyLimit
 	}
@@ -323,15 +324,17 @@ func secs(d time.Duration) float64 { return round(d.Seconds(), 3) }
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // storeStats records the store's group-commit figures (fsyncs, requests per
-// fsync) when the store exposes them.
-func (e *env) storeStats(res *Result) {
+// fsync) when the store exposes them, and returns its commit count (0 when
+// it does not).
+func (e *env) storeStats(res *Result) (commits uint64) {
 	s, ok := e.node.Store().(interface{ Stats() store.PebbleStats })
 	if !ok {
-		return
+		return 0
 	}
 	st := s.Stats()
 	res.Metrics["store_fsyncs"] = float64(st.Syncs)
 	if st.Syncs > 0 {
 		res.Metrics["store_commits_per_fsync"] = round(float64(st.Commits)/float64(st.Syncs), 1)
 	}
+	return st.Commits
 }

@@ -27,6 +27,10 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	if opt.StandbyLimit > 0 {
 		res.Params["standby_limit"] = opt.StandbyLimit
 	}
+	po := opt.pebble()
+	res.Params["store_memtable_mb"] = po.MemTableSize >> 20
+	res.Params["store_l0_compaction_threshold"] = po.L0CompactionThreshold
+	res.Params["store_l0_stop_writes"] = po.L0StopWritesThreshold
 	if !resetPeakRSS() {
 		res.notef("peak RSS could not be reset: it may be an earlier workload's in this process")
 	}
@@ -46,6 +50,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	}
 
 	var t0, tSubmitted, tWorkers, tDone time.Time
+	meter := readCPUMeter()
 	cpu0 := processCPU()
 	switch opt.Mode {
 	case "drain":
@@ -90,6 +95,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 		stop()
 	}
 	cpuPerTask(res, cpu0, processCPU(), n)
+	meter.record(res)
 	res.Metrics["submit_tasks_per_s"] = rate(n, tSubmitted.Sub(t0))
 	res.Metrics["submit_s"] = secs(tSubmitted.Sub(t0))
 	res.Metrics["tasks_per_s"] = rate(n, tDone.Sub(t0))
@@ -97,12 +103,20 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	res.Metrics["executions"] = float64(execs.Load())
 	res.Metrics["peak_rss_mb"] = round(peakRSSMB(), 1)
 	e.counters(res)
-	e.storeStats(res)
+	commits := e.storeStats(res)
 	if x := execs.Load(); x != n {
 		res.notef("%d handler executions for %d tasks (retries after lease loss count twice)", x, n)
 	}
 	if d := e.counts().Dead; d > 0 {
 		return fmt.Errorf("%d tasks ended dead", d)
 	}
-	return nil
+	// The storage limit runs after the node has stopped, on its own store.
+	if err := e.close(); err != nil {
+		return err
+	}
+	var resultCommits uint64
+	if intake := uint64((opt.Tasks + opt.Batch - 1) / opt.Batch); commits > intake {
+		resultCommits = commits - intake
+	}
+	return storageLimit(ctx, opt, res, resultCommits)
 }

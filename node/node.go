@@ -49,6 +49,11 @@ type Config struct {
 	Name string
 	// DataDir is the Pebble store's directory. Required unless Store is set.
 	DataDir string
+	// Pebble tunes the Pebble store in DataDir (memtable size, L0
+	// thresholds, group commit size; units and defaults in
+	// store.PebbleOptions). Ignored when Store is set. Default
+	// store.DefaultPebbleOptions().
+	Pebble store.PebbleOptions
 	// Store, when set, is a postgres:// URL: the node keeps its tasks in
 	// that PostgreSQL database (schema "shoal") instead of Pebble in
 	// DataDir. Default empty (Pebble). See store.go.
@@ -113,6 +118,7 @@ func DefaultConfig(dir string) Config {
 	return Config{
 		Name:            "node-1",
 		DataDir:         dir,
+		Pebble:          store.DefaultPebbleOptions(),
 		ResultRetention: 24 * time.Hour,
 		SweepEvery:      time.Minute,
 		Intake:          request.DefaultConfig(),
@@ -144,6 +150,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: Executors (%d) needs a Launcher and must be >= 0", c.Executors)
 	case c.AdoptEvery <= 0:
 		return fmt.Errorf("node: AdoptEvery must be > 0, got %v", c.AdoptEvery)
+	case c.Store == "":
+		if err := c.Pebble.Validate(); err != nil {
+			return fmt.Errorf("node: Pebble: %w", err)
+		}
 	}
 	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Queue.Validate(), c.Results.Validate(),
 		c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate(), c.Cloud.Validate())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
+	"github.com/shoalrt/shoal/store"
 )
 
 func startNode(t *testing.T, dir string, mut func(*node.Config)) (*node.Node, *sdk.Conn) {
@@ -86,5 +88,29 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := c.Submit(ctx, sdk.Task{Type: "echo", Priority: 101}); !errors.Is(err, messages.ErrBadPriority) {
 		t.Fatalf("bad priority: got %v", err)
+	}
+}
+
+// A bad store option fails Validate and Start, naming the field; with a
+// PostgreSQL store the Pebble options are ignored.
+func TestConfigPebbleOptions(t *testing.T) {
+	cfg := node.DefaultConfig(t.TempDir())
+	cfg.Pebble.MemTableSize = 1
+	err := cfg.Validate()
+	if !errors.Is(err, store.ErrInvalidConfig) || !strings.Contains(err.Error(), "MemTableSize") {
+		t.Fatalf("Validate with MemTableSize 1 = %v; want store.ErrInvalidConfig naming MemTableSize", err)
+	}
+	if _, err := node.Start(context.Background(), cfg, actor.NewActorSystem(), nil); !errors.Is(err, store.ErrInvalidConfig) {
+		t.Fatalf("Start with MemTableSize 1 = %v; want store.ErrInvalidConfig", err)
+	}
+	cfg.Store = "postgres://localhost/shoal"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate with a postgres store and bad Pebble options = %v; want nil (ignored)", err)
+	}
+	// A smaller memtable is used: the node starts and takes a task.
+	n, conn := startNode(t, t.TempDir(), func(c *node.Config) { c.Pebble.MemTableSize = 4 << 20 })
+	defer n.Stop()
+	if _, err := sdk.NewClient(conn).Submit(context.Background(), sdk.Task{Type: "noop", Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -14,7 +14,6 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		pcfg.Logger = cfg.Logger
 		return store.OpenPostgres(ctx, pcfg)
 	}
-	pcfg := store.DefaultPebbleConfig(cfg.DataDir)
-	pcfg.Logger = cfg.Logger
+	pcfg := store.PebbleConfig{Dir: cfg.DataDir, Logger: cfg.Logger, PebbleOptions: cfg.Pebble}
 	return store.OpenPebble(pcfg)
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,20 +20,8 @@ type PebbleConfig struct {
 	// informational chatter at debug level). Default: a logger that discards
 	// everything; nil means the same.
 	Logger *slog.Logger
-	// MaxGroupBytes bounds the encoded size of one group commit, in bytes: the
-	// committer takes queued Commits in order until the next would exceed it.
-	// A single Commit larger than this is written on its own. Default 8 MiB.
-	MaxGroupBytes int
-	// MemTableSize is the size of one Pebble memtable, in bytes. Larger
-	// memtables mean fewer flushes under the small-write-heavy intake load.
-	// Must be in [1 MiB, 4 GiB). Default 64 MiB.
-	MemTableSize uint64
-	// CacheSize is the Pebble block cache, in bytes (reads of task records by
-	// Pending, Results at start-up). Default 64 MiB; 0 means Pebble's default.
-	// Pebble charges its memtables to this cache, so with the default sizes
-	// it holds next to no blocks once the memtables have grown (see
-	// OpenPebble).
-	CacheSize int64
+	// PebbleOptions are the store's tunables (pebble_options.go).
+	PebbleOptions
 
 	// fs replaces the file system (tests: a vfs.NewStrictMem that can lose
 	// unsynced writes like a crash does).
@@ -46,25 +33,16 @@ func DefaultPebbleConfig(dir string) PebbleConfig {
 	return PebbleConfig{
 		Dir:           dir,
 		Logger:        slog.New(slog.DiscardHandler),
-		MaxGroupBytes: 8 << 20,
-		MemTableSize:  64 << 20,
-		CacheSize:     64 << 20,
+		PebbleOptions: DefaultPebbleOptions(),
 	}
 }
 
-// Validate reports the first invalid field.
+// Validate names the first bad field; its errors wrap ErrInvalidConfig.
 func (c PebbleConfig) Validate() error {
-	switch {
-	case c.Dir == "":
-		return errors.New("store: PebbleConfig.Dir is empty; set the database directory")
-	case c.MaxGroupBytes <= 0:
-		return fmt.Errorf("store: PebbleConfig.MaxGroupBytes is %d; it must be > 0 (default 8 MiB)", c.MaxGroupBytes)
-	case c.MemTableSize < 1<<20 || c.MemTableSize >= 4<<30:
-		return fmt.Errorf("store: PebbleConfig.MemTableSize is %d; it must be in [1 MiB, 4 GiB) (default 64 MiB)", c.MemTableSize)
-	case c.CacheSize < 0:
-		return fmt.Errorf("store: PebbleConfig.CacheSize is %d; it must be >= 0 (default 64 MiB)", c.CacheSize)
+	if c.Dir == "" {
+		return fmt.Errorf("%w: PebbleConfig.Dir is empty; set the database directory", ErrInvalidConfig)
 	}
-	return nil
+	return c.PebbleOptions.Validate()
 }
 
 // PebbleStats are the store's write counters since it was opened.
@@ -118,8 +96,10 @@ func OpenPebble(cfg PebbleConfig) (*Pebble, error) {
 		// Intake writes many small records and syncs each group: a large
 		// memtable keeps flushes (and L0 files) rare.
 		MemTableSize:                cfg.MemTableSize,
-		MemTableStopWritesThreshold: 4,
-		MaxConcurrentCompactions:    func() int { return 2 },
+		MemTableStopWritesThreshold: cfg.MemTableStopWritesThreshold,
+		L0CompactionThreshold:       cfg.L0CompactionThreshold,
+		L0StopWritesThreshold:       cfg.L0StopWritesThreshold,
+		MaxConcurrentCompactions:    func() int { return cfg.MaxConcurrentCompactions },
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      pebbleLogger{logger},
 		EventListener:               eventListener(logger),

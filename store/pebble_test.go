@@ -643,12 +643,16 @@ func TestPebbleConfigValidate(t *testing.T) {
 		{"MemTableSize", func(c *PebbleConfig) { c.MemTableSize = 1 }},
 		{"MemTableSize", func(c *PebbleConfig) { c.MemTableSize = 4 << 30 }},
 		{"CacheSize", func(c *PebbleConfig) { c.CacheSize = -1 }},
+		{"MemTableStopWritesThreshold", func(c *PebbleConfig) { c.MemTableStopWritesThreshold = 1 }},
+		{"L0CompactionThreshold", func(c *PebbleConfig) { c.L0CompactionThreshold = 0 }},
+		{"L0StopWritesThreshold", func(c *PebbleConfig) { c.L0StopWritesThreshold = c.L0CompactionThreshold - 1 }},
+		{"MaxConcurrentCompactions", func(c *PebbleConfig) { c.MaxConcurrentCompactions = 0 }},
 	} {
 		c := ok
 		tc.edit(&c)
 		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.field) {
-			t.Errorf("Validate with bad %s = %v; want an error naming it", tc.field, err)
+		if err == nil || !strings.Contains(err.Error(), tc.field) || !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Validate with bad %s = %v; want an error naming it, wrapping ErrInvalidConfig", tc.field, err)
 		}
 		if _, err := OpenPebble(c); err == nil {
 			t.Errorf("OpenPebble with bad %s succeeded", tc.field)

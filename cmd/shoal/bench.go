@@ -17,6 +17,7 @@ func benchCmd() *cobra.Command {
 		jsonPath string
 		quiet    bool
 		cpuProf  string
+		storeF   storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD...",
@@ -36,6 +37,11 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 				o.Progress = cmd.ErrOrStderr()
 			}
 			o.Logger = actorLogger(logger()) // nodes stopping at the end close their streams: routine
+			po, err := storeF.options()
+			if err != nil {
+				return err
+			}
+			o.Pebble = &po
 			if cpuProf != "" {
 				f, err := os.Create(cpuProf)
 				if err != nil {
@@ -86,5 +92,6 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.BoolVar(&o.NoOwnerRouting, "no-owner-routing", false, "cluster runs: submit through the nodes' routers round-robin instead of straight to each task's owner (the SDK's RouteToOwners)")
 	f.IntVar(&o.Nodes, "cluster", 0, "cluster size: more than 1 runs that many node processes on loopback with the executors spread over them (W1, W3)")
 	f.IntVar(&o.RemoteBatch, "remote-batch", 0, "W7: results per remote message in the batched cross-node part (1000; 1 skips it)")
+	storeF.add(f)
 	return cmd
 }

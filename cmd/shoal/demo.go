@@ -29,6 +29,7 @@ type demoOptions struct {
 	dupPct                int
 	dir                   string
 	keep                  bool
+	store                 storeFlags
 }
 
 func demoCmd() *cobra.Command {
@@ -53,6 +54,7 @@ latency and throughput. Every submitted task is checked at the end.`,
 	f.IntVar(&o.dupPct, "duplicates", 20, "percent of submissions that repeat an earlier payload")
 	f.StringVar(&o.dir, "data", "", "store directory (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&o.keep, "keep", false, "keep the store directory")
+	o.store.add(f)
 	return cmd
 }
 
@@ -72,6 +74,10 @@ func runDemo(ctx context.Context, out, progress io.Writer, o demoOptions) error 
 	if o.tasks <= 0 || o.workers <= 0 || o.slots <= 0 || o.dupPct < 0 || o.dupPct > 90 {
 		return errors.New("demo: --tasks, --workers and --slots must be > 0 and --duplicates in [0, 90]")
 	}
+	pebbleOpts, err := o.store.options()
+	if err != nil {
+		return err
+	}
 	dir := o.dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "shoal-demo-")
@@ -88,6 +94,7 @@ func runDemo(ctx context.Context, out, progress io.Writer, o demoOptions) error 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return alog }))
 	cfg := node.DefaultConfig(dir)
 	cfg.Name, cfg.Logger = "demo", log
+	cfg.Pebble = pebbleOpts
 	cfg.Dispatch.RetryBase = 20 * time.Millisecond
 	n, err := node.Start(ctx, cfg, system, nil)
 	if err != nil {

@@ -33,6 +33,7 @@ func nodeCmd() *cobra.Command {
 		flows                        flowFlags
 		sup                          supervisionFlags
 		cloudF                       cloudFlags
+		storeF                       storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -49,9 +50,13 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logger()
+			var err error
 			cfg := node.DefaultConfig(dir)
 			cfg.Name, cfg.Token, cfg.Logger = name, sec.Token, log
 			cfg.Store = storeURL
+			if cfg.Pebble, err = storeF.options(); err != nil {
+				return err
+			}
 			cfg.Dispatch.Capacity = [messages.NumClasses]int{capacity, capacity, capacity}
 			cfg.Dispatch.LeaseTTL, cfg.Dispatch.MaxLoad = lease, maxLoad
 			cfg.Intake.StandbyLimit, cfg.Intake.DefaultMaxAttempts = standby, attempts
@@ -123,6 +128,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.DurationVar(&retention, "retention", d.ResultRetention, "how long results are kept")
 	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
+	storeF.add(f)
 	flows.add(f)
 	sup.add(f)
 	cloudF.add(f)
