@@ -101,8 +101,8 @@ func TestWorkloadsSmall(t *testing.T) {
 		opt            Options
 		check          func(t *testing.T, r *Result)
 	}{
-		{"W1/mode=drain", "W1", Options{Mode: "drain", Tasks: 2000, Batch: 100, Workers: 2, Slots: 16}, checkAll("executions", 2000)},
-		{"W1/mode=concurrent", "W1", Options{Mode: "concurrent", Tasks: 2000, Batch: 100, Workers: 2, Slots: 16}, checkAll("executions", 2000)},
+		{"W1/mode=drain", "W1", Options{Mode: "drain", Tasks: 2000, Batch: 100, Workers: 2, Slots: 16}, checkW1(2000)},
+		{"W1/mode=concurrent", "W1", Options{Mode: "concurrent", Tasks: 2000, Batch: 100, Workers: 2, Slots: 16}, checkW1(2000)},
 		{"W1/cluster=3/mode=drain", "W1", Options{Nodes: 3, Mode: "drain", Tasks: 3000, Batch: 100, Workers: 3, Slots: 16}, checkAll("node_done", 3000)},
 		{"W1/cluster=3/mode=concurrent", "W1", Options{Nodes: 3, Mode: "concurrent", Tasks: 3000, Batch: 100, Workers: 3, Slots: 16}, checkAll("node_done", 3000)},
 		{"W3/cluster=3", "W3", Options{Nodes: 3, Rate: 300, Duration: time.Second}, func(t *testing.T, r *Result) {
@@ -171,6 +171,17 @@ func checkAll(metric string, want float64) func(*testing.T, *Result) {
 	return func(t *testing.T, r *Result) {
 		if got := r.Metrics[metric]; got != want {
 			t.Errorf("%s = %v, want %v", metric, got, want)
+		}
+	}
+}
+
+// checkW1 checks a single-node W1 run: every task executed once, and the
+// storage limit measured beside it.
+func checkW1(tasks float64) func(*testing.T, *Result) {
+	return func(t *testing.T, r *Result) {
+		checkAll("executions", tasks)(t, r)
+		if r.Metrics["storage_limit_tasks_per_s"] <= 0 || r.Metrics["fraction_of_storage"] <= 0 || r.Metrics["storage_fsyncs"] <= 0 {
+			t.Errorf("storage limit not measured: %v", r.Metrics)
 		}
 	}
 }
