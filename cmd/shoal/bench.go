@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 
@@ -18,6 +19,7 @@ func benchCmd() *cobra.Command {
 		quiet    bool
 		cpuProf  string
 		storeF   storeFlags
+		memProf  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD...",
@@ -53,6 +55,14 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memProf != "" {
+				runtime.MemProfileRate = 64 << 10 // one sample per 64 KiB allocated: cheap enough to leave the figures honest
+				defer func() {
+					if err := writeAllocs(memProf); err != nil {
+						fmt.Fprintln(os.Stderr, "memprofile:", err)
+					}
+				}()
+			}
 			var results []*bench.Result
 			for _, w := range args {
 				r, err := bench.Run(cmd.Context(), w, o)
@@ -77,6 +87,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	f.StringVar(&memProf, "memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
 	f.StringVar(&o.Dir, "data", "", "parent directory of the run's store (default: the temp dir)")
 	f.IntVar(&o.Tasks, "tasks", 0, "task count (W1 200000, W2 100000, W4 20000; W5: flows, 10000)")
 	f.IntVar(&o.Rate, "rate", 0, "W3 submissions/s (5000); W6 offered tasks/s (10× drain)")
@@ -94,4 +105,17 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.IntVar(&o.RemoteBatch, "remote-batch", 0, "W7: results per remote message in the batched cross-node part (1000; 1 skips it)")
 	storeF.add(f)
 	return cmd
+}
+
+// writeAllocs writes the allocation profile so far to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -137,8 +137,21 @@ func (m *Machine) ClassStandby(c messages.Class) int64 { return m.classes[c].cou
 
 // Persisted takes tasks that intake has made durable.
 func (m *Machine) Persisted(now time.Time, tasks []task.Record) Effects {
-	fx := Effects{Forward: make([]task.Record, 0, len(tasks))}
+	var fx Effects
 	m.arrived += len(tasks)
+	if m.allFast(tasks) {
+		// The common case: every task takes the fast path, in order, so the
+		// batch goes on as it came (no copy).
+		for i := range tasks {
+			c := &m.classes[tasks[i].Class]
+			c.credit--
+			c.cursor = tasks[i].ID
+		}
+		fx.Forward = tasks
+		m.arm(now, &fx)
+		return fx
+	}
+	fx.Forward = make([]task.Record, 0, len(tasks))
 	for _, t := range tasks {
 		c := &m.classes[t.Class]
 		switch {
@@ -164,6 +177,23 @@ func (m *Machine) Persisted(now time.Time, tasks []task.Record) Effects {
 	}
 	m.arm(now, &fx)
 	return fx
+}
+
+// allFast reports whether every task takes the fast path: its class is not
+// in standby and has credit for it, and it is past the cursor.
+func (m *Machine) allFast(tasks []task.Record) bool {
+	var need [messages.NumClasses]int
+	for i := range tasks {
+		t := &tasks[i]
+		c := &m.classes[t.Class]
+		if c.standby || t.ID <= c.cursor {
+			return false
+		}
+		if need[t.Class]++; need[t.Class] > c.credit {
+			return false
+		}
+	}
+	return true
 }
 
 // heldSize estimates the memory a held record keeps alive, in bytes.
