@@ -109,13 +109,27 @@ func (m *Machine) Seed(r task.Result) {
 
 // Tasks takes tasks from the pump.
 func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
-	fx := Effects{Dispatch: make([]task.Record, 0, len(tasks))}
+	var fx Effects
 	ts := now.UnixNano()
-	for _, t := range tasks {
+	// Originals go on in order. While every task so far is one, the batch
+	// itself is the Dispatch list (no copy); the first that is not starts a
+	// copy of the ones before it.
+	copied := false
+	skip := func(i int) {
+		if !copied {
+			copied = true
+			fx.Dispatch = make([]task.Record, i, len(tasks))
+			copy(fx.Dispatch, tasks[:i])
+		}
+	}
+	for i := range tasks {
+		t := &tasks[i]
 		if _, dup := m.live[t.ID]; dup {
+			skip(i)
 			continue // already here (a refill raced a fast-path hand-off)
 		}
 		if m.dropped[t.ID] {
+			skip(i)
 			delete(m.dropped, t.ID)
 			fx.Credit[t.Class]++
 			continue
@@ -134,9 +148,12 @@ func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
 		case g == nil:
 			m.groups[t.Digest] = &group{orig: t.ID, origClass: t.Class}
 			m.live[t.ID] = t.Digest
-			fx.Dispatch = append(fx.Dispatch, t)
+			if copied {
+				fx.Dispatch = append(fx.Dispatch, *t)
+			}
 			m.Originals++
 		case g.done:
+			skip(i)
 			fx.Credit[t.Class]++
 			fx.Persist = append(fx.Persist, task.Result{
 				ID: t.ID, Class: t.Class, Digest: t.Digest, State: messages.StateDone,
@@ -144,11 +161,15 @@ func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
 			})
 			m.Absorbed++
 		default:
+			skip(i)
 			fx.Credit[t.Class]++
 			g.members = append(g.members, member{t.ID, t.Class})
 			m.live[t.ID] = t.Digest
 			m.Absorbed++
 		}
+	}
+	if !copied {
+		fx.Dispatch = tasks
 	}
 	return fx
 }
@@ -156,21 +177,42 @@ func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
 // task.Finished takes the terminal result of an original from the dispatcher and
 // returns the records for it and every attached member.
 func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
-	fx := Effects{Persist: make([]task.Result, 0, len(results))}
-	for _, r := range results {
+	var fx Effects
+	// While every result so far is persisted as it came, with no member,
+	// the batch itself is the Persist list (no copy).
+	copied := false
+	deviate := func(i int) {
+		if !copied {
+			copied = true
+			fx.Persist = make([]task.Result, i, len(results))
+			copy(fx.Persist, results[:i])
+		}
+	}
+	keep := func(r *task.Result) {
+		if copied {
+			fx.Persist = append(fx.Persist, *r)
+		}
+	}
+	for i := range results {
+		r := &results[i]
 		g := m.groups[r.Digest]
-		closing := m.closing[r.ID]
-		if closing != nil {
-			g = closing // a newer group holds the digest: leave it alone
-			delete(m.closing, r.ID)
+		var closing *group
+		if len(m.closing) > 0 {
+			if closing = m.closing[r.ID]; closing != nil {
+				g = closing // a newer group holds the digest: leave it alone
+				delete(m.closing, r.ID)
+			}
 		}
 		if g == nil || g.orig != r.ID || g.done {
-			fx.Persist = append(fx.Persist, r) // not tracked (cannot happen in one process): persist as is
+			keep(r) // not tracked (cannot happen in one process): persist as is
 			continue
 		}
 		delete(m.live, r.ID)
+		if g.origGone || len(g.members) > 0 {
+			deviate(i)
+		}
 		if !g.origGone {
-			fx.Persist = append(fx.Persist, r)
+			keep(r)
 		}
 		for _, mb := range g.members {
 			delete(m.live, mb.id)
@@ -189,6 +231,9 @@ func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
 		} else {
 			delete(m.groups, r.Digest) // failed or cancelled work: a new submission runs anew
 		}
+	}
+	if !copied {
+		fx.Persist = results
 	}
 	m.evict(now)
 	return fx
