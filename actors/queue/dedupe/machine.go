@@ -48,19 +48,26 @@ type member struct {
 	class messages.Class
 }
 
+// group is a live original and the duplicates attached to it.
 type group struct {
 	orig      uint64
 	origClass messages.Class
 	origGone  bool // the original was cancelled; members still want the result
 	members   []member
-	done      bool
-	output    []byte
-	attempts  int32
-	finished  int64
 
 	// cancelling: the dispatcher was asked to cancel the work (nobody wants
 	// it any more); a duplicate arriving now starts a new group.
 	cancelling bool
+}
+
+// doneGroup is an original that finished successfully within the window:
+// a value, not a pointer, so the window costs one map slot per digest and
+// nothing for the collector to chase.
+type doneGroup struct {
+	orig     uint64
+	finished int64
+	attempts int32
+	output   []byte
 }
 
 type finishedRef struct {
@@ -80,8 +87,10 @@ type Effects struct {
 // Machine is dedupe's state. It does no I/O.
 type Machine struct {
 	cfg      Config
-	groups   map[task.Digest]*group
-	live     map[uint64]task.Digest // id of a live original or member → digest
+	groups   map[task.Digest]*group    // live groups: queued, leased, retrying
+	done     map[task.Digest]doneGroup // finished successfully within the window
+	spare    []*group                  // finished groups, for reuse
+	live     map[uint64]task.Digest    // id of a live original or member → digest
 	finished []finishedRef          // FIFO by finish time, for eviction
 	head     int
 	dropped  map[uint64]bool   // cancelled while in standby: discard when the pump delivers them
@@ -92,7 +101,29 @@ type Machine struct {
 
 // New returns an empty machine.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, groups: map[task.Digest]*group{}, live: map[uint64]task.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
+	return &Machine{cfg: cfg, groups: map[task.Digest]*group{}, done: map[task.Digest]doneGroup{}, live: map[uint64]task.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
+}
+
+// maxSpare bounds the finished groups kept for reuse.
+const maxSpare = 4096
+
+func (m *Machine) newGroup(orig uint64, class messages.Class) *group {
+	if n := len(m.spare); n > 0 {
+		g := m.spare[n-1]
+		m.spare = m.spare[:n-1]
+		g.orig, g.origClass = orig, class
+		return g
+	}
+	return &group{orig: orig, origClass: class}
+}
+
+// release keeps a group nothing refers to any more for reuse.
+func (m *Machine) release(g *group) {
+	if len(m.spare) < maxSpare {
+		clear(g.members)
+		*g = group{members: g.members[:0]}
+		m.spare = append(m.spare, g)
+	}
 }
 
 // Seed remembers a result found in the store at start-up (within the window).
@@ -100,10 +131,10 @@ func (m *Machine) Seed(r task.Result) {
 	if r.State != messages.StateDone || r.AliasOf != 0 {
 		return
 	}
-	if _, ok := m.groups[r.Digest]; ok {
+	if _, ok := m.done[r.Digest]; ok {
 		return
 	}
-	m.groups[r.Digest] = &group{orig: r.ID, done: true, output: r.Output, attempts: r.Attempts, finished: r.FinishedAt}
+	m.done[r.Digest] = doneGroup{orig: r.ID, finished: r.FinishedAt, attempts: r.Attempts, output: r.Output}
 	m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
 }
 
@@ -135,29 +166,34 @@ func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
 			continue
 		}
 		g := m.groups[t.Digest]
-		if g != nil && g.done && ts-g.finished > int64(m.cfg.Window) {
-			g = nil // expired: forget it below
+		var dg doneGroup
+		var done bool
+		if g == nil {
+			// A done group past the window is left for eviction: a new group
+			// for the digest goes to m.groups, which is looked at first.
+			dg, done = m.done[t.Digest]
+			done = done && ts-dg.finished <= int64(m.cfg.Window)
 		}
-		if g != nil && g.cancelling && !g.done {
+		if g != nil && g.cancelling {
 			// Its work is being cancelled: this submission must not share
 			// that fate. Keep the old group for its result; start anew.
 			m.closing[g.orig] = g
 			g = nil
 		}
 		switch {
-		case g == nil:
-			m.groups[t.Digest] = &group{orig: t.ID, origClass: t.Class}
+		case g == nil && !done:
+			m.groups[t.Digest] = m.newGroup(t.ID, t.Class)
 			m.live[t.ID] = t.Digest
 			if copied {
 				fx.Dispatch = append(fx.Dispatch, *t)
 			}
 			m.Originals++
-		case g.done:
+		case g == nil: // done
 			skip(i)
 			fx.Credit[t.Class]++
 			fx.Persist = append(fx.Persist, task.Result{
 				ID: t.ID, Class: t.Class, Digest: t.Digest, State: messages.StateDone,
-				Output: g.output, Attempts: g.attempts, AliasOf: g.orig, FinishedAt: ts,
+				Output: dg.output, Attempts: dg.attempts, AliasOf: dg.orig, FinishedAt: ts,
 			})
 			m.Absorbed++
 		default:
@@ -203,7 +239,7 @@ func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
 				delete(m.closing, r.ID)
 			}
 		}
-		if g == nil || g.orig != r.ID || g.done {
+		if g == nil || g.orig != r.ID {
 			keep(r) // not tracked (cannot happen in one process): persist as is
 			continue
 		}
@@ -221,16 +257,16 @@ func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
 				Error: r.Error, Attempts: r.Attempts, AliasOf: r.ID, FinishedAt: r.FinishedAt,
 			})
 		}
-		g.members = nil
 		if closing != nil {
+			m.release(g)
 			continue
 		}
+		delete(m.groups, r.Digest) // failed or cancelled work: a new submission runs anew
 		if r.State == messages.StateDone && m.cfg.Window > 0 {
-			g.done, g.output, g.attempts, g.finished = true, r.Output, r.Attempts, r.FinishedAt
+			m.done[r.Digest] = doneGroup{orig: r.ID, finished: r.FinishedAt, attempts: r.Attempts, output: r.Output}
 			m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
-		} else {
-			delete(m.groups, r.Digest) // failed or cancelled work: a new submission runs anew
 		}
+		m.release(g)
 	}
 	if !copied {
 		fx.Persist = results
@@ -312,8 +348,8 @@ func (m *Machine) evict(now time.Time) {
 		if f.at >= cutoff && len(m.finished)-m.head <= m.cfg.MaxFinished {
 			break
 		}
-		if g := m.groups[f.digest]; g != nil && g.done && g.orig == f.orig {
-			delete(m.groups, f.digest)
+		if g, ok := m.done[f.digest]; ok && g.orig == f.orig {
+			delete(m.done, f.digest)
 		}
 		m.finished[m.head] = finishedRef{}
 		m.head++
@@ -325,4 +361,4 @@ func (m *Machine) evict(now time.Time) {
 }
 
 // Len is the number of digests remembered (live and finished).
-func (m *Machine) Len() int { return len(m.groups) }
+func (m *Machine) Len() int { return len(m.groups) + len(m.done) }
