@@ -152,17 +152,11 @@ func (e *env) counts() task.Counters {
 // finished is the number of tasks with a durable terminal result.
 func (e *env) finished() int64 { return e.counts().Finished() }
 
-// waitFinished polls the node's counters (every 2 ms: each poll asks three
-// actors) until want tasks have a durable terminal result.
+// waitFinished returns once want tasks have a durable terminal result
+// (the node's result hub answers when its count gets there: no polling).
 func (e *env) waitFinished(ctx context.Context, want int64) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for e.finished() < want {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d durable results (have %d): %w", want, e.finished(), ctx.Err())
-		case <-t.C:
-		}
+	if _, err := e.node.AwaitFinished(ctx, want); err != nil {
+		return fmt.Errorf("waiting for %d durable results (have %d): %w", want, e.finished(), err)
 	}
 	return nil
 }

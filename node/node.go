@@ -315,6 +315,27 @@ func (n *Node) Counters(ctx context.Context) (task.Counters, error) {
 	return c, nil
 }
 
+// AwaitFinished returns once at least n tasks have a durable terminal
+// result since the node started, or when ctx ends (without polling: the
+// result hub answers when its count reaches n).
+func (n *Node) AwaitFinished(ctx context.Context, atLeast int64) (task.Counters, error) {
+	for {
+		step := time.Minute // a context without deadline waits in steps
+		if d, ok := ctx.Deadline(); ok {
+			step = max(time.Until(d), time.Millisecond)
+		}
+		res, err := n.system.Root.RequestFuture(n.pids.Results, task.FinishedRequest{AtLeast: atLeast}, step).Result()
+		switch {
+		case err == nil:
+			return res.(task.Counters), nil
+		case ctx.Err() != nil:
+			return task.Counters{}, ctx.Err()
+		case !errors.Is(err, actor.ErrTimeout):
+			return task.Counters{}, fmt.Errorf("node: await %d finished: %w", atLeast, err)
+		}
+	}
+}
+
 func (n *Node) sweep() {
 	defer n.sweeper.Done()
 	t := time.NewTicker(n.cfg.SweepEvery)

@@ -108,6 +108,11 @@ func (c *Counters) Count(rs []Result) {
 	}
 }
 
+// FinishedRequest asks the result hub to answer (with its Counters) once
+// at least AtLeast tasks have a durable terminal result: a way to wait for
+// a count without polling.
+type FinishedRequest struct{ AtLeast int64 }
+
 // FlowsActive tells the result hub whether the flow runner holds running
 // flows: only then does it forward durable results to the runner.
 type FlowsActive struct{ Active bool }

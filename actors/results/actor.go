@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -52,12 +53,19 @@ const MaxWaitIDs = 100_000
 
 type tick struct{}
 
+type awaiter struct {
+	to      *actor.PID
+	atLeast int64
+}
+
 type shell struct {
 	cfg    Config
 	m      *Machine
 	d      Deps
 	counts task.Counters // the Done, Deduplicated, Dead and Cancelled counts
 	flows  bool          // the flow runner runs flows
+	// awaiting are FinishedRequests not answered yet.
+	awaiting []awaiter
 	timer  actorio.Timer
 	self   *actor.PID
 	system *actor.ActorSystem
@@ -86,6 +94,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 	case task.Completed:
 		s.counts.Count(msg.Results)
+		s.answerAwaiting()
 		if s.flows && s.d.Flows != nil {
 			ctx.Send(s.d.Flows, task.Completed{Results: msg.Results})
 		}
@@ -96,6 +105,11 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.flows = msg.Active
 	case task.CountersRequest:
 		ctx.Respond(s.counts)
+	case task.FinishedRequest:
+		if ctx.Sender() != nil {
+			s.awaiting = append(s.awaiting, awaiter{ctx.Sender(), msg.AtLeast})
+			s.answerAwaiting()
+		}
 	case tick:
 		s.timer.Clear()
 		for _, w := range s.m.Expire(s.d.Now().UnixNano()) {
@@ -105,6 +119,18 @@ func (s *shell) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		s.timer.Stop()
 	}
+}
+
+// answerAwaiting answers the FinishedRequests the counts now satisfy.
+func (s *shell) answerAwaiting() {
+	fin := s.counts.Finished()
+	s.awaiting = slices.DeleteFunc(s.awaiting, func(a awaiter) bool {
+		if fin < a.atLeast {
+			return false
+		}
+		s.system.Root.Send(a.to, s.counts)
+		return true
+	})
 }
 
 func (s *shell) arm() {
