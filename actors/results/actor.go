@@ -66,9 +66,9 @@ type shell struct {
 	flows  bool          // the flow runner runs flows
 	// awaiting are FinishedRequests not answered yet.
 	awaiting []awaiter
-	timer  actorio.Timer
-	self   *actor.PID
-	system *actor.ActorSystem
+	timer    actorio.Timer
+	self     *actor.PID
+	system   *actor.ActorSystem
 }
 
 // Props returns the result hub actor.

@@ -91,7 +91,7 @@ type Machine struct {
 	done     map[task.Digest]doneGroup // finished successfully within the window
 	spare    []*group                  // finished groups, for reuse
 	live     map[uint64]task.Digest    // id of a live original or member → digest
-	finished []finishedRef          // FIFO by finish time, for eviction
+	finished []finishedRef             // FIFO by finish time, for eviction
 	head     int
 	dropped  map[uint64]bool   // cancelled while in standby: discard when the pump delivers them
 	closing  map[uint64]*group // by original id: cancelling groups a new group replaced
