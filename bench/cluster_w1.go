@@ -33,7 +33,7 @@ func runW1Cluster(ctx context.Context, opt Options, res *Result) error {
 	stop := startProgress(opt.Progress, "W1 cluster "+opt.Mode+": submitted", n, acked.Load)
 	cpu0, cpuErr := c.cpu()
 	t0 = time.Now()
-	err = submitBatches(ctx, c.clients, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+	err = submitBatches(ctx, c.clients, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil, nil)
 	tSubmitted = time.Now()
 	stop()
 	if err != nil {

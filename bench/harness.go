@@ -173,12 +173,35 @@ func (e *env) counters(res *Result) {
 	res.Metrics["standby_max"] = float64(c.StandbyPeak)
 }
 
+// submitRetrying submits one batch; a node that refuses it as overloaded
+// (its standby limit: explicit backpressure) is asked again after a backoff
+// of 2 ms doubling to 100 ms, as a production client would. overloaded
+// (optional) counts the refusals.
+func submitRetrying(ctx context.Context, c *sdk.Client, tasks []sdk.Task, overloaded *atomic.Int64) ([]uint64, error) {
+	backoff := 2 * time.Millisecond
+	for {
+		ids, err := c.SubmitBatch(ctx, tasks)
+		if !errors.Is(err, messages.ErrOverloaded) {
+			return ids, err
+		}
+		if overloaded != nil {
+			overloaded.Add(1)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
 // submitBatches submits tasks 0..n-1 in batches of batch from producers
 // goroutines (batch indices are taken in order); batch b goes to
 // clients[b % len(clients)] (one client per node of a cluster). acked counts acknowledged
 // tasks; onAck, when set, gets each batch's first index and ids.
 func submitBatches(ctx context.Context, clients []*sdk.Client, n, batch, producers int, build func(i int) sdk.Task,
-	acked *atomic.Int64, onAck func(first int, ids []uint64)) error {
+	acked, overloaded *atomic.Int64, onAck func(first int, ids []uint64)) error {
 	nb := (n + batch - 1) / batch
 	var next atomic.Int64
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -199,7 +222,7 @@ func submitBatches(ctx context.Context, clients []*sdk.Client, n, batch, produce
 				for i := first; i < min(first+batch, n); i++ {
 					tasks = append(tasks, build(i))
 				}
-				ids, err := clients[b%len(clients)].SubmitBatch(ctx, tasks)
+				ids, err := submitRetrying(ctx, clients[b%len(clients)], tasks, overloaded)
 				if err != nil {
 					cancel(fmt.Errorf("submit batch %d (tasks %d..%d): %w", b, first, first+len(tasks)-1, err))
 					return

@@ -43,7 +43,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	build := func(i int) sdk.Task {
 		return sdk.Task{Type: typeNoop, Payload: pl.make(uint64(i)), Priority: messages.DefaultPriority}
 	}
-	var execs, acked atomic.Int64
+	var execs, acked, overloaded atomic.Int64
 	startWorkers := func() error {
 		_, err := e.startWorkers(ctx, opt.Workers, opt.Slots, typeNoop, false, noopHandler(&execs))
 		return err
@@ -56,7 +56,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	case "drain":
 		stop := startProgress(opt.Progress, "W1 drain: submitted", n, acked.Load)
 		t0 = time.Now()
-		err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+		err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, &overloaded, nil)
 		tSubmitted = time.Now()
 		stop()
 		if err != nil {
@@ -83,7 +83,7 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 		stop := startProgress(opt.Progress, "W1 concurrent: done", n, e.finished)
 		defer stop()
 		t0 = time.Now()
-		err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+		err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, &overloaded, nil)
 		tSubmitted = time.Now()
 		if err != nil {
 			return err
@@ -103,6 +103,9 @@ func runW1(ctx context.Context, opt Options, res *Result) error {
 	res.Metrics["executions"] = float64(execs.Load())
 	res.Metrics["peak_rss_mb"] = round(peakRSSMB(), 1)
 	e.counters(res)
+	if k := overloaded.Load(); k > 0 {
+		res.Metrics["submit_overloaded_retries"] = float64(k)
+	}
 	commits := e.storeStats(res)
 	if x := execs.Load(); x != n {
 		res.notef("%d handler executions for %d tasks (retries after lease loss count twice)", x, n)

@@ -103,7 +103,7 @@ func runW2(ctx context.Context, opt Options, res *Result) error {
 	stop := startProgress(opt.Progress, "W2: done", n, e.finished)
 	defer stop()
 	t0 := time.Now()
-	err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+	err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil, nil)
 	tSubmitted := time.Now()
 	if err != nil {
 		return err

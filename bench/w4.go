@@ -129,7 +129,7 @@ func runW4(ctx context.Context, opt Options, res *Result) error {
 	stop := startProgress(opt.Progress, "W4: done", n, e.finished)
 	cpu0 := processCPU()
 	t0 := time.Now()
-	err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+	err = submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil, nil)
 	if err == nil {
 		err = e.waitFinished(ctx, n)
 	}

@@ -115,7 +115,7 @@ func runW6(ctx context.Context, opt Options, res *Result) error {
 		}
 		stop := startProgress(opt.Progress, "W6 drain probe: done", n, e.finished)
 		t0 := time.Now()
-		err := submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil)
+		err := submitBatches(ctx, []*sdk.Client{e.client}, opt.Tasks, opt.Batch, opt.Producers, build, &acked, nil, nil)
 		if err == nil {
 			err = e.waitFinished(ctx, n)
 		}
