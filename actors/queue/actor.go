@@ -107,6 +107,7 @@ type (
 	dispatchTick struct{}
 	evictTick    struct{}
 	flushResults struct{}
+	waitingTick  struct{}
 )
 
 // loaded is a standby refill read off the actor.
@@ -131,7 +132,7 @@ type shell struct {
 	d      Deps
 	pids   map[string]*actor.PID // executor id → reply address
 
-	pumpTimer, dispatchTimer, evictTimer, flushTimer actorio.Timer
+	pumpTimer, dispatchTimer, evictTimer, flushTimer, waitingTimer actorio.Timer
 
 	pending []task.Result            // results waiting for the next flush
 	credit  [messages.NumClasses]int // queue places freed, for the pump
@@ -203,6 +204,8 @@ func (s *shell) Receive(ctx actor.Context) {
 	case flushResults:
 		s.flushTimer.Clear()
 		s.flushPending()
+	case waitingTick:
+		s.waitingTimer.Clear()
 	case evictTick:
 		s.dedupe.Tick(now)
 		s.evictTimer.Arm(s.system, s.self, s.cfg.EvictEvery, evictTick{})
@@ -270,6 +273,7 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.dispatchTimer.Stop()
 		s.evictTimer.Stop()
 		s.flushTimer.Stop()
+		s.waitingTimer.Stop()
 		s.flushPending()
 		return
 	}
@@ -392,14 +396,19 @@ func (s *shell) settle(now time.Time) {
 	}
 }
 
+// waitingEvery is the least time between two task.Waiting to intake.
+const waitingEvery = time.Millisecond
+
 // tellWaiting keeps intake's admission control current: it is told when
-// the standby count or the count of tasks taken in changed.
+// the standby count or the count of tasks taken in changed, at most once a
+// millisecond (a change within it is told when the millisecond is over).
 func (s *shell) tellWaiting(ctx actor.Context) {
 	standby := s.pump.Standby()
 	s.peak = max(s.peak, standby)
-	if standby == s.toldStandby && s.placed == s.told {
+	if standby == s.toldStandby && s.placed == s.told || s.waitingTimer.Armed() {
 		return
 	}
+	s.waitingTimer.Arm(s.system, s.self, waitingEvery, waitingTick{})
 	s.toldStandby, s.told = standby, s.placed
 	if s.d.Intake != nil {
 		ctx.Send(s.d.Intake, task.Waiting{Standby: standby, Placed: s.placed})
