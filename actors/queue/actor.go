@@ -108,7 +108,15 @@ type (
 	evictTick    struct{}
 	flushResults struct{}
 	waitingTick  struct{}
+	// takeIn asks the queue to take in the next chunk of its inbox.
+	takeIn struct{}
 )
+
+// inboxChunk is how many persisted tasks one turn takes in: a large batch
+// is taken in over several turns, so an executor's Pull or a result never
+// waits behind a whole batch going through dedupe (the chunks keep their
+// order: the pump relies on it).
+const inboxChunk = 256
 
 // loaded is a standby refill read off the actor.
 type loaded struct {
@@ -134,6 +142,8 @@ type shell struct {
 
 	pumpTimer, dispatchTimer, evictTimer, flushTimer, waitingTimer actorio.Timer
 
+	inbox   [][]task.Record          // persisted batches not taken in yet, in commit order
+	taking  bool                     // a takeIn is in the mailbox
 	pending []task.Result            // results waiting for the next flush
 	credit  [messages.NumClasses]int // queue places freed, for the pump
 
@@ -170,8 +180,13 @@ func (s *shell) Receive(ctx actor.Context) {
 
 	// The pump's side.
 	case task.Persisted:
-		s.placed += int64(len(msg.Tasks))
-		s.pumped(now, s.pump.Persisted(now, msg.Tasks))
+		if len(msg.Tasks) > 0 {
+			s.inbox = append(s.inbox, msg.Tasks)
+			s.takeIn(ctx, now)
+		}
+	case takeIn:
+		s.taking = false
+		s.takeIn(ctx, now)
 	case task.Credit:
 		for c, n := range msg.N {
 			s.credit[c] += n
@@ -279,6 +294,28 @@ func (s *shell) Receive(ctx actor.Context) {
 	}
 	s.settle(now)
 	s.tellWaiting(ctx)
+}
+
+// takeIn hands the pump the next chunk of the inbox, and asks for another
+// turn while some is left.
+func (s *shell) takeIn(ctx actor.Context, now time.Time) {
+	if len(s.inbox) == 0 {
+		return
+	}
+	head := s.inbox[0]
+	chunk := head[:min(len(head), inboxChunk)]
+	if rest := head[len(chunk):]; len(rest) > 0 {
+		s.inbox[0] = rest
+	} else {
+		s.inbox[0] = nil
+		s.inbox = s.inbox[1:]
+	}
+	s.placed += int64(len(chunk))
+	s.pumped(now, s.pump.Persisted(now, chunk))
+	if len(s.inbox) > 0 && !s.taking {
+		s.taking = true
+		ctx.Send(s.self, takeIn{})
+	}
 }
 
 // pumped applies the pump's effects: forwarded tasks go through dedupe now.

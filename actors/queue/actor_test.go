@@ -174,3 +174,42 @@ func TestFlowTasksGoToTheRunner(t *testing.T) {
 	}
 	t.Fatalf("runner got %v, intake %v; want flow task 1 and Placed 2", f.flow.got(), f.intake.got())
 }
+
+// TestLargeBatchesTakenInOrder: batches larger than a turn's chunk, sent
+// back to back, are taken in over several turns without reordering (the
+// pump would skip a task below its cursor): every task ends up queued.
+func TestLargeBatchesTakenInOrder(t *testing.T) {
+	st, err := store.OpenPebble(store.DefaultPebbleConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	system := actor.NewActorSystem()
+	cfg := Config{Pump: pump.DefaultConfig(), Dedupe: dedupe.DefaultConfig(), Dispatch: dispatch.DefaultConfig(), Timing: DefaultTiming()}
+	q := system.Root.Spawn(Props(cfg, Deps{Store: st, Transport: actorio.Local{}, Logger: slog.New(slog.DiscardHandler), Now: time.Now}))
+	defer func() { _ = system.Root.StopFuture(q).Wait() }()
+	var id uint64
+	batch := func(n int) []task.Record {
+		out := make([]task.Record, n)
+		for i := range out {
+			id++
+			out[i] = task.Record{ID: id, Type: "a", Class: messages.ClassNormal, MaxAttempts: 3, Digest: task.Digest{byte(id), byte(id >> 8)}}
+		}
+		return out
+	}
+	for _, n := range []int{3*inboxChunk + 5, inboxChunk / 2, 2 * inboxChunk} {
+		system.Root.Send(q, task.Persisted{Tasks: batch(n)})
+	}
+	// Other messages are answered between the chunks: wait for the last.
+	got, deadline := 0, time.Now().Add(5*time.Second)
+	for got != int(id) && time.Now().Before(deadline) {
+		res, err := system.Root.RequestFuture(q, task.SnapshotRequest{}, 5*time.Second).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = res.(task.Snapshot).Queued[messages.ClassNormal]
+	}
+	if got != int(id) {
+		t.Fatalf("queued %d of %d tasks", got, id)
+	}
+}
