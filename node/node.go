@@ -268,11 +268,13 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 	flows := n.spawnFlows(tr, spawn) // first: the queue hands it flow tasks as soon as it runs
 	return errors.Join(flows,
 		spawn(results.Props(cfg.Results, results.Deps{Store: n.store, Transport: tr, Logger: log, Now: now, Queue: p.Dispatch, Flows: p.Flows}), p.Results.Id),
+		// Intake before the queue: the queue tells it the standby count as it
+		// starts, and protoactor races a send with a spawn still under way.
+		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Queue: p.Dispatch, Transport: tr, Logger: log, Now: now}), p.Intake.Id),
 		spawn(queue.Props(queue.Config{Pump: cfg.Pump, Dedupe: cfg.Dedupe, Dispatch: cfg.Dispatch, Timing: cfg.Queue},
 			queue.Deps{Store: n.pumpStore(), Intake: p.Intake, Results: p.Results, Flows: p.Flows, Stealer: n.stealerPID(),
 				Transport: tr, Logger: log, Now: now, Authorize: auth, MaxID: maxID, Seed: seed}), NameDispatch),
 		n.alias(p.Dispatch, p.Dedupe), // clients cancel at the dedupe's name
-		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Queue: p.Dispatch, Transport: tr, Logger: log, Now: now}), p.Intake.Id),
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 		n.spawnRouters(spawn),
 		n.spawnStealer(spawn),
