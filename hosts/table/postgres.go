@@ -95,4 +95,3 @@ func (t *sqlTable) listen(ctx context.Context, cc *pgx.ConnConfig, ready chan<- 
 		}
 	}
 }
-
