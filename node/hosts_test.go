@@ -21,7 +21,12 @@ import (
 
 func startHostNode(t *testing.T, dsn string, types ...string) (*node.Node, *sdk.Client) {
 	t.Helper()
-	n, conn := startNode(t, t.TempDir(), func(c *node.Config) {
+	return startHostNodeIn(t, t.TempDir(), dsn, types...)
+}
+
+func startHostNodeIn(t *testing.T, dir, dsn string, types ...string) (*node.Node, *sdk.Client) {
+	t.Helper()
+	n, conn := startNode(t, dir, func(c *node.Config) {
 		c.Hosts = node.HostsConfig{DSN: dsn, Types: types, Poll: 20 * time.Millisecond}
 		c.Dispatch.LeaseTTL = 2 * time.Second
 	})
@@ -66,6 +71,7 @@ func TestHostBridge(t *testing.T) {
 		t.Run("EndToEnd", func(t *testing.T) { testHostEndToEnd(t, fresh(t)) })
 		t.Run("AgentDiesTaskRetried", func(t *testing.T) { testHostAgentDies(t, fresh(t)) })
 		t.Run("CancelStopsCommand", func(t *testing.T) { testHostCancel(t, fresh(t)) })
+		t.Run("NodeRestartKeepsInstruction", func(t *testing.T) { testHostNodeRestart(t, fresh(t)) })
 	}
 	t.Run("sqlite", func(t *testing.T) {
 		suite(t, func(t *testing.T) string { return filepath.Join(t.TempDir(), "hosts.db") })
@@ -264,3 +270,46 @@ func testHostCancel(t *testing.T, dsn string) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// testHostNodeRestart: a node stopping does not cancel its instructions;
+// restarted, it grants the task again with the same attempt, the bridge
+// finds the instruction the agent is still running, and the task is done
+// by that one run.
+func testHostNodeRestart(t *testing.T, dsn string) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	n1, c1 := startHostNodeIn(t, dir, dsn, "long")
+	var runs atomic.Int64
+	release := make(chan struct{})
+	runAgent(t, dsn, func(cfg *agent.Config) {
+		cfg.Handlers["long"] = func(ctx context.Context, in table.Instruction) ([]byte, error) {
+			runs.Add(1)
+			select {
+			case <-release:
+				return fmt.Appendf(nil, "attempt %d", in.Attempt), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	})
+	id, err := c1.Submit(ctx, sdk.Task{Type: "long", Payload: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for runs.Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the agent never started the task")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := n1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, c2 := startHostNodeIn(t, dir, dsn, "long")
+	close(release)
+	o := waitTerminal(t, ctx, c2, id)
+	if o.State != messages.StateDone || string(o.Output) != "attempt 1" || runs.Load() != 1 {
+		t.Fatalf("after a node restart: %+v, %d runs; want done by the first attempt's one run", o, runs.Load())
+	}
+}
