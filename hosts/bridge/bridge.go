@@ -47,6 +47,10 @@ type Config struct {
 	// catches the rest (and all writes of other processes on SQLite).
 	// Default 200 ms.
 	Poll time.Duration
+	// Retention is how long finished instructions stay in the table (a node
+	// restarted within it finds the answers of the attempts it had
+	// granted). Purged every PurgeEvery. Default 24 h, every 10 min.
+	Retention, PurgeEvery time.Duration
 	// CancelTimeout bounds marking an instruction cancelled after its task's
 	// context ended. Default 5 s.
 	CancelTimeout time.Duration
@@ -54,7 +58,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults for types.
 func DefaultConfig(types ...string) Config {
-	return Config{Types: types, Poll: 200 * time.Millisecond, CancelTimeout: 5 * time.Second}
+	return Config{Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second}
 }
 
 // Validate names the first bad field.
@@ -64,6 +68,8 @@ func (c Config) Validate() error {
 		return errors.New("bridge: Config.Types is empty: name the host task types")
 	case c.Poll <= 0:
 		return fmt.Errorf("bridge: Config.Poll must be > 0 (default 200ms), got %v", c.Poll)
+	case c.Retention <= 0 || c.PurgeEvery <= 0:
+		return fmt.Errorf("bridge: Config.Retention (%v) and Config.PurgeEvery (%v) must be > 0 (default 24h, 10m)", c.Retention, c.PurgeEvery)
 	case c.CancelTimeout <= 0:
 		return fmt.Errorf("bridge: Config.CancelTimeout must be > 0 (default 5s), got %v", c.CancelTimeout)
 	}
@@ -164,10 +170,19 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer stop()
 	tick := time.NewTicker(b.cfg.Poll)
 	defer tick.Stop()
+	purge := time.NewTicker(b.cfg.PurgeEvery)
+	defer purge.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-purge.C:
+			if n, err := b.tbl.Purge(ctx, b.cfg.Retention); err != nil && ctx.Err() == nil {
+				b.log.Warn("purge finished instructions", "err", err)
+			} else if n > 0 {
+				b.log.Info("finished instructions purged", "instructions", n)
+			}
+			continue
 		case <-tick.C:
 		case <-wake:
 		case <-b.kick:

@@ -42,6 +42,7 @@ func contract(t *testing.T, o opener) {
 	t.Run("Fencing", func(t *testing.T) { testFencing(t, o) })
 	t.Run("LeaseExpiry", func(t *testing.T) { testLeaseExpiry(t, o) })
 	t.Run("Cancel", func(t *testing.T) { testCancel(t, o) })
+	t.Run("Purge", func(t *testing.T) { testPurge(t, o) })
 	t.Run("Status", func(t *testing.T) { testStatus(t, o) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, o) })
 	t.Run("LocalWake", func(t *testing.T) { testLocalWake(t, o) })
@@ -322,6 +323,26 @@ func testCancel(t *testing.T, o opener) {
 	}
 	if ok, err := tb.Cancel(t.Context(), running.ID, "again"); ok || err != nil {
 		t.Fatalf("Cancel of a finished instruction = %v, %v; want false", ok, err)
+	}
+}
+
+func testPurge(t *testing.T, o opener) {
+	tb := o.open(t, o.fresh(t))
+	done := put(t, tb, table.Instruction{TaskID: 1, Attempt: 1, Type: "x"})
+	take(t, tb, table.TakeRequest{Taker: "a", Types: []string{"x"}, Lease: time.Minute, Max: 1})
+	if err := tb.Complete(t.Context(), done.ID, "a", []byte("r"), ""); err != nil {
+		t.Fatal(err)
+	}
+	running := put(t, tb, table.Instruction{TaskID: 2, Attempt: 1, Type: "x"})
+	if n, err := tb.Purge(t.Context(), time.Hour); n != 0 || err != nil {
+		t.Fatalf("Purge of an hour = %d, %v; want 0", n, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if n, err := tb.Purge(t.Context(), time.Millisecond); n != 1 || err != nil {
+		t.Fatalf("Purge = %d, %v; want 1 (the finished one)", n, err)
+	}
+	if got, _ := tb.Get(t.Context(), done.ID, running.ID); len(got) != 1 || got[0].ID != running.ID {
+		t.Fatalf("after Purge: %+v, want only the unfinished instruction", got)
 	}
 }
 

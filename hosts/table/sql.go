@@ -45,7 +45,7 @@ type sqlTable struct {
 	once    sync.Once
 	closed  chan struct{}
 
-	put, putGet, renew, complete, cancel, reap, putStatus, statuses string
+	put, putGet, renew, complete, cancel, reap, purge, putStatus, statuses string
 }
 
 func newSQLTable(db *sql.DB, d dialect) *sqlTable {
@@ -62,6 +62,7 @@ func newSQLTable(db *sql.DB, d dialect) *sqlTable {
 		WHERE id = $1 AND state IN ('new', 'taken')`)
 	t.reap = d.q(`UPDATE {t}instructions SET state = 'failed', error = 'lease expired: taker ' || taker || ' stopped renewing (host agent dead or cut off)',
 		finished_at = {now}, updated_at = {now} WHERE state = 'taken' AND lease_until < {now}`)
+	t.purge = d.q(`DELETE FROM {t}instructions WHERE state IN ('done', 'failed') AND finished_at < {now} - $1`)
 	t.putStatus = d.q(`INSERT INTO {t}host_status (host, agent, types, cpu, mem, disk, procs, ip, running, reported_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now})
 		ON CONFLICT (host) DO UPDATE SET agent = excluded.agent, types = excluded.types, cpu = excluded.cpu, mem = excluded.mem,
@@ -224,6 +225,15 @@ func (t *sqlTable) Reap(ctx context.Context) (int, error) {
 	if n > 0 {
 		t.hub.wake()
 	}
+	return int(n), nil
+}
+
+func (t *sqlTable) Purge(ctx context.Context, age time.Duration) (int, error) {
+	res, err := t.db.ExecContext(ctx, t.purge, age.Milliseconds())
+	if err != nil {
+		return 0, t.wrap("purge finished instructions", err)
+	}
+	n, _ := res.RowsAffected()
 	return int(n), nil
 }
 

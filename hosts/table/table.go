@@ -134,6 +134,10 @@ type Table interface {
 	// Reap fails every taken instruction whose lease has ended and returns
 	// how many.
 	Reap(ctx context.Context) (int, error)
+	// Purge deletes the instructions that finished more than age ago and
+	// returns how many: the table keeps answers only as long as a restarted
+	// node may still ask for them.
+	Purge(ctx context.Context, age time.Duration) (int, error)
 	// Get returns the instructions with the given ids that exist.
 	Get(ctx context.Context, ids ...int64) ([]Instruction, error)
 	// Finished returns those of ids that are done or failed.
