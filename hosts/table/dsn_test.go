@@ -52,19 +52,21 @@ func TestSilentServerTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var held []net.Conn
+	accepted := make(chan net.Conn, 16)
 	defer func() {
-		for _, c := range held {
+		l.Close()
+		for c := range accepted {
 			c.Close()
 		}
 	}()
 	go func() {
+		defer close(accepted)
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			held = append(held, c)
+			accepted <- c // held open, never answered
 		}
 	}()
 	cfg := table.DefaultConfig("postgres://u@" + l.Addr().String() + "/db?sslmode=disable")
