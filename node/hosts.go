@@ -74,7 +74,7 @@ func (n *Node) startHosts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: open the host instruction table: %w", err)
 	}
-	bcfg := bridge.DefaultConfig(hc.Types...)
+	bcfg := bridge.DefaultConfig(n.cfg.Name, hc.Types...)
 	bcfg.Host = hc.Host
 	if hc.Poll > 0 {
 		bcfg.Poll = hc.Poll

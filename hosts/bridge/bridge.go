@@ -39,6 +39,9 @@ import (
 type Config struct {
 	// Types are the host task types the bridge serves. Required.
 	Types []string
+	// Node names the node in its instructions (task ids are per node, or
+	// per cluster): nodes sharing one table need distinct names. Required.
+	Node string
 	// Host, when set, targets every instruction at that host name; empty:
 	// any host agent serving the type may take it.
 	Host string
@@ -57,13 +60,15 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults for types.
-func DefaultConfig(types ...string) Config {
-	return Config{Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second}
+func DefaultConfig(node string, types ...string) Config {
+	return Config{Node: node, Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second}
 }
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
 	switch {
+	case c.Node == "":
+		return errors.New("bridge: Config.Node is empty: name the node")
 	case len(c.Types) == 0:
 		return errors.New("bridge: Config.Types is empty: name the host task types")
 	case c.Poll <= 0:
@@ -109,7 +114,7 @@ func (b *Bridge) Types() []string { return b.cfg.Types }
 
 // Handle is the executor handler (sdk.Handler) of every host type.
 func (b *Bridge) Handle(ctx context.Context, t messages.Task) ([]byte, error) {
-	in, err := b.tbl.Put(ctx, table.Instruction{TaskID: t.ID, Attempt: t.Attempt, Type: t.Type, Host: b.cfg.Host, Kind: table.KindTask, Payload: t.Payload})
+	in, err := b.tbl.Put(ctx, table.Instruction{Node: b.cfg.Node, TaskID: t.ID, Attempt: t.Attempt, Type: t.Type, Host: b.cfg.Host, Kind: table.KindTask, Payload: t.Payload})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: write the instruction of task %d attempt %d: %w", t.ID, t.Attempt, err)
 	}

@@ -123,6 +123,14 @@ func testPutIdempotent(t *testing.T, o opener) {
 	if c.ID == a.ID {
 		t.Fatal("a new attempt got the old attempt's instruction")
 	}
+	// Another node's task 1 is another task.
+	other := put(t, tb, table.Instruction{Node: "node-2", TaskID: 1, Attempt: 1, Type: "x"})
+	if other.ID == a.ID || other.Node != "node-2" {
+		t.Fatalf("node-2's task 1 = %+v: it got node-1's instruction", other)
+	}
+	if again := put(t, tb, table.Instruction{Node: "node-2", TaskID: 1, Attempt: 1, Type: "x"}); again.ID != other.ID {
+		t.Fatal("a second Put of node-2's attempt made a new instruction")
+	}
 	// Config instructions are not keyed by attempt.
 	c1 := put(t, tb, table.Instruction{Kind: table.KindConfig, Host: "h", Payload: []byte("heartbeat=2s")})
 	c2 := put(t, tb, table.Instruction{Kind: table.KindConfig, Host: "h", Payload: []byte("heartbeat=3s")})

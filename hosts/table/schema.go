@@ -18,6 +18,7 @@ const schemaVersion = 1
 const schemaDDL = `
 CREATE TABLE IF NOT EXISTS {t}instructions (
 	id          {serial},
+	node        TEXT    NOT NULL DEFAULT '',
 	task_id     BIGINT  NOT NULL DEFAULT 0,
 	attempt     INTEGER NOT NULL DEFAULT 0,
 	host        TEXT    NOT NULL DEFAULT '',
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS {t}instructions (
 	finished_at BIGINT  NOT NULL DEFAULT 0,
 	updated_at  BIGINT  NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS {p}instructions_attempt ON {t}instructions (task_id, attempt) WHERE kind = 'task';
+CREATE UNIQUE INDEX IF NOT EXISTS {p}instructions_attempt ON {t}instructions (node, task_id, attempt) WHERE kind = 'task';
 CREATE INDEX IF NOT EXISTS {p}instructions_new ON {t}instructions (state, type, id);
 CREATE TABLE IF NOT EXISTS {t}host_status (
 	host        TEXT PRIMARY KEY,

@@ -34,7 +34,7 @@ func (d dialect) q(query string) string {
 	return query
 }
 
-const cols = `id, task_id, attempt, host, type, kind, payload, state, taker, lease_until, result, error, created_at, taken_at, finished_at, updated_at`
+const cols = `id, node, task_id, attempt, host, type, kind, payload, state, taker, lease_until, result, error, created_at, taken_at, finished_at, updated_at`
 
 // sqlTable is Table over database/sql: both backends.
 type sqlTable struct {
@@ -50,10 +50,10 @@ type sqlTable struct {
 
 func newSQLTable(db *sql.DB, d dialect) *sqlTable {
 	t := &sqlTable{db: db, d: d, closed: make(chan struct{})}
-	t.put = d.q(`INSERT INTO {t}instructions (task_id, attempt, host, type, kind, payload, state, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, 'new', {now}, {now})
-		ON CONFLICT (task_id, attempt) WHERE kind = 'task' DO NOTHING RETURNING ` + cols)
-	t.putGet = d.q(`SELECT ` + cols + ` FROM {t}instructions WHERE kind = 'task' AND task_id = $1 AND attempt = $2`)
+	t.put = d.q(`INSERT INTO {t}instructions (node, task_id, attempt, host, type, kind, payload, state, created_at, updated_at)
+		VALUES ($7, $1, $2, $3, $4, $5, $6, 'new', {now}, {now})
+		ON CONFLICT (node, task_id, attempt) WHERE kind = 'task' DO NOTHING RETURNING ` + cols)
+	t.putGet = d.q(`SELECT ` + cols + ` FROM {t}instructions WHERE kind = 'task' AND node = $3 AND task_id = $1 AND attempt = $2`)
 	t.renew = d.q(`UPDATE {t}instructions SET lease_until = {now} + $3, updated_at = {now}
 		WHERE id = $1 AND state = 'taken' AND taker = $2`)
 	t.complete = d.q(`UPDATE {t}instructions SET state = $3, result = $4, error = $5, finished_at = {now}, updated_at = {now}
@@ -113,7 +113,7 @@ func (t *sqlTable) Put(ctx context.Context, in Instruction) (Instruction, error)
 	if payload == nil {
 		payload = []byte{}
 	}
-	rows, err := t.db.QueryContext(ctx, t.put, int64(in.TaskID), in.Attempt, in.Host, in.Type, string(in.Kind), payload)
+	rows, err := t.db.QueryContext(ctx, t.put, int64(in.TaskID), in.Attempt, in.Host, in.Type, string(in.Kind), payload, in.Node)
 	if err != nil {
 		return Instruction{}, t.wrap("put instruction", err)
 	}
@@ -126,7 +126,7 @@ func (t *sqlTable) Put(ctx context.Context, in Instruction) (Instruction, error)
 		return got[0], nil
 	}
 	// The attempt has its instruction already: return it.
-	rows, err = t.db.QueryContext(ctx, t.putGet, int64(in.TaskID), in.Attempt)
+	rows, err = t.db.QueryContext(ctx, t.putGet, int64(in.TaskID), in.Attempt, in.Node)
 	if err != nil {
 		return Instruction{}, t.wrap("read existing instruction", err)
 	}
@@ -319,7 +319,7 @@ func scanAll(rows *sql.Rows) ([]Instruction, error) {
 		var in Instruction
 		var taskID, lease, created, taken, finished, updated int64
 		var kind, state string
-		if err := rows.Scan(&in.ID, &taskID, &in.Attempt, &in.Host, &in.Type, &kind, &in.Payload, &state, &in.Taker,
+		if err := rows.Scan(&in.ID, &in.Node, &taskID, &in.Attempt, &in.Host, &in.Type, &kind, &in.Payload, &state, &in.Taker,
 			&lease, &in.Result, &in.Error, &created, &taken, &finished, &updated); err != nil {
 			return nil, err
 		}

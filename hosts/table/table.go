@@ -67,8 +67,11 @@ func (s State) Finished() bool { return s == StateDone || s == StateFailed }
 // Instruction is one row of the instruction table.
 type Instruction struct {
 	ID      int64  // assigned by Put
+	// Node is the node that wrote the instruction: task ids are a node's
+	// (or a cluster's), so (Node, TaskID, Attempt) is unique for KindTask.
+	Node    string
 	TaskID  uint64 // the shoal task (KindTask)
-	Attempt int32  // the task's attempt; (TaskID, Attempt) is unique for KindTask
+	Attempt int32  // the task's attempt
 	// Host is the target host name; empty: any host agent serving Type.
 	Host    string
 	Type    string // task type, matched against an agent's types
@@ -113,7 +116,7 @@ type HostStatus struct {
 // safe for concurrent use; ctx bounds each call.
 type Table interface {
 	// Put writes a new instruction. For KindTask, a second Put of the same
-	// (TaskID, Attempt) writes nothing and returns the existing row, so a
+	// (Node, TaskID, Attempt) writes nothing and returns the existing row, so a
 	// bridge that retries a Put never makes two instructions for one attempt.
 	Put(ctx context.Context, in Instruction) (Instruction, error)
 	// Take atomically moves up to r.Max new task instructions for r.Host (or
