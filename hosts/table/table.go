@@ -66,7 +66,7 @@ func (s State) Finished() bool { return s == StateDone || s == StateFailed }
 
 // Instruction is one row of the instruction table.
 type Instruction struct {
-	ID      int64  // assigned by Put
+	ID int64 // assigned by Put
 	// Node is the node that wrote the instruction: task ids are a node's
 	// (or a cluster's), so (Node, TaskID, Attempt) is unique for KindTask.
 	Node    string
