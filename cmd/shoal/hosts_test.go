@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/hosts/table"
-	"github.com/shoalrt/shoal/messages"
-	"github.com/shoalrt/shoal/sdk"
 	"github.com/shoalrt/shoal/store/pgtest"
 )
 
@@ -43,29 +41,40 @@ func testHostAgentProcs(t *testing.T, dsn string) {
 	}
 	a := startProc(t, filepath.Join(tmp, "agent-a.log"), "shoal host-agent", agentArgs("lpar1/a", "echo a $SHOAL_ATTEMPT >> "+runs+"; sleep 60; echo never")...)
 
-	conn, err := sdk.Dial(addr, sdk.DialConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	cl := sdk.NewClient(conn)
+	// The client is the CLI, not sdk.Dial: a second protoactor remote in
+	// this test process would race in grpc's global logger (grpclog).
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	submit := func(typ string, payloads ...string) []string {
+		t.Helper()
+		out, err := runShoal(t, ctx, strings.NewReader(strings.Join(payloads, "\n")+"\n"), "submit", "--node", addr, "--type", typ, "--stdin")
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		return strings.Fields(out)
+	}
+	// wait returns "state attempts output" per id.
+	wait := func(ids ...string) []string {
+		t.Helper()
+		out, err := runShoal(t, ctx, strings.NewReader(strings.Join(ids, "\n")+"\n"), "wait", "--node", addr, "--timeout", "45s")
+		if err != nil {
+			t.Fatalf("wait: %v; see %s", err, tmp)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			f := strings.Fields(line)
+			got = append(got, f[1]+" "+f[2]+" "+strings.Join(f[4:], " "))
+		}
+		return got
+	}
 
 	// End to end through a real agent process.
-	uid, err := cl.Submit(ctx, sdk.Task{Type: "upper", Payload: []byte("hello host")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o := terminal(t, ctx, cl, uid); o.State != messages.StateDone || string(o.Output) != "HELLO HOST" {
-		t.Fatalf("upper: %+v", o)
+	if got := wait(submit("upper", "hello")...); len(got) != 1 || got[0] != "done 1 HELLO" {
+		t.Fatalf("upper: %q", got)
 	}
 
 	// SIGKILL mid-instruction.
-	jid, err := cl.Submit(ctx, sdk.Task{Type: "job", Payload: []byte("the payload")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	jid := submit("job", "the-payload")
 	for !strings.Contains(readFile(runs), "a 1") {
 		if ctx.Err() != nil {
 			t.Fatalf("agent a never started the job; see %s", tmp)
@@ -74,9 +83,8 @@ func testHostAgentProcs(t *testing.T, dsn string) {
 	}
 	a.kill()
 	startProc(t, filepath.Join(tmp, "agent-b.log"), "shoal host-agent", agentArgs("lpar1/b", "echo b $SHOAL_ATTEMPT >> "+runs+"; cat")...)
-	o := terminal(t, ctx, cl, jid)
-	if o.State != messages.StateDone || string(o.Output) != "the payload" {
-		t.Fatalf("job after the kill: %+v; see %s", o, tmp)
+	if got := wait(jid...); len(got) != 1 || got[0] != "done 2 the-payload" {
+		t.Fatalf("job after the kill: %q (want done by attempt 2); see %s", got, tmp)
 	}
 	if got := strings.Fields(strings.ReplaceAll(readFile(runs), "\n", ",")); !slices.Equal(got, []string{"a", "1,b", "2,"}) {
 		t.Fatalf("runs of the job: %q, want attempt 1 on a (killed), attempt 2 on b, once each", readFile(runs))
@@ -84,17 +92,14 @@ func testHostAgentProcs(t *testing.T, dsn string) {
 
 	// Two agents racing for the same instructions: each runs once.
 	startProc(t, filepath.Join(tmp, "agent-c.log"), "shoal host-agent", agentArgs("lpar1/c", "cat")...)
-	var tasks []sdk.Task
+	var payloads []string
 	for i := range 30 {
-		tasks = append(tasks, sdk.Task{Type: "count", Payload: fmt.Appendf(nil, "c%d", i)})
+		payloads = append(payloads, fmt.Sprintf("c%d", i))
 	}
-	ids, err := cl.SubmitBatch(ctx, tasks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, id := range ids {
-		if o := terminal(t, ctx, cl, id); o.State != messages.StateDone || string(o.Output) != fmt.Sprintf("c%d", i) {
-			t.Fatalf("count task %d: %+v", i, o)
+	ids := submit("count", payloads...)
+	for i, got := range wait(ids...) {
+		if got != "done 1 "+payloads[i] {
+			t.Fatalf("count task %s: %q", ids[i], got)
 		}
 	}
 	seen := map[string]int{}
@@ -102,8 +107,8 @@ func testHostAgentProcs(t *testing.T, dsn string) {
 		seen[line]++
 	}
 	for _, id := range ids {
-		if n := seen[fmt.Sprint(id)]; n != 1 {
-			t.Fatalf("task %d ran %d times across the racing agents", id, n)
+		if n := seen[id]; n != 1 {
+			t.Fatalf("task %s ran %d times across the racing agents", id, n)
 		}
 	}
 
@@ -120,23 +125,6 @@ func testHostAgentProcs(t *testing.T, dsn string) {
 }
 
 func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
-
-// terminal waits until task id is done, dead or cancelled.
-func terminal(t *testing.T, ctx context.Context, cl *sdk.Client, id uint64) messages.Outcome {
-	t.Helper()
-	for {
-		out, err := cl.Wait(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := out[0].State; s == messages.StateDone || s == messages.StateDead || s == messages.StateCancelled {
-			return out[0]
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("task %d not finished: %+v", id, out[0])
-		}
-	}
-}
 
 // TestHostAgentBadDSN: a bad DSN or an unreachable database is a clear
 // error at once, not a hang.
