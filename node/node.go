@@ -107,6 +107,9 @@ type Config struct {
 	StealFrom func() []steal.Peer
 	Steal     steal.Config
 
+	// Hosts turns on the bridge to host agents (hosts.go). Zero: off.
+	Hosts HostsConfig
+
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -156,7 +159,7 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(c.Intake.Validate(), c.Pump.Validate(), c.Dedupe.Validate(), c.Dispatch.Validate(), c.Queue.Validate(), c.Results.Validate(),
-		c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate(), c.Cloud.Validate())
+		c.Steal.Validate(), c.Flows.Validate(), c.Supervisor.Validate(), c.Cloud.Validate(), c.Hosts.Validate())
 }
 
 // PIDs are the node's addressable actors.
@@ -182,6 +185,7 @@ type Node struct {
 	flows      flowParts
 	// endpointSub evicts executors whose connection is lost (supervision.go).
 	endpointSub *eventstream.Subscription
+	hosts       *hostsPart // the host bridge (hosts.go); nil: off
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
@@ -222,6 +226,10 @@ func Start(ctx context.Context, cfg Config, system *actor.ActorSystem, codec *cl
 	n.sweeper.Add(1)
 	go n.sweep()
 	n.startAdopter()
+	if err := n.startHosts(ctx); err != nil {
+		_ = n.Stop()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -450,6 +458,7 @@ func (n *Node) Stop() error {
 	var err error
 	n.stopOnce.Do(func() {
 		close(n.stopped)
+		n.stopHosts()
 		n.sweeper.Wait()
 		if n.endpointSub != nil {
 			n.system.EventStream.Unsubscribe(n.endpointSub)

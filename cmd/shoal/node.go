@@ -34,6 +34,7 @@ func nodeCmd() *cobra.Command {
 		sup                          supervisionFlags
 		cloudF                       cloudFlags
 		storeF                       storeFlags
+		hosts                        hostsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -63,6 +64,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			cfg.Dedupe.Window, cfg.ResultRetention = window, retention
 			cfg.Steal.MinDepth = cfgSteal.MinDepth
 			flows.apply(&cfg)
+			if err := hosts.apply(&cfg); err != nil {
+				return err
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -130,6 +134,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
 	storeF.add(f)
 	flows.add(f)
+	hosts.add(f)
 	sup.add(f)
 	cloudF.add(f)
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")

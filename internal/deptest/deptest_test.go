@@ -41,6 +41,11 @@ var layers = []layer{
 	{subtree: "actors", allow: []string{"messages", "task", "store", "planner", "internal", "actors"}},
 	{subtree: "cluster", allow: []string{"messages", "task", "internal", "cluster"}},
 	{subtree: "sdk", allow: []string{"messages", "task", "internal", "cluster", "sdk"}},
+	// The host side (docs/hosts.md): the instruction table is storage and
+	// knows only the vocabulary; the bridge and the agent sit on the SDK's
+	// executor, so they link no server code either.
+	{subtree: "hosts/table", allow: []string{"messages", "task", "hosts/table"}},
+	{subtree: "hosts", allow: []string{"messages", "task", "internal", "cluster", "sdk", "hosts"}},
 }
 
 // room returns the actor a package under actors/ belongs to (actors/queue

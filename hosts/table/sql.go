@@ -1,0 +1,366 @@
+package table
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// dialect is what differs between the backends; the SQL is otherwise one.
+// Queries are written with $N placeholders, {t} for the table-name prefix
+// and {now} for the database clock in unix milliseconds.
+type dialect struct {
+	name       string
+	prefix     string // "shoal_hosts." (PostgreSQL schema) or ""
+	now        string // an expression: the clock in unix ms
+	skipLocked string // appended to the take's inner SELECT
+	numbered   bool   // $N → ?N (SQLite's numbered parameters)
+}
+
+var placeholder = regexp.MustCompile(`\$(\d+)`)
+
+func (d dialect) q(query string) string {
+	query = strings.NewReplacer("{t}", d.prefix, "{now}", d.now, "{skip}", d.skipLocked).Replace(query)
+	if d.numbered {
+		query = placeholder.ReplaceAllString(query, "?$1")
+	}
+	return query
+}
+
+const cols = `id, node, task_id, attempt, host, type, kind, payload, state, taker, lease_until, result, error, created_at, taken_at, finished_at, updated_at`
+
+// sqlTable is Table over database/sql: both backends.
+type sqlTable struct {
+	db      *sql.DB
+	d       dialect
+	hub     hub
+	onClose func() // the PostgreSQL listener's stop
+	once    sync.Once
+	closed  chan struct{}
+
+	put, putGet, renew, complete, cancel, reap, purge, putStatus, statuses string
+}
+
+func newSQLTable(db *sql.DB, d dialect) *sqlTable {
+	t := &sqlTable{db: db, d: d, closed: make(chan struct{})}
+	t.put = d.q(`INSERT INTO {t}instructions (node, task_id, attempt, host, type, kind, payload, state, created_at, updated_at)
+		VALUES ($7, $1, $2, $3, $4, $5, $6, 'new', {now}, {now})
+		ON CONFLICT (node, task_id, attempt) WHERE kind = 'task' DO NOTHING RETURNING ` + cols)
+	t.putGet = d.q(`SELECT ` + cols + ` FROM {t}instructions WHERE kind = 'task' AND node = $3 AND task_id = $1 AND attempt = $2`)
+	t.renew = d.q(`UPDATE {t}instructions SET lease_until = {now} + $3, updated_at = {now}
+		WHERE id = $1 AND state = 'taken' AND taker = $2`)
+	t.complete = d.q(`UPDATE {t}instructions SET state = $3, result = $4, error = $5, finished_at = {now}, updated_at = {now}
+		WHERE id = $1 AND state = 'taken' AND taker = $2`)
+	t.cancel = d.q(`UPDATE {t}instructions SET state = 'failed', error = $2, finished_at = {now}, updated_at = {now}
+		WHERE id = $1 AND state IN ('new', 'taken')`)
+	t.reap = d.q(`UPDATE {t}instructions SET state = 'failed', error = 'lease expired: taker ' || taker || ' stopped renewing (host agent dead or cut off)',
+		finished_at = {now}, updated_at = {now} WHERE state = 'taken' AND lease_until < {now}`)
+	t.purge = d.q(`DELETE FROM {t}instructions WHERE state IN ('done', 'failed') AND finished_at < {now} - $1`)
+	t.putStatus = d.q(`INSERT INTO {t}host_status (host, agent, types, cpu, mem, disk, procs, ip, running, reported_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now})
+		ON CONFLICT (host) DO UPDATE SET agent = excluded.agent, types = excluded.types, cpu = excluded.cpu, mem = excluded.mem,
+		disk = excluded.disk, procs = excluded.procs, ip = excluded.ip, running = excluded.running, reported_at = excluded.reported_at`)
+	t.statuses = d.q(`SELECT host, agent, types, cpu, mem, disk, procs, ip, running, reported_at FROM {t}host_status ORDER BY host`)
+	return t
+}
+
+func (t *sqlTable) Backend() string { return t.d.name }
+
+func (t *sqlTable) Subscribe() (<-chan struct{}, func()) { return t.hub.subscribe() }
+
+func (t *sqlTable) Close() error {
+	var err error
+	t.once.Do(func() {
+		close(t.closed)
+		if t.onClose != nil {
+			t.onClose()
+		}
+		err = t.db.Close()
+	})
+	return err
+}
+
+// wrap adds the operation and turns a closed pool into ErrClosed.
+func (t *sqlTable) wrap(op string, err error) error {
+	select {
+	case <-t.closed:
+		return fmt.Errorf("hosts/table: %s: %w", op, ErrClosed)
+	default:
+	}
+	return fmt.Errorf("hosts/table: %s (%s): %w", op, t.d.name, err)
+}
+
+func (t *sqlTable) Put(ctx context.Context, in Instruction) (Instruction, error) {
+	if in.Kind == "" {
+		in.Kind = KindTask
+	}
+	switch {
+	case in.Kind != KindTask && in.Kind != KindConfig && in.Kind != KindOps:
+		return Instruction{}, fmt.Errorf("%w: instruction kind %q (want task, config or ops)", ErrInvalid, in.Kind)
+	case in.Kind == KindTask && (in.TaskID == 0 || in.Attempt < 1 || in.Type == ""):
+		return Instruction{}, fmt.Errorf("%w: a task instruction needs TaskID, Attempt >= 1 and Type (got %d, %d, %q)", ErrInvalid, in.TaskID, in.Attempt, in.Type)
+	case in.Kind != KindTask && in.Host == "":
+		return Instruction{}, fmt.Errorf("%w: a %s instruction needs a target Host", ErrInvalid, in.Kind)
+	}
+	payload := in.Payload
+	if payload == nil {
+		payload = []byte{}
+	}
+	rows, err := t.db.QueryContext(ctx, t.put, int64(in.TaskID), in.Attempt, in.Host, in.Type, string(in.Kind), payload, in.Node)
+	if err != nil {
+		return Instruction{}, t.wrap("put instruction", err)
+	}
+	got, err := scanAll(rows)
+	if err != nil {
+		return Instruction{}, t.wrap("put instruction", err)
+	}
+	if len(got) == 1 {
+		t.hub.wake()
+		return got[0], nil
+	}
+	// The attempt has its instruction already: return it.
+	rows, err = t.db.QueryContext(ctx, t.putGet, int64(in.TaskID), in.Attempt, in.Node)
+	if err != nil {
+		return Instruction{}, t.wrap("read existing instruction", err)
+	}
+	if got, err = scanAll(rows); err != nil || len(got) != 1 {
+		return Instruction{}, t.wrap("read existing instruction", errors.Join(err, fmt.Errorf("task %d attempt %d: %d rows", in.TaskID, in.Attempt, len(got))))
+	}
+	return got[0], nil
+}
+
+func (t *sqlTable) Take(ctx context.Context, r TakeRequest) ([]Instruction, error) {
+	switch {
+	case r.Taker == "" || len(r.Types) == 0 || r.Max < 1 || r.Lease <= 0:
+		return nil, fmt.Errorf("%w: take needs a Taker, Types, Max >= 1 and Lease > 0 (got %q, %v, %d, %v)", ErrInvalid, r.Taker, r.Types, r.Max, r.Lease)
+	}
+	args := []any{r.Taker, r.Lease.Milliseconds(), r.Host, r.Max}
+	in := make([]string, len(r.Types))
+	for i, typ := range r.Types {
+		args = append(args, typ)
+		in[i] = "$" + strconv.Itoa(len(args))
+	}
+	// The CTE picks, the UPDATE claims. MATERIALIZED runs the pick once:
+	// a subquery under IN may be rescanned by PostgreSQL's planner, and
+	// with SKIP LOCKED each rescan picks other rows, past LIMIT. The state
+	// check is repeated in the UPDATE because PostgreSQL re-evaluates it on
+	// the row version it locks. SQLite runs the statement under its write
+	// lock.
+	q := t.d.q(`WITH picked AS MATERIALIZED (SELECT id AS pick FROM {t}instructions
+			WHERE state = 'new' AND kind = 'task' AND (host = '' OR host = $3) AND type IN (` + strings.Join(in, ", ") + `)
+			ORDER BY id LIMIT $4{skip})
+		UPDATE {t}instructions SET state = 'taken', taker = $1, lease_until = {now} + $2, taken_at = {now}, updated_at = {now}
+		WHERE state = 'new' AND id IN (SELECT pick FROM picked)
+		RETURNING ` + cols)
+	rows, err := t.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, t.wrap("take instructions", err)
+	}
+	got, err := scanAll(rows)
+	if err != nil {
+		return nil, t.wrap("take instructions", err)
+	}
+	slices.SortFunc(got, func(a, b Instruction) int { return int(a.ID - b.ID) })
+	return got, nil
+}
+
+func (t *sqlTable) Renew(ctx context.Context, id int64, taker string, lease time.Duration) error {
+	res, err := t.db.ExecContext(ctx, t.renew, id, taker, lease.Milliseconds())
+	if err != nil {
+		return t.wrap("renew lease", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: instruction %d, taker %s", ErrNotTaken, id, taker)
+	}
+	return nil
+}
+
+func (t *sqlTable) Complete(ctx context.Context, id int64, taker string, result []byte, failure string) error {
+	state := StateDone
+	if failure != "" {
+		state, result = StateFailed, nil
+	}
+	if result == nil {
+		result = []byte{}
+	}
+	res, err := t.db.ExecContext(ctx, t.complete, id, taker, string(state), result, failure)
+	if err != nil {
+		return t.wrap("complete instruction", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: instruction %d, taker %s: result not applied", ErrNotTaken, id, taker)
+	}
+	t.hub.wake()
+	return nil
+}
+
+func (t *sqlTable) Cancel(ctx context.Context, id int64, reason string) (bool, error) {
+	if reason == "" {
+		reason = "cancelled"
+	}
+	res, err := t.db.ExecContext(ctx, t.cancel, id, reason)
+	if err != nil {
+		return false, t.wrap("cancel instruction", err)
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 {
+		t.hub.wake()
+	}
+	return n > 0, nil
+}
+
+func (t *sqlTable) Reap(ctx context.Context) (int, error) {
+	res, err := t.db.ExecContext(ctx, t.reap)
+	if err != nil {
+		return 0, t.wrap("reap expired leases", err)
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 {
+		t.hub.wake()
+	}
+	return int(n), nil
+}
+
+func (t *sqlTable) Purge(ctx context.Context, age time.Duration) (int, error) {
+	res, err := t.db.ExecContext(ctx, t.purge, age.Milliseconds())
+	if err != nil {
+		return 0, t.wrap("purge finished instructions", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+func (t *sqlTable) Get(ctx context.Context, ids ...int64) ([]Instruction, error) {
+	return t.byIDs(ctx, "get instructions", ids, "")
+}
+
+func (t *sqlTable) Finished(ctx context.Context, ids []int64) ([]Instruction, error) {
+	return t.byIDs(ctx, "read finished instructions", ids, " AND state IN ('done', 'failed')")
+}
+
+// byIDs reads ids in chunks (SQLite allows 32,766 parameters; chunks keep
+// each statement small on both).
+func (t *sqlTable) byIDs(ctx context.Context, op string, ids []int64, cond string) ([]Instruction, error) {
+	var out []Instruction
+	for chunk := range slices.Chunk(ids, 500) {
+		args := make([]any, len(chunk))
+		in := make([]string, len(chunk))
+		for i, id := range chunk {
+			args[i], in[i] = id, "$"+strconv.Itoa(i+1)
+		}
+		rows, err := t.db.QueryContext(ctx, t.d.q(`SELECT `+cols+` FROM {t}instructions WHERE id IN (`+strings.Join(in, ", ")+`)`+cond+` ORDER BY id`), args...)
+		if err != nil {
+			return nil, t.wrap(op, err)
+		}
+		got, err := scanAll(rows)
+		if err != nil {
+			return nil, t.wrap(op, err)
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+func (t *sqlTable) PutStatus(ctx context.Context, s HostStatus) error {
+	if s.Host == "" {
+		return fmt.Errorf("%w: a host status needs Host", ErrInvalid)
+	}
+	_, err := t.db.ExecContext(ctx, t.putStatus, s.Host, s.Agent, strings.Join(s.Types, ","), s.CPU, s.Mem, s.Disk, s.Procs, s.IP, s.Running)
+	if err != nil {
+		return t.wrap("put host status", err)
+	}
+	return nil
+}
+
+func (t *sqlTable) Statuses(ctx context.Context) ([]HostStatus, error) {
+	rows, err := t.db.QueryContext(ctx, t.statuses)
+	if err != nil {
+		return nil, t.wrap("read host statuses", err)
+	}
+	defer rows.Close()
+	var out []HostStatus
+	for rows.Next() {
+		var s HostStatus
+		var types string
+		var at int64
+		if err := rows.Scan(&s.Host, &s.Agent, &types, &s.CPU, &s.Mem, &s.Disk, &s.Procs, &s.IP, &s.Running, &at); err != nil {
+			return nil, t.wrap("read host statuses", err)
+		}
+		if types != "" {
+			s.Types = strings.Split(types, ",")
+		}
+		s.Reported = ms(at)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.wrap("read host statuses", err)
+	}
+	return out, nil
+}
+
+func ms(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}
+
+func scanAll(rows *sql.Rows) ([]Instruction, error) {
+	defer rows.Close()
+	var out []Instruction
+	for rows.Next() {
+		var in Instruction
+		var taskID, lease, created, taken, finished, updated int64
+		var kind, state string
+		if err := rows.Scan(&in.ID, &in.Node, &taskID, &in.Attempt, &in.Host, &in.Type, &kind, &in.Payload, &state, &in.Taker,
+			&lease, &in.Result, &in.Error, &created, &taken, &finished, &updated); err != nil {
+			return nil, err
+		}
+		in.TaskID, in.Kind, in.State = uint64(taskID), Kind(kind), State(state)
+		in.LeaseUntil, in.Created, in.Taken, in.Finished, in.Updated = ms(lease), ms(created), ms(taken), ms(finished), ms(updated)
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// hub fans a change signal out to subscribers without ever blocking.
+type hub struct {
+	mu   sync.Mutex
+	next int
+	subs map[int]chan struct{}
+}
+
+func (h *hub) subscribe() (<-chan struct{}, func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs == nil {
+		h.subs = map[int]chan struct{}{}
+	}
+	id := h.next
+	h.next++
+	ch := make(chan struct{}, 1)
+	h.subs[id] = ch
+	return ch, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.subs, id)
+	}
+}
+
+func (h *hub) wake() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ch := range h.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
