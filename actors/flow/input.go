@@ -155,6 +155,8 @@ func (p *Plan) NormalizeInput(raw []byte) ([]byte, any, error) {
 				x = f.Default
 			case !ok && f.Required:
 				return nil, nil, bad("input field %q is required", name)
+			case !ok && p.usedBy[name] != "":
+				return nil, nil, bad("input field %q is missing: the template uses it (%s) and gives it no default; pass it, or give it a default or required: true in the template", name, p.usedBy[name])
 			case !ok:
 				continue
 			}

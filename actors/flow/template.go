@@ -126,6 +126,10 @@ type Plan struct {
 	// sinks are the steps no other step depends on (the default output).
 	sinks  []int
 	inputs []string // declared input fields, sorted
+	// usedBy is, per input field a mapping refers to, the first user
+	// ("step a", "output"): a missing optional field without a default
+	// that something uses is refused at submit, not left to fail the flow.
+	usedBy map[string]string
 }
 
 // Step is a compiled step.
@@ -222,6 +226,7 @@ func Compile(s *Spec, o CompileOptions) (*Plan, error) {
 		if err := p.checkInputs(c.refs.inputs, where); err != nil {
 			return nil, err
 		}
+		p.use(c.refs.inputs, "step "+st.Name)
 		deps := c.refs.steps
 		for _, a := range st.After {
 			if _, ok := c.stepIndex[a]; !ok {
@@ -262,6 +267,7 @@ func Compile(s *Spec, o CompileOptions) (*Plan, error) {
 		if err := p.checkInputs(c.refs.inputs, "template "+s.Name+": output"); err != nil {
 			return nil, err
 		}
+		p.use(c.refs.inputs, "output")
 		p.output = e
 	}
 	for name := range s.Input {
@@ -292,6 +298,21 @@ func (p *Plan) checkInputs(used map[string]bool, where string) error {
 		}
 	}
 	return nil
+}
+
+// use records the first user of each input field in used.
+func (p *Plan) use(used map[string]bool, user string) {
+	for f := range used {
+		if f == "" {
+			continue
+		}
+		if p.usedBy == nil {
+			p.usedBy = map[string]string{}
+		}
+		if _, ok := p.usedBy[f]; !ok {
+			p.usedBy[f] = user
+		}
+	}
 }
 
 // topo orders the steps dependencies first (Kahn); a cycle is an error

@@ -214,3 +214,30 @@ func TestClassesKeepStepsInTheFlowsClass(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeInputOptionalUsedWithoutDefault: an optional input field
+// with no default that a mapping uses is refused at submit when missing
+// (it was accepted, and the flow died at run time on the missing field); a
+// missing optional field nothing uses is fine.
+func TestNormalizeInputOptionalUsedWithoutDefault(t *testing.T) {
+	p := mustCompile(t, `
+name: n
+input:
+  used: string
+  unused: string
+  out: string
+steps: [{name: a, type: x, args: "${input.used}"}]
+output: {a: $steps.a, o: $input.out}
+`)
+	for _, c := range []struct{ in, err string }{
+		{`{"out": "o"}`, `flow n: input field "used" is missing: the template uses it (step a) and gives it no default; pass it, or give it a default or required: true in the template`},
+		{`{"used": "u"}`, `input field "out" is missing: the template uses it (output)`},
+	} {
+		if _, _, err := p.NormalizeInput([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%s: err %v, want %q", c.in, err, c.err)
+		}
+	}
+	if _, _, err := p.NormalizeInput([]byte(`{"used": "u", "out": "o"}`)); err != nil {
+		t.Fatalf("all used fields given: %v", err)
+	}
+}
