@@ -293,6 +293,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, messages.AsError(err))
 		return
 	}
+	writeJSON(w, http.StatusOK, StatusJSON(st))
+}
+
+// StatusJSON is a node's status as GET /v1/status answers it (snake_case
+// fields): also what `shoal status --json` prints.
+func StatusJSON(st *messages.Status) StatusOut {
 	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}, Alerts: st.Alerts}
 	for _, c := range st.Classes {
 		out.Classes = append(out.Classes, ClassOut(c))
@@ -310,5 +316,5 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	for _, m := range st.Members {
 		out.Members = append(out.Members, MemberOut{Name: m.Name, Gossip: m.Gossip, Remote: m.Remote, Queued: m.Queued[:], Standby: m.Standby, LoadAt: m.LoadAt})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }

@@ -23,10 +23,12 @@ func benchCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench WORKLOAD...",
-		Short: "Run benchmark workloads (W1 … W7 of BENCH.md) against a real node and print a table",
+		Short: "Run benchmark workloads (W1 … W7 of docs/bench.md) against a real node and print a table",
 		Long: `Run one or more workloads against a real node (embedded Pebble store, fsync
 on, executors in-process unless a workload says otherwise) and print a table
 with the machine it ran on. Zero-valued flags take each workload's default.
+The workloads are defined in docs/bench.md; measured results are in
+docs/benchmarks.md.
 
 Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
   W1 throughput (--mode drain|concurrent)   W2 dedupe   W3 latency (--rate)

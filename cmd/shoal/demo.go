@@ -42,6 +42,8 @@ tasks (all priority classes, 20% duplicates, tasks that fail once and are
 retried, tasks that always fail and end dead), show progress, and print what
 happened: executions, duplicates absorbed, retries, dead tasks, per-class
 latency and throughput. Every submitted task is checked at the end.`,
+		Example: `  shoal demo
+  shoal demo --tasks 100000 --workers 8 --duplicates 50`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)

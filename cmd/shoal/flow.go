@@ -33,7 +33,7 @@ mappings) and their dependencies. The node submits each step when its inputs
 are ready; identical steps of concurrent flows run once; the flow's result is
 assembled from its steps' results by the template's output mapping.
 See docs/flows.md for the template format.`,
-		Example: `  shoal flow register thumbnail.yaml
+		Example: `  shoal flow register examples/flows/thumbnail.yaml
   shoal flow run thumbnail --input '{"url": "https://example.com/a.png"}' --wait
   shoal flow get 42
   shoal flow templates`,
@@ -112,7 +112,7 @@ The flow is acknowledged once it is durable; it survives a node restart.`,
 	f := cmd.Flags()
 	f.StringVar(&input, "input", "", "the flow's JSON input, or @file")
 	f.Int32Var(&version, "version", 0, "template version (0: the latest)")
-	f.Int32Var(&priority, "priority", messages.DefaultPriority, "flow priority 0..100; its steps queue in its class (default: the template's)")
+	f.Int32Var(&priority, "priority", 0, "flow priority 0..100; its steps queue in its class. Unset: the template's priority, else 50")
 	f.BoolVar(&wait, "wait", false, "wait for the flow and print its result")
 	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: no limit)")
 	return cmd
@@ -152,7 +152,13 @@ func flowGetCmd(client clientFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get ID",
 		Short: "Show a flow: its state and result, or its steps while it runs",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show a flow: its template and version, its state and result (or error), and
+while it runs each step's state, task id and whether the step's task is
+shared with other flows (identical steps run once). --json prints the whole
+record.`,
+		Example: `  shoal flow get 42
+  shoal flow get 42 --json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0])
 			if err != nil {
@@ -198,7 +204,12 @@ func flowCancelCmd(client clientFunc) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel ID...",
 		Short: "Cancel flows and their unfinished steps (a step shared with other flows goes on for them)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Cancel flows. Each flow's unfinished steps are cancelled, except a step
+whose task other running flows share: it goes on for them. Prints each
+flow's outcome; a flow that already finished keeps its outcome.`,
+		Example: `  shoal flow cancel 42
+  shoal flow cancel 42 43 44`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ids []uint64
 			for _, a := range args {
@@ -228,7 +239,12 @@ func flowTemplatesCmd(client clientFunc) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "templates",
 		Short: "List the node's flow templates",
-		Args:  cobra.NoArgs,
+		Long: `List the node's flow templates: name, version, steps and declared inputs.
+--all lists every kept version; --spec prints each template's canonical
+JSON (what its flows carry).`,
+		Example: `  shoal flow templates
+  shoal flow templates --all --spec`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, done, err := client(cmd)
 			if err != nil {
@@ -263,7 +279,14 @@ func flowRegisterCmd(client clientFunc) *cobra.Command {
 	return &cobra.Command{
 		Use:   "register FILE...",
 		Short: "Register flow templates from YAML or JSON files (a changed template gets the next version)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Register flow templates (docs/flows.md for the format). Each is checked:
+an error names the file and the step or field. The same text as the latest
+version keeps that version; a changed one becomes the next. Templates
+registered this way live in the node's memory: use shoal node --flows DIR
+for ones that must be there after a restart. Examples ship in examples/flows.`,
+		Example: `  shoal flow register examples/flows/thumbnail.yaml
+  shoal flow register examples/flows/*.yaml`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, done, err := client(cmd)
 			if err != nil {

@@ -18,13 +18,31 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := root().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "shoal:", err)
-		os.Exit(1)
-	}
+	err := root().ExecuteContext(ctx)
+	stop()
+	exit(err)
 }
 
+// logLevel is --log-level, checked by levelValue: debug, info, warn or error.
 var logLevel string
+
+// levelValue is the --log-level flag: an unknown level is an error naming
+// the allowed ones (it was taken as warn).
+type levelValue struct{ s *string }
+
+func (v levelValue) String() string { return *v.s }
+func (v levelValue) Type() string   { return "level" }
+func (v levelValue) Set(s string) error {
+	switch l := strings.ToLower(strings.TrimSpace(s)); l {
+	case "debug", "info", "warn", "error":
+		*v.s = l
+		return nil
+	case "warning":
+		*v.s = "warn"
+		return nil
+	}
+	return fmt.Errorf("%q is not a log level: use one of debug, info, warn, error", s)
+}
 
 func root() *cobra.Command {
 	cmd := &cobra.Command{
@@ -40,7 +58,8 @@ Start with:  shoal demo`,
 			return applyEnv(cmd.Flags())
 		},
 	}
-	cmd.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error (env SHOAL_LOG_LEVEL)")
+	logLevel = "warn"
+	cmd.PersistentFlags().Var(levelValue{&logLevel}, "log-level", "log level: debug, info, warn or error (env SHOAL_LOG_LEVEL)")
 	cmd.AddCommand(nodeCmd(), workerCmd(), hostAgentCmd(), submitCmd(), waitCmd(), statusCmd(), drainCmd(), demoCmd(), benchCmd(), flowCmd(), devCertsCmd(), planCmd())
 	return cmd
 }
@@ -65,8 +84,6 @@ func applyEnv(fs *pflag.FlagSet) error {
 
 func logger() *slog.Logger {
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-		lvl = slog.LevelWarn
-	}
+	_ = lvl.UnmarshalText([]byte(logLevel)) // checked by levelValue
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }

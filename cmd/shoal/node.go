@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -39,7 +41,8 @@ func nodeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a shoal node (task store, queues, dispatcher) until interrupted",
-		Long: `Run a shoal node. It keeps its tasks in a Pebble store in --data (or in
+		Long: `Run a shoal node. It keeps its tasks in a Pebble store in --data (by
+default the per-user $XDG_DATA_HOME/shoal, else ~/.local/share/shoal; or in
 PostgreSQL with --store postgres://...), accepts
 clients and workers on --listen (protoactor remote), and runs until SIGINT or
 SIGTERM. Acknowledged tasks survive a crash: on restart every unfinished task
@@ -119,7 +122,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	}
 	d := node.DefaultConfig("")
 	f := cmd.Flags()
-	f.StringVar(&dir, "data", "shoal-data", "directory of the node's Pebble task store")
+	f.StringVar(&dir, "data", defaultDataDir(), "directory of the node's Pebble task store; per user: $XDG_DATA_HOME/shoal, else ~/.local/share/shoal")
 	f.StringVar(&storeURL, "store", "", "task store: empty for Pebble in --data, or a postgres:// URL (schema \"shoal\", created if missing)")
 	f.StringVar(&listen, "listen", "127.0.0.1:7070", "host:port for clients and workers (port 0: any free port)")
 	f.StringVar(&name, "name", d.Name, "node name shown in status")
@@ -180,4 +183,17 @@ func listenSystem(listen, advertise string, sec cluster.Security, log *slog.Logg
 		return nil, nil, nil, err
 	}
 	return system, cluster.NewCodec(messages.Default()), func() { r.Shutdown(true) }, nil
+}
+
+// defaultDataDir is the node's default --data: a per-user absolute
+// directory ($XDG_DATA_HOME/shoal, else ~/.local/share/shoal), so that a
+// node started from another directory finds its tasks again.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "shoal")
+	}
+	if h, err := os.UserHomeDir(); err == nil && filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "share", "shoal")
+	}
+	return filepath.Join(os.TempDir(), "shoal-data")
 }

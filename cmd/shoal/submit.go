@@ -140,9 +140,18 @@ func waitCmd() *cobra.Command {
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:     "wait [ID...]",
-		Short:   "Wait for tasks (ids as arguments or one per line on standard input) and print their outcomes",
-		Example: `  shoal submit --type hash --count 3 | shoal wait`,
+		Use:   "wait [ID...]",
+		Short: "Wait for tasks (ids as arguments or one per line on standard input) and print their outcomes",
+		Long: `Wait until every task given is finished (done, dead or cancelled) and print
+a table of their outcomes: state, attempts, the task a duplicate is an alias
+of, and the output or error. Ids are the arguments, or one per line of
+standard input (what submit prints).
+
+With --timeout, tasks still unfinished when it passes are printed with the
+state they wait in (standby, queued, leased, failed, ...) and the command
+says so and exits 3. A task that ended dead or cancelled exits 2.`,
+		Example: `  shoal submit --type hash --count 3 | shoal wait
+  shoal wait 17 18 --timeout 30s`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ids []uint64
 			parse := func(s string) error {
@@ -228,7 +237,14 @@ func statusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show a node's queues, executors and counters",
-		Args:  cobra.NoArgs,
+		Long: `Show what a node holds: per priority class the queued and standby tasks;
+each executor with its state, slots, leases, load and when it was last heard
+from; tasks no executor can take (unplaceable); supervisor alerts; cluster
+members; and the node's counters. --json prints the same as the HTTP API's
+GET /v1/status (snake_case fields).`,
+		Example: `  shoal status
+  shoal status --node node1:7070 --json | jq .executors`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn, err := dialNode(addr, sec)
 			if err != nil {
@@ -291,4 +307,11 @@ func printStatus(w io.Writer, st *messages.Status) {
 	printFlowCounters(tw, st.Counters)
 	printCloudCounters(tw, st.Counters)
 	tw.Flush()
+}
+
+// printStatusJSON prints status as JSON.
+func printStatusJSON(w io.Writer, st *messages.Status) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
 }

@@ -31,7 +31,7 @@ type supervisionFlags struct {
 func (sf *supervisionFlags) add(f *pflag.FlagSet) {
 	d := supervisor.DefaultConfig()
 	sf.cfg = d
-	f.IntVar(&sf.executors, "executors", 0, "start this many `shoal worker` processes pointed at this node (with its --token); the supervisor restarts them when they exit or fail health")
+	f.IntVar(&sf.executors, "executors", 0, "start this many \"shoal worker\" processes pointed at this node (with its --token); the supervisor restarts them when they exit or fail health")
 	f.StringVar(&sf.executorArgs, "executor-args", "", "extra arguments for the launched workers, space-separated (e.g. \"--types sleep,echo --slots 4\")")
 	f.DurationVar(&sf.cfg.Interval, "health-interval", d.Interval, "how often the supervisor checks every executor (heartbeat age, its own health report)")
 	f.DurationVar(&sf.cfg.HeartbeatTimeout, "health-timeout", 0, "an awake executor silent this long is evicted (0: four heartbeats, 4 × --lease-ttl / 5)")
