@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalrt/shoal/api"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/sdk"
@@ -259,9 +260,7 @@ GET /v1/status (snake_case fields).`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return printStatusJSON(out, st)
 			}
 			printStatus(out, st)
 			return nil
@@ -309,9 +308,10 @@ func printStatus(w io.Writer, st *messages.Status) {
 	tw.Flush()
 }
 
-// printStatusJSON prints status as JSON.
+// printStatusJSON prints status as GET /v1/status answers it: one JSON
+// shape (snake_case) for the CLI and the API.
 func printStatusJSON(w io.Writer, st *messages.Status) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(st)
+	return enc.Encode(api.StatusJSON(st))
 }
