@@ -125,6 +125,9 @@ func OpenPebble(cfg PebbleConfig) (*Pebble, error) {
 	}
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
+		if l := lockError(cfg.Dir, err); l != nil {
+			return nil, l
+		}
 		return nil, fmt.Errorf("store: open pebble in %s: %w", cfg.Dir, err)
 	}
 	maxID, err := readMaxID(db)
