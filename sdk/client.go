@@ -80,16 +80,23 @@ func (c *Client) SubmitBatch(ctx context.Context, tasks []Task) ([]uint64, error
 // ends, and returns their outcomes in the order asked. Unknown ids come back
 // with StateUnknown. When ctx ends first it returns the last states it saw
 // (where each task waits: standby, queued, leased, failed, attached) with
-// ctx's error.
+// ctx's error: context.DeadlineExceeded when its deadline passed, whatever
+// the node was doing (a request outstanding at the deadline is not
+// "unavailable").
 func (c *Client) Wait(ctx context.Context, ids ...uint64) ([]Outcome, error) {
 	var last []Outcome
 	for {
 		step := 10 * time.Second
-		if d, ok := ctx.Deadline(); ok {
+		d, hasDeadline := ctx.Deadline()
+		if hasDeadline {
 			step = min(step, time.Until(d))
 		}
-		if step <= 0 {
-			return last, ctx.Err()
+		if step <= 0 || last != nil && step < minWaitRound {
+			// Too little time left for the node to answer another round
+			// before the deadline: its answer would go to a client that has
+			// left. What we saw last is the answer.
+			<-ctx.Done()
+			return last, deadlineErr(ctx)
 		}
 		// The node answers with what it knows at its timeout; leave the
 		// answer time to arrive before ctx ends.
@@ -98,8 +105,8 @@ func (c *Client) Wait(ctx context.Context, ids ...uint64) ([]Outcome, error) {
 			return &messages.Wait{IDs: ids, TimeoutMillis: server.Milliseconds()}
 		})
 		if err != nil {
-			if last != nil && ctx.Err() != nil {
-				return last, ctx.Err()
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return last, deadlineErr(ctx)
 			}
 			return nil, err
 		}
@@ -114,6 +121,19 @@ func (c *Client) Wait(ctx context.Context, ids ...uint64) ([]Outcome, error) {
 			return last, ctx.Err()
 		}
 	}
+}
+
+// minWaitRound is the shortest Wait round worth asking the node for once
+// Wait has an answer: shorter, the answer would arrive after the deadline.
+const minWaitRound = 100 * time.Millisecond
+
+// deadlineErr is ctx's error once its deadline has passed, which may be a
+// moment before ctx itself says so.
+func deadlineErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }
 
 // Result waits for one task.
@@ -231,6 +251,11 @@ func (c *Client) resultUnless(ctx context.Context, f *actor.Future, name string,
 			if a.err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
+				}
+				// The future's timeout is ctx's deadline (requestAt): it can
+				// fire a moment before ctx reports it.
+				if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+					return nil, context.DeadlineExceeded
 				}
 				return nil, fmt.Errorf("sdk: %s did not answer: %w", name, messages.ErrUnavailable)
 			}

@@ -66,7 +66,9 @@ func flowRunCmd(client clientFunc) *cobra.Command {
 		Short: "Start a flow of a template and print its id (and its result with --wait)",
 		Long: `Start a flow. --input is its JSON input (or @file), normalised against the
 template's declared inputs (defaults filled in, "3" read as 3 for a number).
-The flow is acknowledged once it is durable; it survives a node restart.`,
+The flow is acknowledged once it is durable; it survives a node restart.
+With --wait it exits 2 if the flow ended failed or cancelled, 3 if --timeout
+passed first.`,
 		Example: `  shoal flow run diamond --input '{"text": "hello"}' --wait
   shoal flow run report --input @in.json --priority 90`,
 		Args: cobra.ExactArgs(1),
@@ -99,14 +101,10 @@ The flow is acknowledged once it is durable; it survives a node restart.`,
 			ctx, cancel := withTimeout(cmd.Context(), timeout)
 			defer cancel()
 			out, err := c.WaitFlow(ctx, id)
-			if err != nil {
-				return err
+			if len(out) == 1 {
+				printFlowOutcome(cmd.OutOrStdout(), out[0])
 			}
-			printFlowOutcome(cmd.OutOrStdout(), out[0])
-			if out[0].State != messages.StateDone {
-				return fmt.Errorf("flow %d %s", id, out[0].State)
-			}
-			return nil
+			return waitResult("flow", out, err, timeout)
 		},
 	}
 	f := cmd.Flags()

@@ -51,7 +51,11 @@ func root() *cobra.Command {
 		Long: `shoal takes tasks in durably, removes duplicates, queues them by priority
 and hands them to executors in amounts that fit each executor's live load.
 
-Start with:  shoal demo`,
+Start with:  shoal demo
+
+Exit status: 0 success; 1 an error (bad flags, node unreachable, request
+refused); 2 a task or flow waited for (submit --wait, wait, flow run --wait)
+ended dead, failed or cancelled; 3 --timeout passed before it finished.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

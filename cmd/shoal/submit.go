@@ -37,7 +37,10 @@ func submitCmd() *cobra.Command {
 		Long: `Submit tasks. Each is acknowledged only once it is durable on the node.
 The payload is --payload (or @file), repeated --count times, or one task per
 line of standard input with --stdin. Batches are atomic: a bad task refuses
-its whole batch with a typed error and nothing of it is written.`,
+its whole batch with a typed error and nothing of it is written.
+
+With --wait it prints the outcomes and exits 2 if a task ended dead or
+cancelled, 3 if --timeout passed before every task finished.`,
 		Example: `  shoal submit --type echo --payload hello --wait
   seq 1 1000 | shoal submit --type hash --stdin --priority 80`,
 		Args: cobra.NoArgs,
@@ -114,7 +117,7 @@ its whole batch with a typed error and nothing of it is written.`,
 			}
 			outcomes, err := c.Wait(wctx, ids...)
 			printOutcomes(out, outcomes)
-			return err
+			return waitResult("task", outcomes, err, timeout)
 		},
 	}
 	f := cmd.Flags()
@@ -197,7 +200,7 @@ says so and exits 3. A task that ended dead or cancelled exits 2.`,
 			}
 			outcomes, err := sdk.NewClient(conn).Wait(ctx, ids...)
 			printOutcomes(cmd.OutOrStdout(), outcomes)
-			return err
+			return waitResult("task", outcomes, err, timeout)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
