@@ -35,7 +35,7 @@ func demoCloud(ctx context.Context, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	log := logger()
-	system, codec, shutdown, err := listenSystem("127.0.0.1:0", "", cluster.Security{}, log)
+	system, codec, shutdown, err := listenSystem("127.0.0.1:0", "", cluster.Security{}, log, nil)
 	if err != nil {
 		return err
 	}

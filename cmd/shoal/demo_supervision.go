@@ -35,7 +35,7 @@ func demoSupervision(ctx context.Context, out io.Writer, log *slog.Logger) error
 		return err
 	}
 	defer os.RemoveAll(dir)
-	system, codec, shutdown, err := listenSystem("127.0.0.1:0", "", cluster.Security{}, log)
+	system, codec, shutdown, err := listenSystem("127.0.0.1:0", "", cluster.Security{}, log, nil)
 	if err != nil {
 		return err
 	}

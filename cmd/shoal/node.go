@@ -73,7 +73,8 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			system, codec, shutdown, err := listenSystem(listen, advertise, sec, log)
+			peers := &peerSet{}
+			system, codec, shutdown, err := listenSystem(listen, advertise, sec, log, peers)
 			if err != nil {
 				return err
 			}
@@ -88,6 +89,7 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if mem != nil {
 				defer func() { _ = mem.Leave() }()
 				mem.Configure(&cfg)
+				peers.watch(mem.Directory())
 			}
 			if err := cloudF.apply(&cfg, system.Address(), sec); err != nil {
 				return err
@@ -153,7 +155,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 
 // listenSystem starts an actor system with remote on listen (host:port),
 // reachable at advertise (empty: listen's address), secured by sec.
-func listenSystem(listen, advertise string, sec cluster.Security, log *slog.Logger) (*actor.ActorSystem, *cluster.Codec, func(), error) {
+// Reconnects to addresses other than peers' are logged at debug (nil: no
+// peers).
+func listenSystem(listen, advertise string, sec cluster.Security, log *slog.Logger, peers *peerSet) (*actor.ActorSystem, *cluster.Codec, func(), error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--listen %q: want host:port: %w", listen, err)
@@ -176,7 +180,7 @@ func listenSystem(listen, advertise string, sec cluster.Security, log *slog.Logg
 		log.Warn("remote listener reachable from other machines without TLS and a token: anyone who reaches it can submit, cancel and run tasks (see docs/security.md)",
 			"listen", listen, "tls", sec.TLS(), "token", sec.Token != "")
 	}
-	alog := actorLogger(log)
+	alog := nodeActorLogger(log, peers)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return alog }))
 	r, err := cluster.StartRemote(system, host, port, log, opts...)
 	if err != nil {
