@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/spf13/pflag"
@@ -16,8 +17,11 @@ import (
 
 // httpFlags are the `shoal node` flags of the HTTP/JSON API.
 type httpFlags struct {
-	addr, token string
-	maxBody     int64
+	addr, token          string
+	maxBody              int64
+	maxWait, defaultWait time.Duration
+	askTimeout           time.Duration
+	maxIDs, maxAgents    int
 }
 
 func (h *httpFlags) add(f *pflag.FlagSet) {
@@ -25,6 +29,23 @@ func (h *httpFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&h.addr, "http", "", "host:port of the HTTP/JSON API and HTTP agents (empty: off; port 0: any free port). See docs/api.md")
 	f.StringVar(&h.token, "api-token", "", "bearer token the HTTP API requires (Authorization: Bearer <token>; empty: none, loopback use only)")
 	f.Int64Var(&h.maxBody, "http-max-body", d.MaxBodyBytes, "largest HTTP request body in bytes")
+	f.DurationVar(&h.maxWait, "http-max-wait", d.MaxWait, "longest HTTP long poll (task wait, agent lease)")
+	f.DurationVar(&h.defaultWait, "http-default-wait", d.DefaultWait, "HTTP long poll when the request names none (at most --http-max-wait)")
+	f.IntVar(&h.maxIDs, "http-max-ids", d.MaxIDs, "most task ids in one HTTP wait or cancel")
+	f.IntVar(&h.maxAgents, "http-max-agents", d.MaxAgents, "most HTTP agents relayed at once")
+	f.DurationVar(&h.askTimeout, "http-ask-timeout", d.AskTimeout, "bound on one HTTP request to the node's actors")
+}
+
+// config is the API's configuration from the flags, checked (errors name
+// the flag).
+func (h *httpFlags) config() (api.Config, error) {
+	cfg := api.DefaultConfig()
+	cfg.Token, cfg.MaxBodyBytes = h.token, h.maxBody
+	cfg.MaxWait, cfg.DefaultWait, cfg.MaxIDs, cfg.MaxAgents, cfg.AskTimeout = h.maxWait, h.defaultWait, h.maxIDs, h.maxAgents, h.askTimeout
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("--http-* flags: %w", err)
+	}
+	return cfg, nil
 }
 
 // start serves the API on the node's actor system until ctx ends; it does
@@ -36,8 +57,11 @@ func (h *httpFlags) start(ctx context.Context, system *actor.ActorSystem, out io
 		}
 		return nil, nil
 	}
-	cfg := api.DefaultConfig()
-	cfg.Token, cfg.MaxBodyBytes, cfg.Logger = h.token, h.maxBody, log
+	cfg, err := h.config()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = log
 	api, err := api.New(cfg, sdk.Local(system))
 	if err != nil {
 		return nil, err

@@ -59,7 +59,13 @@ ended dead, failed or cancelled; 3 --timeout passed before it finished.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd.Flags())
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
+				return applyConfigFile(cmd.Flags(), f.Value.String())
+			}
+			return nil
 		},
 	}
 	logLevel = "warn"

@@ -37,6 +37,9 @@ func nodeCmd() *cobra.Command {
 		cloudF                       cloudFlags
 		storeF                       storeFlags
 		hosts                        hostsFlags
+		limits                       limitFlags
+		configFile                   string
+		printCfg                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -48,8 +51,18 @@ clients and workers on --listen (protoactor remote), and runs until SIGINT or
 SIGTERM. Acknowledged tasks survive a crash: on restart every unfinished task
 is queued again.
 
-Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
+Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN)
+or in a YAML file given with --config, whose keys are the flag names:
+
+  data: /var/lib/shoal
+  listen: 127.0.0.1:7070
+  retry-base: 500ms
+  digest-fields: ["resize=url,size"]
+
+The command line wins over the environment, which wins over the file.
+--print-config prints the settings in force in that format and exits.`,
 		Example: `  shoal node --data /var/lib/shoal --listen 127.0.0.1:7070
+  shoal node --config /etc/shoal/node.yaml --print-config
   shoal worker --node 127.0.0.1:7070 --types noop,hash`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -70,8 +83,17 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 			if err := hosts.apply(&cfg); err != nil {
 				return err
 			}
+			if err := limits.apply(&cfg); err != nil {
+				return err
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
+			}
+			if _, err := api.config(); err != nil {
+				return err
+			}
+			if printCfg {
+				return printConfig(cmd.OutOrStdout(), cmd.Flags())
 			}
 			peers := &peerSet{}
 			system, codec, shutdown, err := listenSystem(listen, advertise, sec, log, peers)
@@ -137,6 +159,9 @@ Every flag can also be set as SHOAL_<FLAG> (e.g. SHOAL_DATA, SHOAL_LISTEN).`,
 	f.DurationVar(&retention, "retention", d.ResultRetention, "how long results are kept")
 	f.Int32Var(&attempts, "max-attempts", d.Intake.DefaultMaxAttempts, "default attempts per task before it is dead")
 	f.Float64Var(&maxLoad, "max-load", d.Dispatch.MaxLoad, "executor load (0..1) up to which work is prefetched beyond free slots")
+	f.StringVar(&configFile, "config", "", "YAML file of settings: keys are these flags' names (see above); flags and SHOAL_* win over it")
+	f.BoolVar(&printCfg, "print-config", false, "print the settings in force (as a --config file, secrets not shown) and exit")
+	limits.add(f)
 	storeF.add(f)
 	flows.add(f)
 	hosts.add(f)
