@@ -290,3 +290,34 @@ func TestExampleFlowsLoad(t *testing.T) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestExampleFlowsRun: the shipped templates run to done on a node started
+// with --flows examples/flows and a plain worker, with the inputs the docs
+// give.
+func TestExampleFlowsRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	tmp := t.TempDir()
+	addr := freeAddr(t)
+	startProc(t, filepath.Join(tmp, "node.log"), "listening on", "node", "--data", filepath.Join(tmp, "data"), "--listen", addr,
+		"--flows", filepath.Join("..", "..", "examples", "flows"), "--flow-types", "echo,hash,sleep")
+	startProc(t, filepath.Join(tmp, "worker.log"), "shoal worker", "worker", "--node", addr, "--types", "echo,hash,sleep")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for tpl, in := range map[string]string{
+		"report":    `{"region": "eu", "customer": "acme"}`,
+		"shout":     `{"text": "hi"}`,
+		"thumbnail": `{"url": "https://example.com/a.png"}`,
+	} {
+		out, errOut, code := runCLI(t, ctx, "flow", "run", tpl, "--node", addr, "--input", in, "--wait", "--timeout", "30s")
+		if code != 0 || !strings.Contains(out, " done") {
+			t.Errorf("flow run %s: exit %d\n%s%s", tpl, code, out, errOut)
+		}
+	}
+	// An input the template refuses is an error at once (exit 1).
+	_, errOut, code := runCLI(t, ctx, "flow", "run", "report", "--node", addr, "--input", `{"rounds": 3}`)
+	if code != exitError || !strings.Contains(errOut, `input field "region" is required`) {
+		t.Errorf("report without region: exit %d, %s", code, errOut)
+	}
+}
