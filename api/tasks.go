@@ -226,6 +226,9 @@ type StatusOut struct {
 	// cloud executors (docs/supervision.md).
 	Unplaceable []UnplaceableOut `json:"unplaceable,omitempty"`
 	Cloud       []CloudOut       `json:"cloud,omitempty"`
+	// DigestFields are, per task type, the payload fields that identify a
+	// duplicate (shoal node --digest-fields).
+	DigestFields map[string][]string `json:"digest_fields,omitempty"`
 }
 
 // UnplaceableOut is one requirement shape nobody satisfies.
@@ -274,6 +277,13 @@ type ExecutorOut struct {
 	// executor.
 	BacklogMS int64 `json:"backlog_ms,omitempty"`
 	Cloud     bool  `json:"cloud,omitempty"`
+	// IdleSinceMS is when it last held no lease (0: busy); Unhealthy the
+	// reason its health check fails; Launched marks a process the node
+	// started (--executors), restarted Restarts times.
+	IdleSinceMS int64  `json:"idle_since_unix_ms,omitempty"`
+	Unhealthy   string `json:"unhealthy,omitempty"`
+	Launched    bool   `json:"launched,omitempty"`
+	Restarts    int32  `json:"restarts,omitempty"`
 }
 
 // MemberOut is one cluster member.
@@ -284,6 +294,12 @@ type MemberOut struct {
 	Queued  []int64 `json:"queued"`
 	Standby int64   `json:"standby"`
 	LoadAt  int64   `json:"load_at_unix_ms"`
+	// Partitions it owns; Executors, FreeSlots and DrainRate (tasks
+	// finished per second) from its last load report.
+	Partitions int32   `json:"partitions,omitempty"`
+	Executors  int32   `json:"executors,omitempty"`
+	FreeSlots  int32   `json:"free_slots,omitempty"`
+	DrainRate  float64 `json:"drain_rate,omitempty"`
 }
 
 // GET /v1/status
@@ -299,13 +315,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // StatusJSON is a node's status as GET /v1/status answers it (snake_case
 // fields): also what `shoal status --json` prints.
 func StatusJSON(st *messages.Status) StatusOut {
-	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}, Alerts: st.Alerts}
+	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}, Alerts: st.Alerts, DigestFields: st.DigestFields}
 	for _, c := range st.Classes {
 		out.Classes = append(out.Classes, ClassOut(c))
 	}
 	for _, e := range st.Executors {
 		out.Executors = append(out.Executors, ExecutorOut{ID: e.ID, Slots: e.Slots, Leases: e.Leases, Load: LoadOut(e.Load), LastSeenMS: e.LastSeen, State: e.State,
-			BacklogMS: e.BacklogMillis, Cloud: e.Cloud})
+			BacklogMS: e.BacklogMillis, Cloud: e.Cloud, IdleSinceMS: e.IdleSince, Unhealthy: e.Unhealthy, Launched: e.Launched, Restarts: e.Restarts})
 	}
 	for _, u := range st.Unplaceable {
 		out.Unplaceable = append(out.Unplaceable, UnplaceableOut{Type: u.Type, Requirements: u.Requirements, Tasks: u.Tasks, SinceMS: u.SinceUnixMs, Refused: u.Refused})
@@ -314,7 +330,8 @@ func StatusJSON(st *messages.Status) StatusOut {
 		out.Cloud = append(out.Cloud, CloudOut{ID: c.ID, State: c.State, Reason: c.Reason, SinceMS: c.Since})
 	}
 	for _, m := range st.Members {
-		out.Members = append(out.Members, MemberOut{Name: m.Name, Gossip: m.Gossip, Remote: m.Remote, Queued: m.Queued[:], Standby: m.Standby, LoadAt: m.LoadAt})
+		out.Members = append(out.Members, MemberOut{Name: m.Name, Gossip: m.Gossip, Remote: m.Remote, Queued: m.Queued[:], Standby: m.Standby, LoadAt: m.LoadAt,
+			Partitions: m.Partitions, Executors: m.Executors, FreeSlots: m.FreeSlots, DrainRate: m.DrainRate})
 	}
 	return out
 }

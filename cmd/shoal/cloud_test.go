@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,7 +25,7 @@ func statusOf(t *testing.T, addr string, sec []string) messages.Status {
 		t.Fatal(err)
 	}
 	var st messages.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
+	if err := unmarshalStatus([]byte(out), &st); err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
 	return st

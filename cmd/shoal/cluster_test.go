@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -77,7 +76,7 @@ func (c *testCluster) status(t *testing.T, ctx context.Context, remote string) *
 		return nil
 	}
 	var st messages.Status
-	if json.Unmarshal([]byte(out), &st) != nil {
+	if unmarshalStatus([]byte(out), &st) != nil {
 		return nil
 	}
 	return &st

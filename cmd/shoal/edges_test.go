@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -147,6 +148,26 @@ func TestStatusJSONIsTheAPIShape(t *testing.T) {
 	}
 	if strings.Contains(cli.String(), "LastSeen") || !strings.Contains(cli.String(), "last_seen") {
 		t.Fatalf("status --json has Go field names:\n%s", cli.String())
+	}
+	// Nothing of the status is lost on the way (the API's shape lacked the
+	// supervisor's and the members' fields).
+	full := &messages.Status{Node: "n1", Counters: map[string]int64{"done": 1},
+		Classes: []messages.ClassStatus{{Class: "high", Queued: 1, Standby: 2}},
+		Executors: []messages.ExecutorStatus{{ID: "w1", Slots: 4, Leases: 1, Load: messages.LoadReport{CPU: 0.5, Mem: 0.25, IO: 0.125, InFlight: 3},
+			LastSeen: 5, State: "failed", IdleSince: 6, Unhealthy: "disk", Launched: true, Restarts: 3, BacklogMillis: 7, Cloud: true}},
+		Members:      []messages.MemberStatus{{Name: "n2", Gossip: "g", Remote: "r", Queued: [messages.NumClasses]int64{1, 2, 3}, Standby: 4, LoadAt: 5, Partitions: 6, Executors: 7, FreeSlots: 8, DrainRate: 9.5}},
+		Alerts:       []messages.Alert{{At: 1, Node: "n1", Executor: "w1", Kind: "restart_limit", Message: "m", Failures: 4}},
+		Unplaceable:  []messages.UnplaceableStatus{{Type: "t", Requirements: "os==plan9", Tasks: 2, SinceUnixMs: 3, Refused: "type refused 1 (w1)"}},
+		Cloud:        []messages.CloudExecutorStatus{{ID: "c1", State: "ready", Reason: "r", Since: 4}},
+		DigestFields: map[string][]string{"resize": {"url"}},
+	}
+	cli.Reset()
+	if err := printStatusJSON(&cli, full); err != nil {
+		t.Fatal(err)
+	}
+	var back messages.Status
+	if err := unmarshalStatus(cli.Bytes(), &back); err != nil || !reflect.DeepEqual(&back, full) {
+		t.Fatalf("status --json lost fields: %v\n%+v\nwant\n%+v", err, back, *full)
 	}
 }
 
@@ -320,4 +341,35 @@ func TestExampleFlowsRun(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, `input field "region" is required`) {
 		t.Errorf("report without region: exit %d, %s", code, errOut)
 	}
+}
+
+// unmarshalStatus reads `shoal status --json` (the /v1/status shape) back
+// into a messages.Status, for tests that inspect status.
+func unmarshalStatus(b []byte, st *messages.Status) error {
+	var o api.StatusOut
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	*st = messages.Status{Node: o.Node, Counters: o.Counters, Alerts: o.Alerts, DigestFields: o.DigestFields}
+	for _, c := range o.Classes {
+		st.Classes = append(st.Classes, messages.ClassStatus(c))
+	}
+	for _, e := range o.Executors {
+		st.Executors = append(st.Executors, messages.ExecutorStatus{ID: e.ID, Slots: e.Slots, Leases: e.Leases, Load: messages.LoadReport(e.Load),
+			LastSeen: e.LastSeenMS, State: e.State, IdleSince: e.IdleSinceMS, Unhealthy: e.Unhealthy, Launched: e.Launched, Restarts: e.Restarts,
+			BacklogMillis: e.BacklogMS, Cloud: e.Cloud})
+	}
+	for _, u := range o.Unplaceable {
+		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Type: u.Type, Requirements: u.Requirements, Tasks: u.Tasks, SinceUnixMs: u.SinceMS, Refused: u.Refused})
+	}
+	for _, c := range o.Cloud {
+		st.Cloud = append(st.Cloud, messages.CloudExecutorStatus{ID: c.ID, State: c.State, Reason: c.Reason, Since: c.SinceMS})
+	}
+	for _, m := range o.Members {
+		ms := messages.MemberStatus{Name: m.Name, Gossip: m.Gossip, Remote: m.Remote, Standby: m.Standby, LoadAt: m.LoadAt,
+			Partitions: m.Partitions, Executors: m.Executors, FreeSlots: m.FreeSlots, DrainRate: m.DrainRate}
+		copy(ms.Queued[:], m.Queued)
+		st.Members = append(st.Members, ms)
+	}
+	return nil
 }

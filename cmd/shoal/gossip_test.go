@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,7 +32,7 @@ func TestNodesJoinByGossip(t *testing.T) {
 	var st messages.Status
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		out, err := runShoal(t, ctx, nil, "status", "--node", r1, "--json")
-		if err == nil && json.Unmarshal([]byte(out), &st) == nil && len(st.Members) == 2 {
+		if err == nil && unmarshalStatus([]byte(out), &st) == nil && len(st.Members) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -41,7 +41,7 @@ func nodeStatus(t *testing.T, ctx context.Context, addr string) *messages.Status
 		return nil
 	}
 	var st messages.Status
-	if json.Unmarshal([]byte(out), &st) != nil {
+	if unmarshalStatus([]byte(out), &st) != nil {
 		return nil
 	}
 	return &st
