@@ -157,7 +157,7 @@ type hostsFlags struct {
 }
 
 func (h *hostsFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&h.dsn, "hosts-db", "", "host instruction table (docs/hosts.md): a postgres:// URL or a SQLite file path; with --host-types, tasks of those types become instructions run by `shoal host-agent` (empty: off)")
+	f.StringVar(&h.dsn, "hosts-db", "", "host instruction table (docs/hosts.md): a postgres:// URL or a SQLite file path; with --host-types, tasks of those types become instructions run by \"shoal host-agent\" (empty: off)")
 	f.StringVar(&h.types, "host-types", "", "comma-separated task types run by host agents through --hosts-db")
 	f.StringVar(&h.target, "host-target", "", "target every host instruction at this host name (empty: any host agent serving the type)")
 }
