@@ -138,7 +138,7 @@ shoal() {
 
 # members NODE prints how many members NODE sees (0 when it does not answer).
 members() {
-	shoal status --node "$1:7070" --json 2>/dev/null | grep -c '"Gossip"' || true
+	shoal status --node "$1:7070" --json 2>/dev/null | grep -c '"gossip"' || true
 }
 
 wait_members() {
