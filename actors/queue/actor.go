@@ -112,11 +112,14 @@ type (
 	takeIn struct{}
 )
 
-// inboxChunk is how many persisted tasks one turn takes in: a large batch
-// is taken in over several turns, so an executor's Pull or a result never
-// waits behind a whole batch going through dedupe (the chunks keep their
-// order: the pump relies on it).
-const inboxChunk = 256
+// inboxChunk is how many persisted tasks one turn takes in: a batch is
+// taken in over several turns, so an executor's Pull or a result never
+// waits behind a whole batch going through dedupe, and parked executors get
+// the first tasks of a batch while the rest is still coming (the chunks
+// keep their order: the pump relies on it). Measured in W1 concurrent
+// (round robin, 4 rounds): 16 tasks gave ~1.3× the throughput of 256 at
+// 0.92–0.95× the CPU per task; 4 and 8 were no better.
+const inboxChunk = 16
 
 // loaded is a standby refill read off the actor.
 type loaded struct {
