@@ -4,7 +4,8 @@ package dispatch
 // executor's own table and counted in its backlog; the table keeps the
 // three in step.
 type leaseTable struct {
-	leases map[uint64]*lease
+	leases    map[uint64]*lease
+	deadlines deadlines // timed leases, earliest deadline first (timeout.go)
 }
 
 type lease struct {
@@ -13,6 +14,8 @@ type lease struct {
 	attempt int32
 	est     float64 // estimated run time, ns (counted in exec.backlog)
 	cell    *runCell
+	// deadline is when the attempt times out (unix ns; 0: no timeout).
+	deadline int64
 }
 
 // lease leases e to ex for its next attempt.
