@@ -75,3 +75,37 @@ func TestTimeoutAndPauseProcesses(t *testing.T) {
 		t.Fatalf("after resume: %v\n%s", err, out)
 	}
 }
+
+// TestPauseReachesEveryMember: shoal pause through one member of a cluster
+// pauses every member, and shoal resume resumes every member.
+func TestPauseReachesEveryMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := startCluster(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := runShoal(t, ctx, nil, "pause", "--node", c.remotes[0], "echo", "--class", "low"); err != nil || !strings.Contains(out, "paused types: echo") {
+		t.Fatalf("pause: %v\n%s", err, out)
+	}
+	status := func(r string) string {
+		out, err := runShoal(t, ctx, nil, "status", "--node", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, r := range c.remotes {
+		if st := status(r); !strings.Contains(st, "paused types: echo") || !strings.Contains(st, "paused classes: low") {
+			t.Fatalf("member %s after pause:\n%s", r, st)
+		}
+	}
+	if _, err := runShoal(t, ctx, nil, "resume", "--node", c.remotes[1], "echo", "--class", "low"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.remotes {
+		if st := status(r); strings.Contains(st, "paused") {
+			t.Fatalf("member %s after resume:\n%s", r, st)
+		}
+	}
+}
