@@ -153,3 +153,41 @@ func TestPausedRetryIsHeld(t *testing.T) {
 		t.Fatalf("state %v reason %q", m.State(1), m.Reason(1))
 	}
 }
+
+// TestDeadlineHeapHoldsLiveLeasesOnly: a timed lease that ends before its
+// deadline leaves the deadline heap at once (long timeouts at high rates
+// would otherwise keep every grant of the last timeout in memory).
+func TestDeadlineHeapHoldsLiveLeasesOnly(t *testing.T) {
+	m := New(testConfig())
+	register(m, t0, "a", 100, nil, nil)
+	var rs []task.Record
+	for id := uint64(1); id <= 50; id++ {
+		r := rec(id, normal, 50)
+		r.TimeoutMillis = 3_600_000
+		rs = append(rs, r)
+	}
+	m.Enqueue(t0, rs)
+	pull(m, t0, "a", messages.LoadReport{})
+	if len(m.deadlines) != 50 {
+		t.Fatalf("%d deadlines for 50 timed leases", len(m.deadlines))
+	}
+	var results []messages.Result
+	for id := uint64(1); id <= 40; id++ {
+		results = append(results, ok(id, 1))
+	}
+	pull(m, t0, "a", messages.LoadReport{}, results...)
+	m.Cancel(t0, []uint64{41, 42})
+	if len(m.deadlines) != 8 {
+		t.Fatalf("%d deadlines left, want 8 (the live leases)", len(m.deadlines))
+	}
+	for i, le := range m.deadlines {
+		if le.heapAt != i || m.leases[le.e.rec.ID] != le {
+			t.Fatalf("deadline %d: heapAt %d, live %v", i, le.heapAt, m.leases[le.e.rec.ID] == le)
+		}
+	}
+	m.Heartbeat(t0.Add(time.Hour), &messages.Heartbeat{ExecutorID: "a"}) // not silent: the timeouts fail them
+	fx := m.Tick(t0.Add(time.Hour))
+	if m.Counters.TimedOut != 8 || len(m.deadlines) != 0 || len(fx.Attempts) != 8 {
+		t.Fatalf("at the deadline: timed out %d, heap %d, retries %d", m.Counters.TimedOut, len(m.deadlines), len(fx.Attempts))
+	}
+}

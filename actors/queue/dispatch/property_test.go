@@ -350,6 +350,21 @@ func (s *dispatchSim) check() {
 	for id := range s.m.leases {
 		places[id]++
 	}
+	// The deadline heap holds exactly the live timed leases (timeout.go).
+	timed := 0
+	for _, le := range s.m.leases {
+		if le.deadline != 0 {
+			timed++
+		}
+	}
+	if timed != len(s.m.deadlines) {
+		t.Fatalf("%d live timed leases, %d deadlines", timed, len(s.m.deadlines))
+	}
+	for i, le := range s.m.deadlines {
+		if le.heapAt != i || s.m.leases[le.e.rec.ID] != le {
+			t.Fatalf("deadline %d of task %d: heapAt %d, live %v", i, le.e.rec.ID, le.heapAt, s.m.leases[le.e.rec.ID] == le)
+		}
+	}
 	for id := range s.finished {
 		places[id]++
 	}

@@ -20,8 +20,9 @@ import (
 // so a handler that watches its context ends even if the revoke is lost.
 //
 // Deadlines sit in a min-heap beside the lease table; a lease that ends
-// first leaves its heap entry behind, dropped when it comes due (a lease
-// is live only while the table still maps its id to it).
+// first (result, cancel, expiry, eviction) leaves the heap at once
+// (leaseTable.drop), so the heap holds only live timed leases however long
+// their timeouts.
 
 // TimeoutPrefix starts the error of an attempt failed by its run timeout.
 const TimeoutPrefix = "timeout: "
@@ -31,14 +32,29 @@ type deadlines []*lease
 
 func (d deadlines) Len() int           { return len(d) }
 func (d deadlines) Less(i, j int) bool { return d[i].deadline < d[j].deadline }
-func (d deadlines) Swap(i, j int)      { d[i], d[j] = d[j], d[i] }
-func (d *deadlines) Push(x any)        { *d = append(*d, x.(*lease)) }
+func (d deadlines) Swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].heapAt, d[j].heapAt = i, j
+}
+func (d *deadlines) Push(x any) {
+	le := x.(*lease)
+	le.heapAt = len(*d)
+	*d = append(*d, le)
+}
 func (d *deadlines) Pop() any {
 	old := *d
 	le := old[len(old)-1]
 	old[len(old)-1] = nil
 	*d = old[:len(old)-1]
+	le.heapAt = -1
 	return le
+}
+
+// unwatch takes le's deadline out of the heap (its lease ended).
+func (t *leaseTable) unwatch(le *lease) {
+	if le.deadline != 0 && le.heapAt >= 0 && le.heapAt < len(t.deadlines) && t.deadlines[le.heapAt] == le {
+		heap.Remove(&t.deadlines, le.heapAt)
+	}
 }
 
 // watch gives le a deadline ts + its task's timeout, if it has one.
@@ -54,13 +70,10 @@ func (t *leaseTable) watch(le *lease, ts int64) {
 // overdue pops the next live lease whose deadline is at or before ts (nil
 // if none).
 func (t *leaseTable) overdue(ts int64) *lease {
-	for len(t.deadlines) > 0 && t.deadlines[0].deadline <= ts {
-		le := heap.Pop(&t.deadlines).(*lease)
-		if t.leases[le.e.rec.ID] == le {
-			return le
-		}
+	if len(t.deadlines) == 0 || t.deadlines[0].deadline > ts {
+		return nil
 	}
-	return nil
+	return heap.Pop(&t.deadlines).(*lease)
 }
 
 // expireTimeouts fails the attempts past their deadline and revokes their
