@@ -63,6 +63,9 @@ type TaskOut struct {
 	PayloadBase64 string  `json:"payload_base64,omitempty"`
 	Priority      int32   `json:"priority"`
 	Attempt       int32   `json:"attempt"`
+	// TimeoutMS is the attempt's run timeout (0: none): past it the node
+	// fails the attempt and lists the task under cancel.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
 type leaseOut struct {
@@ -225,7 +228,7 @@ func loadOf(l *LoadOut) messages.LoadReport {
 func tasksOut(ts []messages.Task) []TaskOut {
 	out := make([]TaskOut, len(ts))
 	for i, t := range ts {
-		out[i] = TaskOut{ID: t.ID, Type: t.Type, Priority: t.Priority, Attempt: t.Attempt}
+		out[i] = TaskOut{ID: t.ID, Type: t.Type, Priority: t.Priority, Attempt: t.Attempt, TimeoutMS: t.TimeoutMillis}
 		out[i].Payload, out[i].PayloadBase64 = textOrBase64(t.Payload)
 		if out[i].Payload == nil && out[i].PayloadBase64 == "" {
 			empty := ""

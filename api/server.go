@@ -110,6 +110,8 @@ func New(cfg Config, conn *sdk.Conn) (*Server, error) {
 		{Method: "GET", Path: "/v1/status", handler: s.status},
 		{Method: "POST", Path: "/v1/plan", handler: s.plan},
 		{Method: "POST", Path: "/v1/executors/{id}/drain", handler: s.drain},
+		{Method: "POST", Path: "/v1/pause", handler: s.pause},
+		{Method: "POST", Path: "/v1/resume", handler: s.resume},
 		{Method: "POST", Path: "/v1/agents", handler: s.registerAgent},
 		{Method: "POST", Path: "/v1/agents/{id}/lease", handler: s.lease},
 		{Method: "POST", Path: "/v1/agents/{id}/heartbeat", handler: s.heartbeat},

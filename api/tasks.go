@@ -23,6 +23,8 @@ type TaskIn struct {
 	// the only executor that may run it (a planned allocation).
 	Size float64 `json:"size,omitempty"`
 	Pin  string  `json:"pin,omitempty"`
+	// TimeoutMS bounds each attempt's run time (0: the type's default).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
 type submitIn struct {
@@ -82,7 +84,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			prio = *t.Priority
 		}
 		specs[i] = messages.TaskSpec{Type: t.Type, Payload: p, Priority: prio, Requirements: t.Requirements, MaxAttempts: t.MaxAttempts,
-			Size: t.Size, Pin: t.Pin}
+			Size: t.Size, Pin: t.Pin, TimeoutMillis: t.TimeoutMS}
 	}
 	ids, err := s.client.SubmitBatch(r.Context(), specs)
 	if err != nil {
@@ -229,6 +231,9 @@ type StatusOut struct {
 	// DigestFields are, per task type, the payload fields that identify a
 	// duplicate (shoal node --digest-fields).
 	DigestFields map[string][]string `json:"digest_fields,omitempty"`
+	// PausedTypes and PausedClasses are held back from dispatch (Pause).
+	PausedTypes   []string `json:"paused_types,omitempty"`
+	PausedClasses []string `json:"paused_classes,omitempty"`
 }
 
 // UnplaceableOut is one requirement shape nobody satisfies.
@@ -254,6 +259,7 @@ type ClassOut struct {
 	Class   string `json:"class"`
 	Queued  int64  `json:"queued"`
 	Standby int64  `json:"standby"`
+	Paused  bool   `json:"paused,omitempty"`
 }
 
 // LoadOut is a load report (fractions 0..1 and tasks held).
@@ -315,7 +321,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // StatusJSON is a node's status as GET /v1/status answers it (snake_case
 // fields): also what `shoal status --json` prints.
 func StatusJSON(st *messages.Status) StatusOut {
-	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}, Alerts: st.Alerts, DigestFields: st.DigestFields}
+	out := StatusOut{Node: st.Node, Counters: st.Counters, Classes: []ClassOut{}, Executors: []ExecutorOut{}, Alerts: st.Alerts, DigestFields: st.DigestFields,
+		PausedTypes: st.PausedTypes, PausedClasses: st.PausedClasses}
 	for _, c := range st.Classes {
 		out.Classes = append(out.Classes, ClassOut(c))
 	}

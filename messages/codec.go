@@ -41,6 +41,8 @@ func Default() *Registry {
 	add("shoal.NodeLoad", func() any { return &NodeLoad{} })
 	add("shoal.Drain", func() any { return &Drain{} })
 	add("shoal.DrainAck", func() any { return &DrainAck{} })
+	add("shoal.Pause", func() any { return &Pause{} })
+	add("shoal.PauseAck", func() any { return &PauseAck{} })
 	addFlows(add)
 	return r
 }

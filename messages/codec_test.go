@@ -36,6 +36,8 @@ func sampleMessages() []any {
 		&Heartbeat{ExecutorID: "ex-1", Load: load, Held: []uint64{9}, Results: []Result{{TaskID: 9, OK: true}}, Unhealthy: "disk full"},
 		&Drain{ExecutorID: "ex-1", Undo: true},
 		&DrainAck{State: ExecDraining, Leases: 3, Err: Errorf(CodeNotFound, "no executor")},
+		&Pause{Types: []string{"resize"}, Classes: []string{"low"}, Resume: true},
+		&PauseAck{Types: []string{"resize"}, Classes: []string{"high"}, Err: Errorf(CodeInvalid, "bad class")},
 		&Wait{IDs: []uint64{1, 2, 3}, TimeoutMillis: 1000},
 		&Outcomes{Outcomes: []Outcome{{TaskID: 1, State: StateDone, Output: []byte("ok"), Attempts: 1},
 			{TaskID: 2, State: StateAttached, AliasOf: 1}}, Err: Errorf(CodeTimeout, "waited %d ms", 1000)},

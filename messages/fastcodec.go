@@ -97,7 +97,7 @@ func submitSize(s *Submit) int {
 	n := 24
 	for i := range s.Tasks {
 		t := &s.Tasks[i]
-		n += 40 + len(t.Type) + len(t.Payload) + len(t.Pin)
+		n += 40 + 9*btoi(t.TimeoutMillis != 0) + len(t.Type) + len(t.Payload) + len(t.Pin)
 		for k, v := range t.Requirements {
 			n += 10 + len(k) + len(v)
 		}
@@ -106,10 +106,7 @@ func submitSize(s *Submit) int {
 }
 
 func appendTaskSpec(b []byte, t *TaskSpec) []byte {
-	n := taskSpecFieldsV1
-	if t.Size != 0 || t.Pin != "" {
-		n = taskSpecFields
-	}
+	n := taskSpecLen(t)
 	b = append(b, 0x90|byte(n))
 	b = appendStr(b, t.Type)
 	b = appendBytes(b, t.Payload)
@@ -127,7 +124,11 @@ func appendTaskSpec(b []byte, t *TaskSpec) []byte {
 	if n == taskSpecFieldsV1 {
 		return b
 	}
-	return appendStr(appendFloat64(b, t.Size), t.Pin)
+	b = appendStr(appendFloat64(b, t.Size), t.Pin)
+	if n == taskSpecFieldsV2 {
+		return b
+	}
+	return appendInt64(b, t.TimeoutMillis)
 }
 
 func appendSubmitAck(b []byte, a *SubmitAck) []byte {
@@ -140,7 +141,7 @@ func appendSubmitAck(b []byte, a *SubmitAck) []byte {
 func grantSize(g *Grant) int {
 	n := 96 + 9*len(g.Cancel)
 	for i := range g.Tasks {
-		n += 32 + len(g.Tasks[i].Type) + len(g.Tasks[i].Payload)
+		n += 32 + 9*btoi(g.Tasks[i].TimeoutMillis != 0) + len(g.Tasks[i].Type) + len(g.Tasks[i].Payload)
 	}
 	return n
 }
@@ -152,9 +153,12 @@ func appendGrant(b []byte, g *Grant) []byte {
 		b = appendArrayLen(appendKey(b, "tasks"), len(g.Tasks))
 		for i := range g.Tasks {
 			t := &g.Tasks[i]
-			b = appendUint64(append(b, 0x95), t.ID)
+			b = appendUint64(append(b, 0x90|byte(taskLen(t))), t.ID)
 			b = appendBytes(appendStr(b, t.Type), t.Payload)
 			b = appendInt32(appendInt32(b, t.Priority), t.Attempt)
+			if t.TimeoutMillis != 0 {
+				b = appendInt64(b, t.TimeoutMillis)
+			}
 		}
 	}
 	if len(g.Cancel) > 0 {
@@ -621,6 +625,9 @@ func (r *fastReader) taskSpec(t *TaskSpec, prevType string) {
 	if n > taskSpecFieldsV1+1 {
 		t.Pin = r.str("")
 	}
+	if n > taskSpecFieldsV2 {
+		t.TimeoutMillis = r.int()
+	}
 }
 
 var submitAckFields = []string{"ids"}
@@ -645,7 +652,8 @@ func (r *fastReader) grant() *Grant {
 			g.Tasks = make([]Task, n)
 			prev := ""
 			for i := range g.Tasks {
-				if r.containerLen(0x90, 0xdc, 0xdd) != 5 {
+				n := r.containerLen(0x90, 0xdc, 0xdd)
+				if n != taskFieldsV1 && n != taskFields {
 					r.fail()
 					return
 				}
@@ -655,6 +663,9 @@ func (r *fastReader) grant() *Grant {
 				t.Payload = r.bytes()
 				t.Priority = r.int32()
 				t.Attempt = r.int32()
+				if n == taskFields {
+					t.TimeoutMillis = r.int()
+				}
 				prev = t.Type
 			}
 		case 1:

@@ -60,7 +60,8 @@ func fastSamples() []any {
 		{TaskID: 3, Output: []byte(huge), Error: "e", RunNanos: math.MaxInt64},
 	}
 	tasks := []Task{{ID: 1, Type: "noop", Payload: []byte("p"), Priority: 50, Attempt: 1},
-		{ID: math.MaxUint64, Type: long, Payload: []byte{}, Priority: -1, Attempt: math.MaxInt32}, {Type: "noop"}}
+		{ID: math.MaxUint64, Type: long, Payload: []byte{}, Priority: -1, Attempt: math.MaxInt32}, {Type: "noop"},
+		{ID: 9, Type: "noop", Attempt: 2, TimeoutMillis: 1500}, {ID: 10, Type: "slow", TimeoutMillis: math.MinInt64}}
 	return []any{
 		&Submit{},
 		&Submit{Version: ProtocolVersion, Tasks: []TaskSpec{}},
@@ -72,6 +73,8 @@ func fastSamples() []any {
 			{Type: huge, Payload: []byte(huge), Pin: "exec-1"},
 			{Type: "s", Size: math.Inf(-1), Pin: long},
 			{Type: "s", Size: math.SmallestNonzeroFloat64, Requirements: bigReq},
+			{Type: "timed", TimeoutMillis: 30000},
+			{Type: "timed", Size: 1, Pin: "p", TimeoutMillis: math.MaxInt64},
 		}},
 		&Submit{Version: 1, Tasks: many},
 		&Submit{Version: 1, Tasks: lots},
@@ -155,7 +158,9 @@ func TestFastCodecLeavesOtherFormsToMsgpack(t *testing.T) {
 		{"type as bin", "shoal.Submit", enc(map[string]any{"tasks": []any{[]any{[]byte("noop"), []byte("p"), 50, nil, 0}}})},
 		{"priority overflow", "shoal.Submit", enc(map[string]any{"tasks": []any{[]any{"noop", []byte("p"), int64(1) << 40, nil, 0}}})},
 		{"size as float32", "shoal.Submit", enc(map[string]any{"tasks": []any{append(task, float32(1.5), "")}})},
-		{"eight elements", "shoal.Submit", enc(map[string]any{"tasks": []any{append(task, 1.5, "", 1)}})},
+		{"nine elements", "shoal.Submit", enc(map[string]any{"tasks": []any{append(task, 1.5, "", 1, 2)}})},
+		{"timeout as float", "shoal.Submit", enc(map[string]any{"tasks": []any{append(task, 1.5, "", 1.5)}})},
+		{"seven-element task", "shoal.Grant", enc(map[string]any{"tasks": []any{[]any{1, "noop", []byte("p"), 50, 1, 2, 3}}})},
 		{"four elements", "shoal.Submit", enc(map[string]any{"tasks": []any{task[:4]}})},
 		{"top-level array", "shoal.Submit", enc([]any{1, nil})},
 		{"tasks not an array", "shoal.Submit", enc(map[string]any{"tasks": 3})},

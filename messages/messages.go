@@ -90,6 +90,13 @@ type TaskSpec struct {
 	// planned allocation, `shoal plan --submit`). The node keeps it in the
 	// task's requirements under ReqPin.
 	Pin string `msgpack:"pin,omitempty"`
+	// TimeoutMillis bounds one attempt's run time: at the deadline the
+	// handler's context is cancelled and the attempt fails with a timeout
+	// error (retried per MaxAttempts). 0 takes the type's default at the
+	// node (none unless configured). Added after Size and Pin: encoded as
+	// an 8th element only when set, so older builds, which skip elements
+	// past the 7th, read the task without it.
+	TimeoutMillis int64 `msgpack:"timeout_ms,omitempty"`
 }
 
 // Reserved requirement keys. Size and Pin travel to dispatch inside a task's
@@ -130,6 +137,11 @@ type Task struct {
 	Payload  []byte `msgpack:"payload"`
 	Priority int32  `msgpack:"prio"`
 	Attempt  int32  `msgpack:"attempt"` // 1 for the first execution
+	// TimeoutMillis is the attempt's run timeout (0: none): the executor
+	// runs the handler under a context with this deadline. The node
+	// enforces it too, by revoking the lease (Grant.Cancel). Encoded as a
+	// 6th element only when set (task_codec.go).
+	TimeoutMillis int64 `msgpack:"timeout_ms,omitempty"`
 }
 
 // LoadReport is an executor's live load (S0.4). CPU, Mem and IO are fractions
@@ -258,6 +270,8 @@ type ClassStatus struct {
 	Class   string `msgpack:"class"`
 	Queued  int64  `msgpack:"queued"`
 	Standby int64  `msgpack:"standby"`
+	// Paused: nothing of this class is granted (Pause).
+	Paused bool `msgpack:"paused,omitempty"`
 }
 
 // ExecutorStatus is one attached executor as the dispatcher sees it.
@@ -377,6 +391,30 @@ type Status struct {
 	// type, the payload fields that identify a duplicate): an SDK routing
 	// submissions to partition owners digests tasks as the node does.
 	DigestFields map[string][]string `msgpack:"digest_fields,omitempty"`
+	// PausedTypes and PausedClasses are what Pause holds back from
+	// dispatch (sorted; classes by name).
+	PausedTypes   []string `msgpack:"paused_types,omitempty"`
+	PausedClasses []string `msgpack:"paused_classes,omitempty"`
+}
+
+// Pause holds task types and priority classes back from dispatch: their
+// tasks stay durable and queued, and nothing of them is granted until a
+// Pause with Resume set lets them go. Leases already granted run on. The
+// paused set is durable (the store keeps it) and survives a restart. Send
+// to ActorDispatch; answered by PauseAck. Classes are "high", "normal" or
+// "low".
+type Pause struct {
+	Types   []string `msgpack:"types,omitempty"`
+	Classes []string `msgpack:"classes,omitempty"`
+	Resume  bool     `msgpack:"resume,omitempty"`
+}
+
+// PauseAck answers Pause once the new paused set is durable: the whole set
+// after the request.
+type PauseAck struct {
+	Types   []string `msgpack:"types,omitempty"`
+	Classes []string `msgpack:"classes,omitempty"`
+	Err     *Error   `msgpack:"err,omitempty"`
 }
 
 // NodeLoad is the small load report a node piggybacks on gossip (latest

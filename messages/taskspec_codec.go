@@ -12,12 +12,27 @@ import (
 // directions compatible:
 //   - a task without Size and Pin is encoded as the original 5 elements
 //     (type, payload, prio, req, max_attempts), which older builds decode;
-//   - the decoder accepts 5 to 7 elements (and skips any further ones a
-//     newer build may add), so older clients' tasks decode with Size 0.
+//   - the decoder accepts 5 to 8 elements (and skips any further ones a
+//     newer build may add), so older clients' tasks decode with Size 0;
+//   - TimeoutMillis, added later, is an 8th element written only when set:
+//     a task without it is encoded as before (5 or 7 elements), and older
+//     builds, which skip elements past the 7th, read one with it.
 const (
 	taskSpecFieldsV1 = 5
-	taskSpecFields   = 7
+	taskSpecFieldsV2 = 7
+	taskSpecFields   = 8
 )
+
+// taskSpecLen is the element count t is encoded with.
+func taskSpecLen(t *TaskSpec) int {
+	switch {
+	case t.TimeoutMillis != 0:
+		return taskSpecFields
+	case t.Size != 0 || t.Pin != "":
+		return taskSpecFieldsV2
+	}
+	return taskSpecFieldsV1
+}
 
 var (
 	_ msgpack.CustomEncoder = (*TaskSpec)(nil)
@@ -26,10 +41,7 @@ var (
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (t *TaskSpec) EncodeMsgpack(enc *msgpack.Encoder) error {
-	n := taskSpecFieldsV1
-	if t.Size != 0 || t.Pin != "" {
-		n = taskSpecFields
-	}
+	n := taskSpecLen(t)
 	if err := enc.EncodeArrayLen(n); err != nil {
 		return err
 	}
@@ -68,7 +80,13 @@ func (t *TaskSpec) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if err := enc.EncodeFloat64(t.Size); err != nil {
 		return err
 	}
-	return enc.EncodeString(t.Pin)
+	if err := enc.EncodeString(t.Pin); err != nil {
+		return err
+	}
+	if n == taskSpecFieldsV2 {
+		return nil
+	}
+	return enc.EncodeInt64(t.TimeoutMillis)
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
@@ -119,6 +137,11 @@ func (t *TaskSpec) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if n > taskSpecFieldsV1+1 {
 		if t.Pin, err = dec.DecodeString(); err != nil {
 			return fmt.Errorf("task spec pin: %w", err)
+		}
+	}
+	if n > taskSpecFieldsV2 {
+		if t.TimeoutMillis, err = dec.DecodeInt64(); err != nil {
+			return fmt.Errorf("task spec timeout_ms: %w", err)
 		}
 	}
 	for i := taskSpecFields; i < n; i++ {

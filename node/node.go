@@ -253,6 +253,10 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 	if maxID, err = n.firstID(maxID); err != nil {
 		return err
 	}
+	paused, err := n.store.Paused(ctx)
+	if err != nil {
+		return fmt.Errorf("node: read the paused set: %w", err)
+	}
 	log.Info("node recovering", "max_id", maxID, "dedupe_seed", len(seed))
 
 	addr := n.system.Address()
@@ -281,7 +285,7 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Queue: p.Dispatch, Transport: tr, Logger: log, Now: now}), p.Intake.Id),
 		spawn(queue.Props(queue.Config{Pump: cfg.Pump, Dedupe: cfg.Dedupe, Dispatch: cfg.Dispatch, Timing: cfg.Queue},
 			queue.Deps{Store: n.pumpStore(), Intake: p.Intake, Results: p.Results, Flows: p.Flows, Stealer: n.stealerPID(),
-				Transport: tr, Logger: log, Now: now, Authorize: auth, MaxID: maxID, Seed: seed}), NameDispatch),
+				Transport: tr, Logger: log, Now: now, Authorize: auth, MaxID: maxID, Seed: seed, Paused: paused}), NameDispatch),
 		n.alias(p.Dispatch, p.Dedupe), // clients cancel at the dedupe's name
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 		n.spawnRouters(spawn),
@@ -406,7 +410,9 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		"evicted":      snap.Counters.Evicted,
 		"slept":        snap.Counters.Slept,
 		"woken":        snap.Counters.Woken,
+		"timed_out":    snap.Counters.TimedOut,
 	}}
+	st.PausedTypes, st.PausedClasses = snap.Paused.Types, snap.Paused.ClassNames()
 	for _, u := range snap.Unplaceable {
 		st.Counters["unplaceable"] += int64(u.Tasks)
 		st.Unplaceable = append(st.Unplaceable, messages.UnplaceableStatus{Type: u.Type, Requirements: u.Shape, Tasks: int64(u.Tasks), SinceUnixMs: u.Since / 1e6,
@@ -414,7 +420,7 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 	}
 	for i := range snap.Queued {
 		st.Classes = append(st.Classes, messages.ClassStatus{Class: messages.Class(i).String(),
-			Queued: int64(snap.Queued[i]), Standby: c.ClassStandby[i]})
+			Queued: int64(snap.Queued[i]), Standby: c.ClassStandby[i], Paused: snap.Paused.Class(messages.Class(i))})
 	}
 	n.flowCounters(ctx, st.Counters)
 	n.supervision(ctx, st) // supervision.go
@@ -424,6 +430,24 @@ func (n *Node) Status(ctx context.Context) (*messages.Status, error) {
 		st.DigestFields = n.cfg.Intake.DigestFields
 	}
 	return st, nil
+}
+
+// Pause holds task types and priority classes back from dispatch (resume
+// false) or lets them go again (resume true), and returns the paused set
+// after the change once it is durable (messages.Pause).
+func (n *Node) Pause(ctx context.Context, p *messages.Pause) (*messages.PauseAck, error) {
+	res, err := n.system.Root.RequestFuture(n.pids.Dispatch, p, timeoutOf(ctx)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("node: pause: %w", err)
+	}
+	ack, ok := res.(*messages.PauseAck)
+	if !ok {
+		return nil, fmt.Errorf("node: pause: unexpected answer %T", res)
+	}
+	if ack.Err != nil {
+		return ack, ack.Err
+	}
+	return ack, nil
 }
 
 func timeoutOf(ctx context.Context) time.Duration {

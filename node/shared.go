@@ -145,7 +145,8 @@ func (n *Node) adopt(s sharedStore, live []uint16, parts []int) {
 			// Members may be configured differently: a cap this intake would
 			// refuse would block the page for ever.
 			maxAtt := min(r.MaxAttempts, n.cfg.Intake.MaxAttempts)
-			sub.Tasks[i] = messages.TaskSpec{Type: r.Type, Payload: r.Payload, Priority: r.Priority, Requirements: r.Requirements, MaxAttempts: maxAtt}
+			sub.Tasks[i] = messages.TaskSpec{Type: r.Type, Payload: r.Payload, Priority: r.Priority, Requirements: r.Requirements, MaxAttempts: maxAtt,
+				TimeoutMillis: r.TimeoutMillis}
 			digests[i], old[i] = r.Digest, r.ID
 		}
 		res, err := n.system.Root.RequestFuture(n.pids.Intake, task.Routed{Submit: sub, Digests: digests}, 30*time.Second).Result()

@@ -19,7 +19,10 @@ import (
 // them and the layout can evolve (a new version, with its own length, gets
 // its own decoder branch):
 //
-//	task.Record, version 2, array of 13:
+//	task.Record, version 3, array of 14 (written when the task has a
+//	timeout; without one version 2 is written, which older builds read):
+//	  [3, id, type, payload, prio, class, digest, req, max_attempts, attempts, submitted_ns, size, pin, timeout_ms]
+//	task.Record, version 2, array of 13 (timeout_ms 0):
 //	  [2, id, type, payload, prio, class, digest, req, max_attempts, attempts, submitted_ns, size, pin]
 //	task.Record, version 1, array of 11 (read only; written before Size and
 //	Pin were fields, which the decoder derives from req):
@@ -47,6 +50,8 @@ const (
 	taskFieldsV1   = 11
 	taskLayoutV2   = 2
 	taskFieldsV2   = 13
+	taskLayoutV3   = 3
+	taskFieldsV3   = 14
 	resultLayoutV1 = 1
 	resultFieldsV1 = 10
 )
@@ -76,6 +81,9 @@ func taskSize(t *task.Record) int {
 		intSize(int64(t.Priority)) + uintSize(uint64(t.Class)) + binSize(len(t.Digest)) +
 		intSize(int64(t.MaxAttempts)) + intSize(int64(t.Attempts)) + intSize(t.SubmittedAt) +
 		floatSize(t.Size) + strSize(len(t.Pin))
+	if t.TimeoutMillis > 0 {
+		n += intSize(t.TimeoutMillis)
+	}
 	if len(t.Requirements) == 0 {
 		n++
 	} else {
@@ -89,7 +97,11 @@ func taskSize(t *task.Record) int {
 
 // appendTask appends the encoding of t to b.
 func appendTask(b []byte, t *task.Record) []byte {
-	b = append(b, fixArrayHeader|taskFieldsV2, taskLayoutV2)
+	if t.TimeoutMillis > 0 {
+		b = append(b, fixArrayHeader|taskFieldsV3, taskLayoutV3)
+	} else {
+		b = append(b, fixArrayHeader|taskFieldsV2, taskLayoutV2)
+	}
 	b = appendUint(b, t.ID)
 	b = appendStr(b, t.Type)
 	if t.Payload == nil {
@@ -113,7 +125,11 @@ func appendTask(b []byte, t *task.Record) []byte {
 	b = appendInt(b, int64(t.Attempts))
 	b = appendInt(b, t.SubmittedAt)
 	b = appendFloat(b, t.Size)
-	return appendStr(b, t.Pin)
+	b = appendStr(b, t.Pin)
+	if t.TimeoutMillis > 0 {
+		b = appendInt(b, t.TimeoutMillis)
+	}
+	return b
 }
 
 // resultSize returns the exact encoded size of r (appendResult's output).
@@ -197,7 +213,7 @@ func (d *recordDecoder) task(key, val []byte, rec *task.Record) error {
 	return nil
 }
 
-// taskArray decodes the array layouts: version 2, and version 1 whose Size
+// taskArray decodes the array layouts: versions 3 and 2, and version 1 whose Size
 // and Pin it derives from the requirements.
 func (d *recordDecoder) taskArray(val []byte, rec *task.Record) error {
 	r := reader{b: val}
@@ -273,6 +289,11 @@ func (d *recordDecoder) taskArray(val []byte, rec *task.Record) error {
 		return fieldErr("pin", err)
 	}
 	rec.Pin = string(pin)
+	if v == taskLayoutV3 {
+		if rec.TimeoutMillis, err = r.int(0, math.MaxInt64); err != nil {
+			return fieldErr("timeout_ms", err)
+		}
+	}
 	return r.end()
 }
 
@@ -410,7 +431,7 @@ func (r *reader) be(n int) (uint64, error) {
 // taskFields and resultFields map the layout versions the decoders read to
 // their field counts.
 var (
-	taskFields   = map[uint64]int{taskLayoutV1: taskFieldsV1, taskLayoutV2: taskFieldsV2}
+	taskFields   = map[uint64]int{taskLayoutV1: taskFieldsV1, taskLayoutV2: taskFieldsV2, taskLayoutV3: taskFieldsV3}
 	resultFields = map[uint64]int{resultLayoutV1: resultFieldsV1}
 )
 

@@ -34,6 +34,8 @@ func codecTasks() []task.Record {
 			Size: 2.5, Pin: "exec-1"},
 		{ID: 7, Type: "huge", Size: math.MaxFloat64, Pin: strings.Repeat("p", 256)},
 		{ID: 8, Type: "tiny", Size: math.SmallestNonzeroFloat64},
+		{ID: 9, Type: "timed", TimeoutMillis: 1500, Attempts: 2},
+		{ID: 10, Type: "forever", TimeoutMillis: math.MaxInt64, Size: 3, Pin: "x"},
 	}
 }
 
@@ -108,10 +110,16 @@ func TestCodecRoundTrip(t *testing.T) {
 func TestCodecIsMsgpack(t *testing.T) {
 	for _, rec := range codecTasks() {
 		var v []any
-		if err := msgpack.Unmarshal(appendTask(nil, &rec), &v); err != nil || len(v) != taskFieldsV2 {
+		// Version 3 only for a task with a timeout: others stay readable
+		// by builds before timeouts.
+		fields, layout := taskFieldsV2, int8(taskLayoutV2)
+		if rec.TimeoutMillis > 0 {
+			fields, layout = taskFieldsV3, taskLayoutV3
+		}
+		if err := msgpack.Unmarshal(appendTask(nil, &rec), &v); err != nil || len(v) != fields {
 			t.Fatalf("task %d as msgpack: %v, %d fields", rec.ID, err, len(v))
 		}
-		if ver, _ := v[0].(int8); ver != taskLayoutV2 {
+		if ver, _ := v[0].(int8); ver != layout {
 			t.Errorf("task %d: version %v", rec.ID, v[0])
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/shoalrt/shoal/task"
 )
 
@@ -157,6 +159,14 @@ func (p *Pebble) encodeBatch(ctx context.Context, b *Batch) (*commitReq, error) 
 	}
 	for i := range b.Results {
 		putPendingKey(pb.DeleteDeferred(pendingKeyLen).Key, b.Results[i].Class, b.Results[i].ID)
+	}
+	if b.Paused != nil {
+		v, err := msgpack.Marshal(b.Paused)
+		if err != nil {
+			_ = pb.Close()
+			return nil, fmt.Errorf("store: encode paused set: %w", err)
+		}
+		_ = pb.Set(pausedKey, v, nil)
 	}
 	r.size = pb.Len()
 	return r, nil

@@ -15,6 +15,8 @@ import (
 //	p/<class 1B><id be8>  → empty        (pending index: task not finished)
 //	r/<id be8>            → task.Result (one per finished task)
 //	m/maxid               → be8          (largest task id ever committed)
+//	m/paused              → msgpack task.Paused (types and classes held
+//	                        back from dispatch; absent: none)
 //
 // Records are msgpack arrays, see pebble_codec.go.
 //
@@ -32,6 +34,7 @@ var (
 	pendingPrefix = []byte("p/")
 	resultPrefix  = []byte("r/")
 	maxIDKey      = []byte("m/maxid")
+	pausedKey     = []byte("m/paused")
 )
 
 func taskKey(id uint64) []byte {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/task"
@@ -311,4 +312,38 @@ func (p *Pebble) sweepScan(ctx context.Context, cutoffNs int64, limit int, from 
 		}
 	}
 	return ids, 0, nil
+}
+
+// Paused returns the stored paused set (m/paused), none if absent.
+func (p *Pebble) Paused(ctx context.Context) (task.Paused, error) {
+	if err := p.acquire(); err != nil {
+		return task.Paused{}, err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return task.Paused{}, err
+	}
+	v, closer, err := p.db.Get(pausedKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return task.Paused{}, nil
+	}
+	if err != nil {
+		return task.Paused{}, fmt.Errorf("store: read %s: %w", pausedKey, err)
+	}
+	defer closer.Close()
+	return decodePaused(v)
+}
+
+// decodePaused reads a stored paused set; corrupt input is an error.
+func decodePaused(v []byte) (task.Paused, error) {
+	var out task.Paused
+	if err := msgpack.Unmarshal(v, &out); err != nil {
+		return task.Paused{}, fmt.Errorf("store: corrupt paused set: %w", err)
+	}
+	for _, c := range out.Classes {
+		if c >= messages.NumClasses {
+			return task.Paused{}, fmt.Errorf("store: corrupt paused set: class %d", c)
+		}
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Group commit on PostgreSQL.
@@ -53,6 +54,7 @@ type pgWrite struct {
 	attemptIDs []int64
 	attempts   []int32
 	maxID      uint64
+	paused     []byte // msgpack task.Paused, nil: unchanged
 }
 
 type pgTaskCols struct {
@@ -64,6 +66,7 @@ type pgTaskCols struct {
 	req                         []*string
 	size                        []float64
 	pin                         []string
+	timeout                     []int64
 }
 
 type pgResultCols struct {
@@ -180,6 +183,7 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 			c.submitted = append(c.submitted, t.SubmittedAt)
 			c.size = append(c.size, t.Size)
 			c.pin = append(c.pin, pgText(t.Pin))
+			c.timeout = append(c.timeout, max(t.TimeoutMillis, 0))
 			w.maxID = max(w.maxID, t.ID)
 			size += 64 + len(t.Type) + len(t.Payload)
 			if req != nil {
@@ -219,6 +223,14 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 			size += 12
 		}
 	}
+	if b.Paused != nil {
+		v, err := msgpack.Marshal(b.Paused)
+		if err != nil {
+			return 0, fmt.Errorf("store: encode paused set: %w", err)
+		}
+		w.paused = v
+		size += len(v)
+	}
 	return size, nil
 }
 
@@ -252,7 +264,7 @@ func requirementsJSON(m map[string]string) (*string, error) {
 // queue adds w's statements to b.
 func (w *pgWrite) queue(b *pgx.Batch, s *pgStatements) {
 	if c := w.tasks; c != nil {
-		b.Queue(s.insertTasks, c.id, c.typ, c.payload, c.priority, c.class, c.digest, c.req, c.maxAtt, c.attempted, c.submitted, c.size, c.pin)
+		b.Queue(s.insertTasks, c.id, c.typ, c.payload, c.priority, c.class, c.digest, c.req, c.maxAtt, c.attempted, c.submitted, c.size, c.pin, c.timeout)
 	}
 	if c := w.results; c != nil {
 		b.Queue(s.insertResults, c.id, c.class, c.digest, c.state, c.output, c.errText, c.attempts, c.aliasOf, c.finished)
@@ -260,6 +272,9 @@ func (w *pgWrite) queue(b *pgx.Batch, s *pgStatements) {
 	}
 	if len(w.attemptIDs) > 0 {
 		b.Queue(s.setAttempts, w.attemptIDs, w.attempts)
+	}
+	if w.paused != nil {
+		b.Queue(s.setControl, controlPaused, w.paused)
 	}
 }
 

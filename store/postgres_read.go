@@ -28,8 +28,9 @@ func scanTask(row pgRow, rec *task.Record) error {
 		submitted       int64
 		size            *float64
 		pin             *string
+		timeout         *int64
 	)
-	if err := row.Scan(&id, &typ, &payload, &prio, &class, &digest, &req, &max, &atts, &submitted, &size, &pin); err != nil {
+	if err := row.Scan(&id, &typ, &payload, &prio, &class, &digest, &req, &max, &atts, &submitted, &size, &pin, &timeout); err != nil {
 		return err
 	}
 	if len(digest) != len(rec.Digest) {
@@ -38,6 +39,9 @@ func scanTask(row pgRow, rec *task.Record) error {
 	*rec = task.Record{ID: fromPgID(id), Type: typ, Payload: payload, Priority: prio, Class: messages.Class(class),
 		Requirements: req, MaxAttempts: max, Attempts: atts, SubmittedAt: submitted}
 	copy(rec.Digest[:], digest)
+	if timeout != nil {
+		rec.TimeoutMillis = *timeout
+	}
 	if len(rec.Requirements) == 0 {
 		rec.Requirements = nil
 	}
@@ -219,4 +223,27 @@ func (p *Postgres) Sweep(ctx context.Context, cutoff time.Time, limit int) (int,
 		p.log.Debug("swept results", "count", n, "cutoff", cutoff)
 	}
 	return int(n), nil
+}
+
+// controlPaused is the controls row holding the paused set.
+const controlPaused = "paused"
+
+// Paused returns the stored paused set, none if it was never written.
+func (p *Postgres) Paused(ctx context.Context) (task.Paused, error) {
+	if err := p.acquire(); err != nil {
+		return task.Paused{}, err
+	}
+	defer p.release()
+	if err := ctx.Err(); err != nil {
+		return task.Paused{}, err
+	}
+	var v []byte
+	err := p.pool.QueryRow(ctx, p.sql.control, controlPaused).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return task.Paused{}, nil
+	}
+	if err != nil {
+		return task.Paused{}, fmt.Errorf("store: read paused set: %w", err)
+	}
+	return decodePaused(v)
 }

@@ -42,8 +42,12 @@ import (
 // typed Size and Pin). Rows written by version 1 have both NULL and derive
 // them on read from their requirements (task.Record.DerivePlacement), so the
 // requirement grammar stays written once, in Go, and the migration is
-// instant on a large table.
-const pgSchemaVersion = 2
+// instant on a large table. 3 adds tasks.timeout_ms (NULL in older rows:
+// no timeout) and the controls table: operator settings as small values,
+// today the paused set (key 'paused', msgpack task.Paused), kept here
+// rather than in a node's data directory so that every member sharing the
+// database, and a node taking over a partition, sees the same set.
+const pgSchemaVersion = 3
 
 // pgSchemaLockKey is the advisory lock key serialising schema creation (an
 // arbitrary constant: "shoal" in ASCII).
@@ -64,7 +68,8 @@ CREATE TABLE IF NOT EXISTS {s}.tasks (
 	submitted_ns bigint   NOT NULL,
 	pending      boolean  NOT NULL,
 	size         double precision,
-	pin          text
+	pin          text,
+	timeout_ms   bigint
 );
 CREATE INDEX IF NOT EXISTS tasks_pending ON {s}.tasks (class, id) WHERE pending;
 CREATE TABLE IF NOT EXISTS {s}.results (
@@ -86,6 +91,10 @@ CREATE TABLE IF NOT EXISTS {s}.meta (
 CREATE TABLE IF NOT EXISTS {s}.id_blocks (
 	block  integer PRIMARY KEY,
 	max_id bigint  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.controls (
+	key   text  PRIMARY KEY,
+	value bytea NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {s}.moves (
 	old_id   bigint PRIMARY KEY,
@@ -136,6 +145,10 @@ var pgMigrations = []string{
 	// 1 → 2: the typed Size and Pin of a task, NULL in older rows.
 	`ALTER TABLE {s}.tasks ADD COLUMN IF NOT EXISTS size double precision;
 ALTER TABLE {s}.tasks ADD COLUMN IF NOT EXISTS pin text;`,
+	// 2 → 3: a task's run timeout, NULL in older rows (none); operator
+	// controls (the paused set).
+	`ALTER TABLE {s}.tasks ADD COLUMN IF NOT EXISTS timeout_ms bigint;
+CREATE TABLE IF NOT EXISTS {s}.controls (key text PRIMARY KEY, value bytea NOT NULL);`,
 }
 
 // pgStatements are the store's SQL texts with the schema filled in.
@@ -143,10 +156,11 @@ type pgStatements struct {
 	insertTasks, insertResults, finishTasks, setAttempts, raiseMaxID, raiseBlocks string
 	blockMax, adoptable, moveOut, movedTo                                         string
 	task, result, pending, results, maxID, sweep                                  string
+	setControl, control                                                           string
 }
 
 const (
-	taskCols   = "id, type, payload, priority, class, digest, requirements, max_attempts, attempts, submitted_ns, size, pin"
+	taskCols   = "id, type, payload, priority, class, digest, requirements, max_attempts, attempts, submitted_ns, size, pin, timeout_ms"
 	resultCols = "id, class, digest, state, output, error, attempts, alias_of, finished_ns"
 )
 
@@ -158,13 +172,15 @@ func statements(schema string) pgStatements {
 		// for any number of rows. A rewritten task is pending again and a
 		// rewritten result replaces the old one, as in the Pebble store.
 		insertTasks: `INSERT INTO ` + tasks + ` (` + taskCols + `, pending)
-SELECT u.id, u.type, u.payload, u.priority, u.class, u.digest, u.req::jsonb, u.max_attempts, u.attempts, u.submitted_ns, u.size, u.pin, true
+SELECT u.id, u.type, u.payload, u.priority, u.class, u.digest, u.req::jsonb, u.max_attempts, u.attempts, u.submitted_ns, u.size, u.pin,
+  NULLIF(u.timeout_ms, 0), true
 FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::integer[], $5::smallint[], $6::bytea[], $7::text[], $8::integer[], $9::integer[], $10::bigint[],
-  $11::double precision[], $12::text[])
-  AS u(id, type, payload, priority, class, digest, req, max_attempts, attempts, submitted_ns, size, pin)
+  $11::double precision[], $12::text[], $13::bigint[])
+  AS u(id, type, payload, priority, class, digest, req, max_attempts, attempts, submitted_ns, size, pin, timeout_ms)
 ON CONFLICT (id) DO UPDATE SET type = EXCLUDED.type, payload = EXCLUDED.payload, priority = EXCLUDED.priority,
   class = EXCLUDED.class, digest = EXCLUDED.digest, requirements = EXCLUDED.requirements, max_attempts = EXCLUDED.max_attempts,
-  attempts = EXCLUDED.attempts, submitted_ns = EXCLUDED.submitted_ns, size = EXCLUDED.size, pin = EXCLUDED.pin, pending = true`,
+  attempts = EXCLUDED.attempts, submitted_ns = EXCLUDED.submitted_ns, size = EXCLUDED.size, pin = EXCLUDED.pin,
+  timeout_ms = EXCLUDED.timeout_ms, pending = true`,
 		insertResults: `INSERT INTO ` + results + ` (` + resultCols + `)
 SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bytea[], $4::smallint[], $5::bytea[], $6::text[], $7::integer[], $8::bigint[], $9::bigint[])
 ON CONFLICT (id) DO UPDATE SET class = EXCLUDED.class, digest = EXCLUDED.digest, state = EXCLUDED.state, output = EXCLUDED.output,
@@ -196,6 +212,9 @@ SELECT count(*) FROM gone`,
 		pending: `SELECT ` + taskCols + ` FROM ` + tasks + ` WHERE pending AND class = $1 AND id > $2 ORDER BY id LIMIT $3`,
 		results: `SELECT ` + resultCols + ` FROM ` + results + ` WHERE finished_ns >= $1 ORDER BY id`,
 		maxID:   `SELECT value FROM ` + meta + ` WHERE key = 'max_id'`,
+		setControl: `INSERT INTO ` + ident(schema, "controls") + ` (key, value) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+		control: `SELECT value FROM ` + ident(schema, "controls") + ` WHERE key = $1`,
 		// Expired results go oldest first (the finished_ns index); their
 		// task records go in the same statement.
 		sweep: `WITH gone AS (

@@ -34,10 +34,15 @@ type Batch struct {
 	Tasks    []task.Record   // new tasks: record + pending entry
 	Results  []task.Result   // terminal results: result record, pending entry removed
 	Attempts []AttemptUpdate // attempt counts of tasks that stay pending
+	// Paused, when set, replaces the stored paused set (task types and
+	// priority classes held back from dispatch); read with Store.Paused.
+	Paused *task.Paused
 }
 
 // Empty reports whether the batch writes nothing.
-func (b *Batch) Empty() bool { return len(b.Tasks) == 0 && len(b.Results) == 0 && len(b.Attempts) == 0 }
+func (b *Batch) Empty() bool {
+	return len(b.Tasks) == 0 && len(b.Results) == 0 && len(b.Attempts) == 0 && b.Paused == nil
+}
 
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("store: closed")
@@ -62,6 +67,9 @@ type Store interface {
 	Results(ctx context.Context, since time.Time, fn func(task.Result) error) error
 	// MaxID returns the largest task id ever stored (0 if none).
 	MaxID(ctx context.Context) (uint64, error)
+	// Paused returns the paused set last committed (Batch.Paused), the
+	// zero Paused if none ever was.
+	Paused(ctx context.Context) (task.Paused, error)
 	// Sweep deletes task and result records of tasks that finished before
 	// cutoff, at most limit of them, and returns how many it deleted.
 	Sweep(ctx context.Context, cutoff time.Time, limit int) (int, error)

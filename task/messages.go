@@ -133,6 +133,8 @@ type Snapshot struct {
 	// Unplaceable lists the requirement shapes no registered executor
 	// satisfies (status, and demand for the cloud actor).
 	Unplaceable []Unplaceable
+	// Paused is what the dispatcher holds back (messages.Pause).
+	Paused Paused
 }
 
 // SnapshotRequest asks the dispatcher for a Snapshot (answered to the sender).
@@ -159,6 +161,8 @@ type DispatchCounters struct {
 	// Evicted counts leases requeued at once because their executor was
 	// evicted (evict.go); Slept and Woken count state changes.
 	Evicted, Slept, Woken int64
+	// TimedOut counts attempts failed by their run timeout (timeout.go).
+	TimedOut int64
 }
 
 // Unplaceable is one task type and requirement shape no registered

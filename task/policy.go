@@ -160,6 +160,8 @@ func (c *Checker) Check(i int, t *messages.TaskSpec) *messages.Error {
 		return messages.TaskErrorf(messages.CodeInvalid, i, "size %v must be a finite number >= 0", t.Size)
 	case len(t.Pin) > 256:
 		return messages.TaskErrorf(messages.CodeInvalid, i, "pin is %d bytes, at most 256", len(t.Pin))
+	case t.TimeoutMillis < 0:
+		return messages.TaskErrorf(messages.CodeInvalid, i, "timeout_ms %d must be >= 0 (0: the task type's default)", t.TimeoutMillis)
 	}
 	return nil
 }

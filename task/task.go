@@ -32,6 +32,10 @@ type Record struct {
 	// ("=<Pin>") that placement matches and that is part of the task's
 	// requirement shape; records of older layouts derive it on read.
 	Pin string `msgpack:"pin,omitempty"`
+	// TimeoutMillis bounds each attempt's run time (0: none): the task's
+	// own timeout_ms, else its type's default at intake. Dispatch fails an
+	// attempt still leased at the deadline.
+	TimeoutMillis int64 `msgpack:"timeout_ms,omitempty"`
 }
 
 // Result is the terminal outcome of a task.

@@ -99,6 +99,8 @@ type Deps struct {
 	MaxID uint64
 	// Seed lists results within the dedupe window found at start-up.
 	Seed []task.Result
+	// Paused is the paused set found in the store at start-up (pause.go).
+	Paused task.Paused
 }
 
 // Timer messages, one per timer.
@@ -165,8 +167,10 @@ func Props(cfg Config, d Deps) *actor.Props {
 			dd.Seed(r)
 		}
 		d.Seed = nil
+		disp := dispatch.New(cfg.Dispatch)
+		disp.SetPaused(d.Now(), d.Paused) // nothing queued yet: no effects
 		return &shell{
-			pump: pump.New(cfg.Pump, cfg.Dispatch.Capacity, d.MaxID), dedupe: dd, disp: dispatch.New(cfg.Dispatch),
+			pump: pump.New(cfg.Pump, cfg.Dispatch.Capacity, d.MaxID), dedupe: dd, disp: disp,
 			cfg: cfg, d: d, pids: map[string]*actor.PID{}, told: -1, toldStandby: -1,
 		}
 	})
@@ -265,6 +269,8 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 	case *messages.Drain:
 		s.drain(ctx, now, msg)
+	case *messages.Pause:
+		s.pause(ctx, now, msg) // pause.go
 	case dispatchTick:
 		s.dispatched(ctx, now, s.disp.Tick(now))
 		for id := range s.pids {
@@ -546,6 +552,7 @@ func (s *shell) snapshot() task.Snapshot {
 	snap.FreeSlots = s.disp.FreeSlots()
 	snap.Types, snap.AnyType = s.disp.Types()
 	snap.Unplaceable = s.disp.Unplaceable()
+	snap.Paused = s.disp.Paused()
 	return snap
 }
 

@@ -25,6 +25,13 @@ type Config struct {
 	// instead of blocking: a slow disk never turns into an unbounded mailbox.
 	// Default 100,000.
 	MaxInflight int64
+	// Timeouts is the run timeout per task type for tasks that name none
+	// (TaskSpec.TimeoutMillis 0); a type missing here has DefaultTimeout.
+	// Default none.
+	Timeouts map[string]time.Duration
+	// DefaultTimeout is the run timeout of tasks whose type has no entry in
+	// Timeouts and that name none. 0: no timeout. Default 0.
+	DefaultTimeout time.Duration
 }
 
 // DefaultConfig returns the documented defaults.
@@ -42,6 +49,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("request: StandbyLimit must be > 0, got %d", c.StandbyLimit)
 	case c.MaxInflight <= 0:
 		return fmt.Errorf("request: MaxInflight must be > 0, got %d", c.MaxInflight)
+	case c.DefaultTimeout < 0:
+		return fmt.Errorf("request: DefaultTimeout must be >= 0 (0: none), got %v", c.DefaultTimeout)
+	}
+	for typ, d := range c.Timeouts {
+		if d <= 0 {
+			return fmt.Errorf("request: Timeouts[%q] must be > 0, got %v", typ, d)
+		}
 	}
 	return nil
 }
@@ -111,17 +125,18 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []ta
 		}
 		size, pin := placementOf(t)
 		recs[i] = task.Record{
-			ID:           m.nextID,
-			Type:         t.Type,
-			Payload:      t.Payload,
-			Priority:     t.Priority,
-			Class:        m.cfg.ClassOf(t.Priority),
-			Digest:       m.digestOf(digests, i, t),
-			Requirements: withPlacement(t),
-			MaxAttempts:  max,
-			SubmittedAt:  ts,
-			Size:         size,
-			Pin:          pin,
+			ID:            m.nextID,
+			Type:          t.Type,
+			Payload:       t.Payload,
+			Priority:      t.Priority,
+			Class:         m.cfg.ClassOf(t.Priority),
+			Digest:        m.digestOf(digests, i, t),
+			Requirements:  withPlacement(t),
+			MaxAttempts:   max,
+			SubmittedAt:   ts,
+			Size:          size,
+			Pin:           pin,
+			TimeoutMillis: m.timeoutOf(t),
 		}
 		m.nextID++
 	}
@@ -129,6 +144,20 @@ func (m *Machine) AcceptDigested(now time.Time, s *messages.Submit, digests []ta
 	// Once durable these leave inflight and, if they wait, show up in the
 	// pump's standby count, which the shell reads before every Accept.
 	return recs, nil
+}
+
+// timeoutOf is t's run timeout in ms: its own, else its type's default.
+func (m *Machine) timeoutOf(t *messages.TaskSpec) int64 {
+	if t.TimeoutMillis > 0 {
+		return t.TimeoutMillis
+	}
+	if d, ok := m.cfg.Timeouts[t.Type]; ok {
+		return max(d.Milliseconds(), 1)
+	}
+	if m.cfg.DefaultTimeout > 0 {
+		return max(m.cfg.DefaultTimeout.Milliseconds(), 1)
+	}
+	return 0
 }
 
 func (m *Machine) digestOf(digests []task.Digest, i int, t *messages.TaskSpec) task.Digest {

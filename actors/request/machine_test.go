@@ -413,3 +413,36 @@ func TestAcceptSizeAndPin(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptTimeouts: a task's own timeout wins, else its type's default,
+// else the node's default; a negative one is refused.
+func TestAcceptTimeouts(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Timeouts = map[string]time.Duration{"slow": 2 * time.Second}
+	cfg.DefaultTimeout = 500 * time.Millisecond
+	m := New(cfg, 0)
+	own := spec("slow", "a", 50)
+	own.TimeoutMillis = 100
+	recs, err := m.Accept(t0, submit(own, spec("slow", "b", 50), spec("fast", "c", 50)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{100, 2000, 500} {
+		if recs[i].TimeoutMillis != want {
+			t.Errorf("task %d: timeout %d ms, want %d", i, recs[i].TimeoutMillis, want)
+		}
+	}
+	none := New(DefaultConfig(), 0)
+	if recs, err := none.Accept(t0, submit(spec("x", "d", 50))); err != nil || recs[0].TimeoutMillis != 0 {
+		t.Errorf("no timeout configured: %+v, %v", recs, err)
+	}
+	bad := spec("x", "e", 50)
+	bad.TimeoutMillis = -1
+	if _, err := none.Accept(t0, submit(bad)); err == nil || err.Code != messages.CodeInvalid {
+		t.Errorf("negative timeout: %v, want CodeInvalid", err)
+	}
+	cfg.Timeouts["slow"] = 0
+	if cfg.Validate() == nil {
+		t.Error("a zero per-type timeout validated")
+	}
+}

@@ -272,7 +272,7 @@ func (m *Machine) Grant(name string, g *messages.Grant) Effects {
 		m.held[t.ID] = name
 		m.Stolen++
 		fx.Enqueue = append(fx.Enqueue, task.Record{ID: t.ID, Type: t.Type, Payload: t.Payload, Priority: t.Priority,
-			Class: m.classOf(t.Priority), Attempts: t.Attempt - 1, MaxAttempts: t.Attempt})
+			Class: m.classOf(t.Priority), Attempts: t.Attempt - 1, MaxAttempts: t.Attempt, TimeoutMillis: t.TimeoutMillis})
 	}
 	for _, id := range g.Cancel {
 		if m.held[id] == name {

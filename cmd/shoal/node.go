@@ -40,6 +40,7 @@ func nodeCmd() *cobra.Command {
 		limits                       limitFlags
 		configFile                   string
 		printCfg                     bool
+		timeouts                     timeoutFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -84,6 +85,9 @@ The command line wins over the environment, which wins over the file.
 				return err
 			}
 			if err := limits.apply(&cfg); err != nil {
+				return err
+			}
+			if err := timeouts.apply(&cfg); err != nil { // timeout_flags.go
 				return err
 			}
 			if err := cfg.Validate(); err != nil {
@@ -165,6 +169,7 @@ The command line wins over the environment, which wins over the file.
 	storeF.add(f)
 	flows.add(f)
 	hosts.add(f)
+	timeouts.add(f)
 	sup.add(f)
 	cloudF.add(f)
 	f.StringVar(&gossip.bind, "gossip", "", "host:port for cluster membership gossip (empty: a single node). Members route tasks by partition owner (see docs/cluster.md)")

@@ -28,6 +28,7 @@ func submitCmd() *cobra.Command {
 		stdin, wait        bool
 		owners             bool
 		timeout            time.Duration
+		runTimeout         time.Duration
 		attempts           int32
 		reqList            []string
 	)
@@ -66,7 +67,8 @@ cancelled, 3 if --timeout passed before every task finished.`,
 			}
 			var tasks []sdk.Task
 			mk := func(p []byte) sdk.Task {
-				return sdk.Task{Type: typ, Payload: p, Priority: priority, MaxAttempts: attempts, Requirements: reqs}
+				return sdk.Task{Type: typ, Payload: p, Priority: priority, MaxAttempts: attempts, Requirements: reqs,
+					TimeoutMillis: runTimeout.Milliseconds()}
 			}
 			if stdin {
 				sc := bufio.NewScanner(cmd.InOrStdin())
@@ -133,6 +135,7 @@ cancelled, 3 if --timeout passed before every task finished.`,
 	f.BoolVar(&owners, "route-to-owners", false, "in a cluster, send each task straight to its partition's owner (and --wait to each task's holder) instead of through --node's router: saves a hop; a batch with several owners is then atomic per owner only")
 	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: no limit)")
 	f.Int32Var(&attempts, "max-attempts", 0, "attempts before the task is dead (0: node default)")
+	f.DurationVar(&runTimeout, "run-timeout", 0, "fail an attempt still running after this long, and retry it (0: the type's default on the node)")
 	f.StringArrayVar(&reqList, "require", nil, "requirement key=constraint: label equality (os==linux) or a version constraint ('xcode=>= 15.0, < 16')")
 	return cmd
 }
@@ -277,6 +280,7 @@ GET /v1/status (snake_case fields).`,
 
 func printStatus(w io.Writer, st *messages.Status) {
 	fmt.Fprintf(w, "node %s\n\n", st.Node)
+	printStatusPaused(w, st) // pause.go
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tQUEUED\tSTANDBY")
 	for _, c := range st.Classes {

@@ -18,7 +18,9 @@ import (
 
 // Handler runs one task. A returned error fails the attempt; wrap it with
 // Permanent when retrying cannot help. ctx is cancelled when the node
-// revokes the lease (the task was cancelled) or the executor stops.
+// revokes the lease (the task was cancelled or ran past its timeout) or
+// the executor stops, and has the task's deadline when it has a run
+// timeout (Task.TimeoutMillis).
 type Handler func(ctx context.Context, t messages.Task) ([]byte, error)
 
 // PermanentError marks a failure that must not be retried.
@@ -304,10 +306,21 @@ func (s *shell) run(t messages.Task) (r messages.Result) {
 		delete(s.cancels, t.ID)
 		s.mu.Unlock()
 	}()
-	out, err := h(ctx, t)
+	var hctx context.Context = ctx
+	if t.TimeoutMillis > 0 {
+		// The node fails the attempt at the deadline and revokes the lease;
+		// the handler's context ends then even if the revoke is lost.
+		var stop context.CancelFunc
+		hctx, stop = context.WithTimeout(ctx, time.Duration(t.TimeoutMillis)*time.Millisecond)
+		defer stop()
+	}
+	out, err := h(hctx, t)
 	if err != nil {
 		var perm *PermanentError
 		r.Error, r.Permanent = err.Error(), errors.As(err, &perm)
+		if t.TimeoutMillis > 0 && errors.Is(hctx.Err(), context.DeadlineExceeded) {
+			r.Error = fmt.Sprintf("timeout: the handler ran past its %v timeout: %v", time.Duration(t.TimeoutMillis)*time.Millisecond, err)
+		}
 		return r
 	}
 	r.OK, r.Output = true, out

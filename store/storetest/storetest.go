@@ -33,6 +33,8 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 	}{
 		{"CommitReadBack", testCommitReadBack},
 		{"SizeAndPin", testSizeAndPin},
+		{"Timeout", testTimeout},
+		{"Paused", testPaused},
 		{"PendingOrderPerClass", testPendingOrderPerClass},
 		{"ResultsRemovePending", testResultsRemovePending},
 		{"Attempts", testAttempts},
@@ -196,6 +198,60 @@ func testSizeAndPin(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	check(open(t), "reopened")
+}
+
+// testTimeout: a task's run timeout is kept, and a task without one reads
+// back with none.
+func testTimeout(t *testing.T, open Opener) {
+	s := open(t)
+	want := []task.Record{Task(1, messages.ClassNormal), Task(2, messages.ClassNormal)}
+	want[0].TimeoutMillis = 1500
+	commit(t, s, store.Batch{Tasks: want})
+	commit(t, s, store.Batch{Attempts: []store.AttemptUpdate{{ID: 1, Attempts: 2}}})
+	want[0].Attempts = 2
+	check := func(s store.Store, when string) {
+		t.Helper()
+		for _, w := range want {
+			if got, ok := readRecord(t, s, w.ID); !ok || !reflect.DeepEqual(got, w) {
+				t.Errorf("%s: Task(%d) = %+v, %v; want %+v", when, w.ID, got, ok, w)
+			}
+		}
+		recs, err := s.Pending(t.Context(), messages.ClassNormal, 0, 10)
+		if err != nil || len(recs) != 2 || recs[0].TimeoutMillis != 1500 || recs[1].TimeoutMillis != 0 {
+			t.Fatalf("%s: Pending = %+v, %v", when, recs, err)
+		}
+	}
+	check(s, "written")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(open(t), "reopened")
+}
+
+// testPaused: the paused set reads back as last committed, survives a
+// reopen, and is replaced whole (an empty set pauses nothing).
+func testPaused(t *testing.T, open Opener) {
+	s := open(t)
+	ctx := t.Context()
+	if p, err := s.Paused(ctx); err != nil || !p.Empty() {
+		t.Fatalf("fresh store: Paused = %+v, %v; want none", p, err)
+	}
+	want := task.Paused{Types: []string{"resize", "thumb"}, Classes: []messages.Class{messages.ClassLow}}
+	commit(t, s, store.Batch{Paused: &want, Tasks: []task.Record{Task(1, messages.ClassLow)}})
+	if p, err := s.Paused(ctx); err != nil || !reflect.DeepEqual(p, want) {
+		t.Fatalf("Paused = %+v, %v; want %+v", p, err, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t)
+	if p, err := s.Paused(ctx); err != nil || !reflect.DeepEqual(p, want) {
+		t.Fatalf("reopened: Paused = %+v, %v; want %+v", p, err, want)
+	}
+	commit(t, s, store.Batch{Paused: &task.Paused{}})
+	if p, err := s.Paused(ctx); err != nil || !p.Empty() {
+		t.Fatalf("after resuming all: Paused = %+v, %v; want none", p, err)
+	}
 }
 
 func testPendingOrderPerClass(t *testing.T, open Opener) {

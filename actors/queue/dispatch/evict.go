@@ -57,7 +57,7 @@ func (m *Machine) Evict(now time.Time, id, reason string) Effects {
 		e.attempt = le.attempt
 		fx.Attempts = append(fx.Attempts, store.AttemptUpdate{ID: e.rec.ID, Attempts: e.attempt})
 		e.enqueued = ts
-		m.classQueues.push(e)
+		m.enqueue(e)
 	}
 	m.executorsChanged(false) // tasks only it could run are set aside
 	m.returnStolen(now, &fx)
@@ -151,7 +151,7 @@ func (m *Machine) wakeSleepers(now time.Time, fx *Effects) {
 // queuedFor reports whether a queued task (among the first ScanLimit of
 // each class) can run on ex.
 func (m *Machine) queuedFor(ex *executor) bool {
-	return m.classQueues.anyFor(func(e *entry) bool { return m.canRun(ex, e) })
+	return m.classQueues.anyFor(func(e *entry) bool { return m.canRun(ex, e) && !m.paused.Class(e.rec.Class) })
 }
 
 // StateOf is an executor's state ("" if unknown) and lease count.

@@ -4,7 +4,8 @@ package dispatch
 // executor's own table and counted in its backlog; the table keeps the
 // three in step.
 type leaseTable struct {
-	leases map[uint64]*lease
+	leases    map[uint64]*lease
+	deadlines deadlines // timed leases, earliest deadline first (timeout.go)
 }
 
 type lease struct {
@@ -13,11 +14,15 @@ type lease struct {
 	attempt int32
 	est     float64 // estimated run time, ns (counted in exec.backlog)
 	cell    *runCell
+	// deadline is when the attempt times out (unix ns; 0: no timeout);
+	// heapAt is its place in leaseTable.deadlines (-1: not there).
+	deadline int64
+	heapAt   int
 }
 
 // lease leases e to ex for its next attempt.
 func (t *leaseTable) lease(e *entry, ex *executor, est float64, cell *runCell) *lease {
-	le := &lease{e: e, exec: ex, attempt: e.attempt + 1, est: est, cell: cell}
+	le := &lease{e: e, exec: ex, attempt: e.attempt + 1, est: est, cell: cell, heapAt: -1}
 	ex.backlog += est
 	t.leases[e.rec.ID] = le
 	ex.leases[e.rec.ID] = le
@@ -50,4 +55,5 @@ func (t *leaseTable) end(le *lease, ts int64) {
 func (t *leaseTable) drop(le *lease) {
 	delete(t.leases, le.e.rec.ID)
 	delete(le.exec.leases, le.e.rec.ID)
+	t.unwatch(le) // timeout.go
 }

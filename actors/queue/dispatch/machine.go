@@ -190,6 +190,7 @@ type Machine struct {
 	registry
 	asideLists
 	estimates
+	pauseState
 	Counters task.DispatchCounters
 }
 
@@ -198,7 +199,8 @@ type Machine struct {
 func New(cfg Config) *Machine {
 	m := &Machine{cfg: cfg, filters: cfg.Filters, rankers: cfg.Rankers, quota: cfg.Quota,
 		classQueues: newClassQueues(cfg), leaseTable: leaseTable{leases: map[uint64]*lease{}},
-		registry: newRegistry(), asideLists: newAsideLists(), estimates: estimates{runEst: map[estKey]*runCell{}}}
+		registry: newRegistry(), asideLists: newAsideLists(), estimates: estimates{runEst: map[estKey]*runCell{}},
+		pauseState: pauseState{held: map[string][]*entry{}}}
 	if m.filters == nil {
 		m.filters = DefaultFilters()
 	}
@@ -415,8 +417,8 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 	a := m.quota.Open(view)
 	free, limit := a.Free, min(a.Limit, m.cfg.MaxGrant)
 	ts := now.UnixNano()
-	var blocked [messages.NumClasses]bool
-	fits := func(e *entry) bool { return m.canRun(ex, e) }
+	blocked := m.pausedClasses() // pause.go
+	fits := func(e *entry) bool { return m.canRun(ex, e) && !m.pausedType(e) }
 	for n := 0; n < limit; n++ {
 		e := m.classQueues.next(ts, &blocked, fits)
 		if e == nil {
@@ -441,7 +443,9 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 		}
 		m.Counters.Granted++
 		le := m.leaseTable.lease(e, ex, est, cell)
-		g.Tasks = append(g.Tasks, messages.Task{ID: e.rec.ID, Type: e.rec.Type, Payload: e.rec.Payload, Priority: e.rec.Priority, Attempt: le.attempt})
+		m.leaseTable.watch(le, ts) // its run timeout, if any (timeout.go)
+		g.Tasks = append(g.Tasks, messages.Task{ID: e.rec.ID, Type: e.rec.Type, Payload: e.rec.Payload, Priority: e.rec.Priority, Attempt: le.attempt,
+			TimeoutMillis: e.rec.TimeoutMillis})
 	}
 	return g
 }
@@ -489,6 +493,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 		m.executorsChanged(false)
 		m.returnStolen(now, &fx)
 	}
+	m.expireTimeouts(now, &fx) // timeout.go
 	for e := m.classQueues.due(ts); e != nil; e = m.classQueues.due(ts) {
 		e.enqueued = ts
 		m.admit(ts, e)
@@ -511,6 +516,8 @@ func (m *Machine) Cancel(now time.Time, ids []uint64) Effects {
 			}
 			e = le.e
 		} else if x := m.asideLists.remove(id); x != nil {
+			e = x
+		} else if x := m.pauseState.remove(id); x != nil { // pause.go
 			e = x
 		} else if x := m.classQueues.removeRetry(id); x != nil {
 			e = x
@@ -549,6 +556,9 @@ func (m *Machine) State(id uint64) messages.TaskState {
 	if _, g := m.asideLists.of(id); g != nil {
 		return messages.StateQueued
 	}
+	if m.pauseState.holds(id) {
+		return messages.StateQueued
+	}
 	return messages.StateUnknown
 }
 
@@ -558,8 +568,9 @@ func (m *Machine) Known(id string) bool { return m.execs[id] != nil }
 // Queued is the number of queued tasks over all classes.
 func (m *Machine) Queued() int { return m.classQueues.queued() }
 
-// QueueLen is one class's queue length.
-func (m *Machine) QueueLen(c messages.Class) int { return m.queues[c].Len() }
+// QueueLen is one class's queue length, the tasks a pause holds back
+// included.
+func (m *Machine) QueueLen(c messages.Class) int { return m.queues[c].Len() + m.pauseState.n[c] }
 
 // Leases is the number of live leases.
 func (m *Machine) Leases() int { return len(m.leases) }

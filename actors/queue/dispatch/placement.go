@@ -152,7 +152,7 @@ func (m *Machine) explainAside() {
 // admit queues e, or sets it aside when nobody can run it.
 func (m *Machine) admit(ts int64, e *entry) {
 	if m.placeable(e) {
-		m.classQueues.push(e)
+		m.enqueue(e)
 		return
 	}
 	m.asideLists.add(ts, asideKey{e.rec.Type, e.shape}, e, func() task.Refusals { return m.explain(&e.rec) })
@@ -170,7 +170,7 @@ func (m *Machine) executorsChanged(joined bool) {
 				continue
 			}
 			for _, e := range m.asideLists.take(k) {
-				m.classQueues.push(e)
+				m.enqueue(e)
 			}
 		}
 		return
@@ -209,7 +209,7 @@ func (m *Machine) Reason(id uint64) string {
 	if k, g := m.asideLists.of(id); g != nil {
 		return reason(k, g)
 	}
-	return ""
+	return m.pauseReason(id) // pause.go
 }
 
 // betterElsewhere reports whether another executor able to take e would

@@ -107,6 +107,9 @@ func (s *dispatchSim) enqueue(n int) {
 			r.Size = s.rng.Float64() * 50
 			r.Requirements = map[string]string{messages.ReqSize: task.SizeRequirement(r.Size)}
 		}
+		if s.rng.IntN(5) == 0 { // a run timeout (timeout.go)
+			r.TimeoutMillis = int64(50 + s.rng.IntN(1000))
+		}
 		s.tasks[r.ID] = r
 		s.enqueued[r.Class]++
 		batch = append(batch, r)
@@ -174,6 +177,12 @@ func (s *dispatchSim) apply(fx Effects) {
 				t.Fatalf("finished task %d granted again", tk.ID)
 			}
 			r := s.tasks[tk.ID]
+			if s.m.paused.Type(r.Type) || s.m.paused.Class(r.Class) {
+				t.Fatalf("task %d (%s, %v) granted while paused %+v", tk.ID, r.Type, r.Class, s.m.paused)
+			}
+			if tk.TimeoutMillis != r.TimeoutMillis {
+				t.Fatalf("task %d granted with timeout %d, has %d", tk.ID, tk.TimeoutMillis, r.TimeoutMillis)
+			}
 			if tk.Attempt < 1 || tk.Attempt > r.MaxAttempts {
 				t.Fatalf("task %d granted as attempt %d of %d", tk.ID, tk.Attempt, r.MaxAttempts)
 			}
@@ -261,6 +270,28 @@ func (s *dispatchSim) check() {
 	for _, r := range s.m.delayed {
 		places[r.e.rec.ID]++
 	}
+	// Held back by a pause (pause.go): only tasks of paused types, none of
+	// which is in a heap; the per-class counts agree.
+	var heldN [messages.NumClasses]int
+	for typ, es := range s.m.held {
+		if !s.m.paused.Type(typ) && len(es) > 0 {
+			t.Fatalf("%d tasks held for type %s, which is not paused", len(es), typ)
+		}
+		for _, e := range es {
+			places[e.rec.ID]++
+			heldN[e.rec.Class]++
+		}
+	}
+	if heldN != s.m.pauseState.n {
+		t.Fatalf("held per class %v, counted %v", heldN, s.m.pauseState.n)
+	}
+	for c := range s.m.queues {
+		for _, e := range s.m.queues[c] {
+			if s.m.paused.Type(e.rec.Type) {
+				t.Fatalf("task %d of paused type %s is in a heap", e.rec.ID, e.rec.Type)
+			}
+		}
+	}
 	asideN := 0
 	for _, g := range s.m.aside {
 		for _, e := range g.entries {
@@ -319,6 +350,21 @@ func (s *dispatchSim) check() {
 	for id := range s.m.leases {
 		places[id]++
 	}
+	// The deadline heap holds exactly the live timed leases (timeout.go).
+	timed := 0
+	for _, le := range s.m.leases {
+		if le.deadline != 0 {
+			timed++
+		}
+	}
+	if timed != len(s.m.deadlines) {
+		t.Fatalf("%d live timed leases, %d deadlines", timed, len(s.m.deadlines))
+	}
+	for i, le := range s.m.deadlines {
+		if le.heapAt != i || s.m.leases[le.e.rec.ID] != le {
+			t.Fatalf("deadline %d of task %d: heapAt %d, live %v", i, le.e.rec.ID, le.heapAt, s.m.leases[le.e.rec.ID] == le)
+		}
+	}
 	for id := range s.finished {
 		places[id]++
 	}
@@ -337,6 +383,13 @@ func (s *dispatchSim) check() {
 	}
 	for _, g := range s.m.aside {
 		for _, e := range g.entries {
+			if e.holdsPlace {
+				queued[e.rec.Class]++
+			}
+		}
+	}
+	for _, es := range s.m.held {
+		for _, e := range es {
 			if e.holdsPlace {
 				queued[e.rec.Class]++
 			}
@@ -399,6 +452,17 @@ func (s *dispatchSim) step(arrivals bool) {
 		// them (fenced).
 		maps.DeleteFunc(s.leasedTo, func(_ uint64, who string) bool { return who == ex.id })
 		s.apply(s.m.Evict(s.now, ex.id, "failed health"))
+	case k == 9 && arrivals && s.rng.IntN(3) == 0: // pause or resume (pause.go)
+		var p task.Paused
+		if s.rng.IntN(3) > 0 {
+			p.Types = []string{"a", "b"}[:s.rng.IntN(2)]
+			for c := range messages.Class(messages.NumClasses) {
+				if s.rng.IntN(3) == 0 {
+					p.Classes = append(p.Classes, c)
+				}
+			}
+		}
+		s.apply(s.m.SetPaused(s.now, p))
 	case k == 8 && arrivals:
 		state := []string{messages.ExecActive, messages.ExecSleeping, messages.ExecDraining}[s.rng.IntN(3)]
 		fx, _ := s.m.SetState(s.now, ex.id, state)
@@ -421,6 +485,7 @@ func TestDispatchSimulation(t *testing.T) {
 			fx, _ := s.m.SetState(s.now, ex.id, messages.ExecActive)
 			s.apply(fx)
 		}
+		s.apply(s.m.SetPaused(s.now, task.Paused{})) // and nothing paused
 		for i := 0; len(s.finished) < len(s.tasks); i++ {
 			if i > 20_000 {
 				t.Fatalf("seed %d: %d of %d tasks finished; queued %d, leases %d, retries %d",
