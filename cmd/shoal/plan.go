@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/planner"
 	"github.com/shoalrt/shoal/sdk"
@@ -30,6 +31,7 @@ func planCmd() *cobra.Command {
 	var (
 		addr, file, typ string
 		submit, asJSON  bool
+		sec             cluster.Security
 	)
 	cmd := &cobra.Command{
 		Use:   "plan",
@@ -71,7 +73,7 @@ slot in seconds. --submit then submits every task pinned to its executor
 			defer cancel()
 			var client *sdk.Client
 			if submit || len(in.Executors) == 0 {
-				conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+				conn, err := dialNode(addr, sec)
 				if err != nil {
 					return err
 				}
@@ -127,6 +129,7 @@ slot in seconds. --submit then submits every task pinned to its executor
 		},
 	}
 	f := cmd.Flags()
+	addSecurityFlags(f, &sec, clientTokenHelp)
 	f.StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (for --submit, and for executors when the batch names none)")
 	f.StringVarP(&file, "file", "f", "-", "JSON batch to read (- for standard input)")
 	f.BoolVar(&submit, "submit", false, "submit the tasks pinned to their planned executors")

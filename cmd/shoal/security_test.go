@@ -106,6 +106,19 @@ func TestClusterTLSAndToken(t *testing.T) {
 	if !strings.Contains(msg, "unauthorized") {
 		t.Errorf("worker with a wrong token: %q does not say unauthorized", msg)
 	}
+
+	// drain and plan talk to a secured node with the same flags as the rest.
+	dctx, dcancel := fast()
+	defer dcancel()
+	if msg := runFail(t, dctx, append([]string{"drain", "nobody", "--node", c.remotes[1]}, client...)...); strings.Contains(msg, "unauthorized") || strings.Contains(msg, "unknown flag") || !strings.Contains(msg, "nobody") {
+		t.Errorf("drain of an unknown executor with the cluster's credentials: %q, want the node's answer naming it", msg)
+	}
+	pctx, pcancel := fast()
+	defer pcancel()
+	if out, err := runShoal(t, pctx, strings.NewReader(`{"tasks": [{"id": "a", "size": 1, "type": "echo"}]}`),
+		append([]string{"plan", "--node", c.remotes[1], "--file", "-"}, client...)...); err != nil {
+		t.Errorf("plan against the secured node: %v\n%s", err, out)
+	}
 }
 
 // A member started with another token than the cluster's is reported in the

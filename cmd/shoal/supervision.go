@@ -111,13 +111,14 @@ func drainCmd() *cobra.Command {
 	var (
 		addr string
 		undo bool
+		sec  cluster.Security
 	)
 	cmd := &cobra.Command{
 		Use:   "drain EXECUTOR",
 		Short: "Stop a node granting work to an executor; its running tasks finish (--undo: active again)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			conn, err := sdk.Dial(addr, sdk.DialConfig{Logger: actorLogger(logger())})
+			conn, err := dialNode(addr, sec)
 			if err != nil {
 				return err
 			}
@@ -134,6 +135,7 @@ func drainCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&addr, "node", "127.0.0.1:7070", "address of the node (host:port)")
 	cmd.Flags().BoolVar(&undo, "undo", false, "make a draining executor active again")
+	addSecurityFlags(cmd.Flags(), &sec, clientTokenHelp)
 	return cmd
 }
 
