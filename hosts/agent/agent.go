@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalrt/shoal/hosts/internal/group"
 	"github.com/shoalrt/shoal/hosts/table"
 )
 
@@ -102,6 +103,9 @@ type Agent struct {
 	types   []string
 	running atomic.Int64
 	res     *resources
+	// results batches the results of instructions finishing together
+	// into one statement (group commit).
+	results *group.Group[table.Completion, error]
 }
 
 // New returns an agent over tbl.
@@ -123,7 +127,17 @@ func New(tbl table.Table, cfg Config, log *slog.Logger) (*Agent, error) {
 		types = append(types, t)
 	}
 	slices.Sort(types)
-	return &Agent{tbl: tbl, cfg: cfg, log: log, types: types, res: newResources(cfg.DiskPath)}, nil
+	a := &Agent{tbl: tbl, cfg: cfg, log: log, types: types, res: newResources(cfg.DiskPath)}
+	a.results = &group.Group[table.Completion, error]{Max: 1000, Do: a.completeBatch}
+	return a, nil
+}
+
+// completeBatch writes a batch of results: per result nil, or ErrNotTaken
+// when refused.
+func (a *Agent) completeBatch(cs []table.Completion) ([]error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.WriteTimeout)
+	defer cancel()
+	return a.tbl.CompleteBatch(ctx, a.cfg.ID, cs)
 }
 
 // ID is the agent's taker id.
@@ -224,9 +238,11 @@ func (a *Agent) run(ctx context.Context, in table.Instruction) {
 			failure = "failed"
 		}
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.WriteTimeout)
-	defer wcancel()
-	if err := a.tbl.Complete(wctx, in.ID, a.cfg.ID, out, failure); errors.Is(err, table.ErrNotTaken) {
+	refused, err := a.results.Call(table.Completion{ID: in.ID, Result: out, Failure: failure})
+	if err == nil {
+		err = refused
+	}
+	if errors.Is(err, table.ErrNotTaken) {
 		log.Info("result refused: the instruction is no longer ours")
 	} else if err != nil {
 		log.Warn("write result", "err", err) // the lease expires and the node retries

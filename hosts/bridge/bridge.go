@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalrt/shoal/hosts/internal/group"
 	"github.com/shoalrt/shoal/hosts/table"
 	"github.com/shoalrt/shoal/messages"
 )
@@ -57,11 +58,18 @@ type Config struct {
 	// CancelTimeout bounds marking an instruction cancelled after its task's
 	// context ended. Default 5 s.
 	CancelTimeout time.Duration
+	// Batch bounds the instructions written in one batch: the handlers of
+	// tasks granted together queue while a batch is being written, and the
+	// next batch takes them all (group commit). Default 1,000.
+	Batch int
+	// WriteTimeout bounds writing one batch of instructions. Default 30 s.
+	WriteTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults for types.
 func DefaultConfig(node string, types ...string) Config {
-	return Config{Node: node, Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second}
+	return Config{Node: node, Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second,
+		Batch: 1000, WriteTimeout: 30 * time.Second}
 }
 
 // Validate names the first bad field.
@@ -75,6 +83,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bridge: Config.Poll must be > 0 (default 200ms), got %v", c.Poll)
 	case c.Retention <= 0 || c.PurgeEvery <= 0:
 		return fmt.Errorf("bridge: Config.Retention (%v) and Config.PurgeEvery (%v) must be > 0 (default 24h, 10m)", c.Retention, c.PurgeEvery)
+	case c.Batch < 0 || c.WriteTimeout < 0:
+		return fmt.Errorf("bridge: Config.Batch (%d) and Config.WriteTimeout (%v) must be >= 0 (0: 1000, 30s)", c.Batch, c.WriteTimeout)
 	case c.CancelTimeout <= 0:
 		return fmt.Errorf("bridge: Config.CancelTimeout must be > 0 (default 5s), got %v", c.CancelTimeout)
 	}
@@ -94,8 +104,17 @@ type Bridge struct {
 
 	mu      sync.Mutex
 	waiting map[int64]chan table.Instruction // instruction id → its handler
-	kick    chan struct{}                    // a new waiter: poll soon
+	kick    chan struct{}                    // new waiters: poll soon
 	leaving atomic.Bool                      // Leave was called: contexts end for shutdown, not cancel
+	puts    *group.Group[putReq, table.Instruction]
+}
+
+// putReq is one handler's instruction and the channel its result comes on:
+// the batch registers the channel before the handler has its row back, so
+// no result can land unheard between the write and the wait.
+type putReq struct {
+	in table.Instruction
+	ch chan table.Instruction
 }
 
 // New returns a bridge over tbl. Run must run for handlers to hear results.
@@ -106,7 +125,41 @@ func New(tbl table.Table, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bridge{tbl: tbl, cfg: cfg, log: log, waiting: map[int64]chan table.Instruction{}, kick: make(chan struct{}, 1)}, nil
+	if cfg.Batch == 0 {
+		cfg.Batch = 1000
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	b := &Bridge{tbl: tbl, cfg: cfg, log: log, waiting: map[int64]chan table.Instruction{}, kick: make(chan struct{}, 1)}
+	b.puts = &group.Group[putReq, table.Instruction]{Max: cfg.Batch, Do: b.putBatch}
+	return b, nil
+}
+
+// putBatch writes a batch of instructions and registers their waiters.
+func (b *Bridge) putBatch(reqs []putReq) ([]table.Instruction, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.WriteTimeout)
+	defer cancel()
+	ins := make([]table.Instruction, len(reqs))
+	for i, r := range reqs {
+		ins[i] = r.in
+	}
+	got, err := b.tbl.PutBatch(ctx, ins)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	for i, in := range got {
+		if !in.State.Finished() {
+			b.waiting[in.ID] = reqs[i].ch
+		}
+	}
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return got, nil
 }
 
 // Types are the task types to register the handler for.
@@ -114,26 +167,20 @@ func (b *Bridge) Types() []string { return b.cfg.Types }
 
 // Handle is the executor handler (sdk.Handler) of every host type.
 func (b *Bridge) Handle(ctx context.Context, t messages.Task) ([]byte, error) {
-	in, err := b.tbl.Put(ctx, table.Instruction{Node: b.cfg.Node, TaskID: t.ID, Attempt: t.Attempt, Type: t.Type, Host: b.cfg.Host, Kind: table.KindTask, Payload: t.Payload})
+	ch := make(chan table.Instruction, 1)
+	in, err := b.puts.Call(putReq{ch: ch, in: table.Instruction{Node: b.cfg.Node, TaskID: t.ID, Attempt: t.Attempt, Type: t.Type,
+		Host: b.cfg.Host, Kind: table.KindTask, Payload: t.Payload}})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: write the instruction of task %d attempt %d: %w", t.ID, t.Attempt, err)
 	}
 	if in.State.Finished() { // this attempt's instruction existed and has an answer
 		return outcome(in)
 	}
-	ch := make(chan table.Instruction, 1)
-	b.mu.Lock()
-	b.waiting[in.ID] = ch
-	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
 		delete(b.waiting, in.ID)
 		b.mu.Unlock()
 	}()
-	select {
-	case b.kick <- struct{}{}:
-	default:
-	}
 	select {
 	case fin := <-ch:
 		return outcome(fin)
@@ -169,7 +216,7 @@ func outcome(in table.Instruction) ([]byte, error) {
 
 // Run reads results for the waiting handlers and reaps expired leases
 // until ctx ends: every Poll, and at once on a notification or a new
-// waiter.
+// batch of waiters (reaping at most once per Poll).
 func (b *Bridge) Run(ctx context.Context) error {
 	wake, stop := b.tbl.Subscribe()
 	defer stop()
@@ -177,6 +224,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer tick.Stop()
 	purge := time.NewTicker(b.cfg.PurgeEvery)
 	defer purge.Stop()
+	var reaped time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -192,13 +240,20 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case <-wake:
 		case <-b.kick:
 		}
-		if err := b.poll(ctx); err != nil && ctx.Err() == nil {
+		reap := time.Since(reaped) >= b.cfg.Poll
+		if reap {
+			reaped = time.Now()
+		}
+		if err := b.poll(ctx, reap); err != nil && ctx.Err() == nil {
 			b.log.Warn("bridge poll", "err", err)
 		}
 	}
 }
 
-func (b *Bridge) poll(ctx context.Context) error {
+// poll delivers the finished instructions among those waited for, after
+// reaping expired leases when reap is set (once per Poll: wake-ups come as
+// often as results land, and a reap is a write).
+func (b *Bridge) poll(ctx context.Context, reap bool) error {
 	b.mu.Lock()
 	ids := make([]int64, 0, len(b.waiting))
 	for id := range b.waiting {
@@ -208,10 +263,12 @@ func (b *Bridge) poll(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if n, err := b.tbl.Reap(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		b.log.Info("host leases expired", "instructions", n)
+	if reap {
+		if n, err := b.tbl.Reap(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			b.log.Info("host leases expired", "instructions", n)
+		}
 	}
 	fin, err := b.tbl.Finished(ctx, ids)
 	if err != nil {

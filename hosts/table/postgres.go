@@ -32,7 +32,7 @@ func openPostgres(ctx context.Context, cfg Config, url string) (Table, error) {
 		return nil, fmt.Errorf("%w: %s: %v (is the server up, and are the host, port, database and credentials right?)", ErrUnavailable, where, err)
 	}
 	d := dialect{name: "postgres", prefix: quoteIdent(cfg.Schema) + ".",
-		now: "(extract(epoch from clock_timestamp()) * 1000)::bigint", skipLocked: " FOR UPDATE SKIP LOCKED"}
+		now: "(extract(epoch from clock_timestamp()) * 1000)::bigint", skipLocked: " FOR UPDATE SKIP LOCKED", blob: "BYTEA"}
 	if err := createSchema(ctx, db, d, true, cfg.Schema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, where, err)

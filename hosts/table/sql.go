@@ -22,6 +22,7 @@ type dialect struct {
 	now        string // an expression: the clock in unix ms
 	skipLocked string // appended to the take's inner SELECT
 	numbered   bool   // $N → ?N (SQLite's numbered parameters)
+	blob       string // the binary column type: BLOB or BYTEA
 }
 
 var placeholder = regexp.MustCompile(`\$(\d+)`)
@@ -352,6 +353,12 @@ func (h *hub) subscribe() (<-chan struct{}, func()) {
 		defer h.mu.Unlock()
 		delete(h.subs, id)
 	}
+}
+
+func (h *hub) subscribed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) > 0
 }
 
 func (h *hub) wake() {
