@@ -164,4 +164,3 @@ func (t *sqlTable) CompleteBatch(ctx context.Context, taker string, cs []Complet
 	}
 	return errs, nil
 }
-
