@@ -33,7 +33,7 @@ import (
 )
 
 // Workloads are the ids Run accepts, in order.
-var workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7"}
+var workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"}
 
 // Workloads lists the workload ids.
 func Workloads() []string { return slices.Clone(workloads) }
@@ -119,6 +119,10 @@ type Options struct {
 	// (round-robin) instead of straight to each task's owner
 	// (sdk.DialConfig.RouteToOwners, the default of cluster runs).
 	NoOwnerRouting bool
+	// HostsDB is W8's instruction table: a postgres:// URL (the run makes
+	// its own schema in that database), or empty for a fresh SQLite file in
+	// the run's directory.
+	HostsDB string
 	// Pebble, when set, replaces the node's store options (memtable size, L0
 	// thresholds, ...; store.PebbleOptions); W1's storage-only run uses the
 	// same. Nil: the node's default, store.DefaultPebbleOptions(). Cluster
@@ -224,6 +228,14 @@ func (o Options) withDefaults(w string) Options {
 		if o.Overload == 0 {
 			o.Overload = 10
 		}
+	case "W8":
+		def(&o.Tasks, 100_000)
+		def(&o.Workers, 2)
+		def(&o.Slots, 1024)
+		def(&o.Rate, 2000)
+		if o.Duration == 0 {
+			o.Duration = 10 * time.Second
+		}
 	case "W7":
 		def(&o.Messages, 5_000_000)
 		def(&o.RemoteMessages, 1_000_000)
@@ -285,7 +297,7 @@ func (r *Result) notef(format string, args ...any) {
 // MetricNames returns the result's metric names, sorted.
 func (r *Result) MetricNames() []string { return slices.Sorted(maps.Keys(r.Metrics)) }
 
-// Run runs one workload ("W1".."W7", case-insensitive) and returns its
+// Run runs one workload ("W1".."W8", case-insensitive) and returns its
 // figures. A workload that finds shoal incorrect (a duplicate ran, an
 // acknowledged task was lost) still returns its Result, with the error.
 func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
@@ -316,6 +328,8 @@ func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
 		err = runW6(ctx, opt, res)
 	case "W7":
 		err = runW7(ctx, opt, res)
+	case "W8":
+		err = runW8(ctx, opt, res)
 	}
 	res.WallSeconds = time.Since(start).Seconds()
 	meter.record(res)

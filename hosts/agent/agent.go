@@ -157,7 +157,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	freed := make(chan struct{}, a.cfg.Slots)
+	// freed coalesces: a send never blocks (a full buffer of finished
+	// instructions, the loop busy elsewhere, would otherwise hold their
+	// goroutines and slots).
+	freed := make(chan struct{}, 1)
 	wg.Go(func() { a.reportLoop(ctx) })
 	for {
 		free := a.cfg.Slots - int(a.running.Load())
@@ -172,7 +175,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			for _, in := range ins {
 				a.running.Add(1)
 				wg.Go(func() {
-					defer func() { a.running.Add(-1); freed <- struct{}{} }()
+					defer func() {
+						a.running.Add(-1)
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
 					a.run(ctx, in)
 				})
 			}

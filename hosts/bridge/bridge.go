@@ -64,12 +64,19 @@ type Config struct {
 	Batch int
 	// WriteTimeout bounds writing one batch of instructions. Default 30 s.
 	WriteTimeout time.Duration
+	// MinPoll is the least time between two reads of results: wake-ups
+	// come as often as agents write, and each read looks up every waiting
+	// instruction, so those within the gap of a read are served by the
+	// next one. The gap is MinPoll or 10 µs per waiting instruction, the
+	// larger (2,048 waiting: 20 ms), so reads cost a bounded share of a
+	// CPU whatever the load. Default 2 ms.
+	MinPoll time.Duration
 }
 
 // DefaultConfig returns the defaults for types.
 func DefaultConfig(node string, types ...string) Config {
 	return Config{Node: node, Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second,
-		Batch: 1000, WriteTimeout: 30 * time.Second}
+		Batch: 1000, WriteTimeout: 30 * time.Second, MinPoll: 2 * time.Millisecond}
 }
 
 // Validate names the first bad field.
@@ -83,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bridge: Config.Poll must be > 0 (default 200ms), got %v", c.Poll)
 	case c.Retention <= 0 || c.PurgeEvery <= 0:
 		return fmt.Errorf("bridge: Config.Retention (%v) and Config.PurgeEvery (%v) must be > 0 (default 24h, 10m)", c.Retention, c.PurgeEvery)
+	case c.MinPoll < 0 || c.MinPoll > c.Poll:
+		return fmt.Errorf("bridge: Config.MinPoll must be in [0, Poll (%v)] (default 2ms), got %v", c.Poll, c.MinPoll)
 	case c.Batch < 0 || c.WriteTimeout < 0:
 		return fmt.Errorf("bridge: Config.Batch (%d) and Config.WriteTimeout (%v) must be >= 0 (0: 1000, 30s)", c.Batch, c.WriteTimeout)
 	case c.CancelTimeout <= 0:
@@ -107,6 +116,7 @@ type Bridge struct {
 	kick    chan struct{}                    // new waiters: poll soon
 	leaving atomic.Bool                      // Leave was called: contexts end for shutdown, not cancel
 	puts    *group.Group[putReq, table.Instruction]
+	reaped  time.Time // last Reap (Run's goroutine only)
 }
 
 // putReq is one handler's instruction and the channel its result comes on:
@@ -224,7 +234,17 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer tick.Stop()
 	purge := time.NewTicker(b.cfg.PurgeEvery)
 	defer purge.Stop()
-	var reaped time.Time
+	// SQLite: its clock is this machine's and its writers are serialized,
+	// so results commit in finished_at order and a cursor over the
+	// (node, finished_at) index reads only what finished since the last
+	// read (minus a margin), whatever the number in flight. PostgreSQL's
+	// writers commit concurrently, out of clock order: there the bridge
+	// looks its waiting instructions up (the server does the work). Both
+	// do the full lookup every Poll as well, which catches anything the
+	// cursor missed (a clock stepped back).
+	cursor := b.tbl.Backend() == "sqlite"
+	since := time.Now().Add(-time.Second)
+	var full, polled time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,20 +260,60 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case <-wake:
 		case <-b.kick:
 		}
-		reap := time.Since(reaped) >= b.cfg.Poll
-		if reap {
-			reaped = time.Now()
+		b.mu.Lock()
+		waiting := len(b.waiting)
+		b.mu.Unlock()
+		gap := b.cfg.MinPoll
+		if !cursor {
+			gap = min(max(gap, time.Duration(waiting)*pollCostPerWaiter), b.cfg.Poll)
 		}
-		if err := b.poll(ctx, reap); err != nil && ctx.Err() == nil {
+		if wait := gap - time.Since(polled); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		polled = time.Now()
+		var err error
+		if !cursor || time.Since(full) >= b.cfg.Poll {
+			full = polled
+			err = b.poll(ctx)
+		} else if waiting > 0 {
+			err = b.pollSince(ctx, &since)
+		}
+		if err != nil && ctx.Err() == nil {
 			b.log.Warn("bridge poll", "err", err)
 		}
 	}
 }
 
-// poll delivers the finished instructions among those waited for, after
-// reaping expired leases when reap is set (once per Poll: wake-ups come as
-// often as results land, and a reap is a write).
-func (b *Bridge) poll(ctx context.Context, reap bool) error {
+// cursorMargin is how far before the latest finish seen the cursor reads
+// again: rows stamped in the same millisecond, or by a clock a little off.
+const cursorMargin = 5 * time.Millisecond
+
+// pollSince delivers what finished since *since and moves it on.
+func (b *Bridge) pollSince(ctx context.Context, since *time.Time) error {
+	fin, err := b.tbl.FinishedSince(ctx, b.cfg.Node, since.Add(-cursorMargin))
+	if err != nil {
+		return err
+	}
+	for _, in := range fin {
+		if in.Finished.After(*since) {
+			*since = in.Finished
+		}
+	}
+	b.deliver(fin)
+	return nil
+}
+
+// pollCostPerWaiter spaces the reads of results by the instructions they
+// look up (Config.MinPoll).
+const pollCostPerWaiter = 10 * time.Microsecond
+
+// poll reaps expired leases and delivers the finished instructions among
+// those waited for.
+func (b *Bridge) poll(ctx context.Context) error {
 	b.mu.Lock()
 	ids := make([]int64, 0, len(b.waiting))
 	for id := range b.waiting {
@@ -263,7 +323,8 @@ func (b *Bridge) poll(ctx context.Context, reap bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if reap {
+	if time.Since(b.reaped) >= b.cfg.Poll { // a reap is a write: once per Poll
+		b.reaped = time.Now()
 		if n, err := b.tbl.Reap(ctx); err != nil {
 			return err
 		} else if n > 0 {
@@ -274,6 +335,12 @@ func (b *Bridge) poll(ctx context.Context, reap bool) error {
 	if err != nil {
 		return err
 	}
+	b.deliver(fin)
+	return nil
+}
+
+// deliver hands finished instructions to their waiting handlers.
+func (b *Bridge) deliver(fin []table.Instruction) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, in := range fin {
@@ -284,5 +351,4 @@ func (b *Bridge) poll(ctx context.Context, reap bool) error {
 			}
 		}
 	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -23,7 +24,7 @@ type Completion struct {
 
 // batchRows bounds the rows of one statement: 7 parameters a row stays far
 // below SQLite's 32,766 and PostgreSQL's 65,535.
-const batchRows = 500
+const batchRows = 512
 
 type putKey struct {
 	node    string
@@ -54,22 +55,26 @@ func (t *sqlTable) PutBatch(ctx context.Context, ins []Instruction) ([]Instructi
 	}
 	wrote := false
 	for chunk := range slices.Chunk(tasks, batchRows) {
-		args := make([]any, 0, 7*len(chunk))
-		rows := make([]string, len(chunk))
-		for j, i := range chunk {
-			in := ins[i]
+		rows := make([]string, padRows(len(chunk)))
+		args := make([]any, 0, 7*len(rows))
+		for j := range rows {
+			in := ins[chunk[min(j, len(chunk)-1)]]
 			payload := in.Payload
 			if payload == nil {
 				payload = []byte{}
 			}
-			n := len(args)
 			args = append(args, in.Node, int64(in.TaskID), in.Attempt, in.Host, in.Type, string(in.Kind), payload)
-			rows[j] = fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d, 'new', {now}, {now})", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
 		}
-		q := t.d.q(`INSERT INTO {t}instructions (node, task_id, attempt, host, type, kind, payload, state, created_at, updated_at)
+		q := t.text(fmt.Sprintf("put/%d", len(rows)), func() string {
+			for j := range rows {
+				n := 7 * j
+				rows[j] = fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d, 'new', {now}, {now})", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			}
+			return t.d.qSeq(`INSERT INTO {t}instructions (node, task_id, attempt, host, type, kind, payload, state, created_at, updated_at)
 			VALUES ` + strings.Join(rows, ", ") + `
 			ON CONFLICT (node, task_id, attempt) WHERE kind = 'task' DO NOTHING RETURNING ` + cols)
-		r, err := t.db.QueryContext(ctx, q, args...)
+		})
+		r, err := t.query(ctx, q, args...)
 		if err != nil {
 			return nil, t.wrap("put instructions", err)
 		}
@@ -113,9 +118,10 @@ func (t *sqlTable) CompleteBatch(ctx context.Context, taker string, cs []Complet
 	}
 	applied := make(map[int64]bool, len(cs))
 	for chunk := range slices.Chunk(cs, batchRows) {
-		args := []any{taker}
-		rows := make([]string, len(chunk))
-		for j, c := range chunk {
+		rows := make([]string, padRows(len(chunk)))
+		args := make([]any, 0, 4*len(rows)+1)
+		for j := range rows {
+			c := chunk[min(j, len(chunk)-1)]
 			state, result := StateDone, c.Result
 			if c.Failure != "" {
 				state, result = StateFailed, nil
@@ -123,18 +129,23 @@ func (t *sqlTable) CompleteBatch(ctx context.Context, taker string, cs []Complet
 			if result == nil {
 				result = []byte{}
 			}
-			n := len(args)
 			args = append(args, c.ID, string(state), result, c.Failure)
-			if j == 0 { // the first row types the columns (PostgreSQL); SQLite keeps the values as given
-				rows[j] = fmt.Sprintf("(CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS %s), CAST($%d AS TEXT))", n+1, n+2, n+3, t.d.blob, n+4)
-			} else {
-				rows[j] = fmt.Sprintf("($%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
-			}
 		}
-		q := t.d.q(`WITH v (vid, vstate, vresult, verror) AS (VALUES ` + strings.Join(rows, ", ") + `)
+		args = append(args, taker)
+		q := t.text(fmt.Sprintf("complete/%d", len(rows)), func() string {
+			for j := range rows {
+				n := 4 * j
+				if j == 0 { // the first row types the columns (PostgreSQL); SQLite keeps the values as given
+					rows[j] = fmt.Sprintf("(CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS %s), CAST($%d AS TEXT))", n+1, n+2, n+3, t.d.blob, n+4)
+				} else {
+					rows[j] = fmt.Sprintf("($%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
+				}
+			}
+			return t.d.qSeq(`WITH v (vid, vstate, vresult, verror) AS (VALUES ` + strings.Join(rows, ", ") + `)
 			UPDATE {t}instructions SET state = v.vstate, result = v.vresult, error = v.verror, finished_at = {now}, updated_at = {now}
-			FROM v WHERE id = v.vid AND state = 'taken' AND taker = $1 RETURNING id`)
-		r, err := t.db.QueryContext(ctx, q, args...)
+			FROM v WHERE id = v.vid AND state = 'taken' AND taker = $` + strconv.Itoa(len(args)) + ` RETURNING id`)
+		})
+		r, err := t.query(ctx, q, args...)
 		if err != nil {
 			return nil, t.wrap("complete instructions", err)
 		}

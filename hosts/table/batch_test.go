@@ -116,3 +116,29 @@ func testOtherHandleWake(t *testing.T, o opener) {
 		t.Fatal("no wake-up of another handle after a Put")
 	}
 }
+
+// testFinishedSince: a node's instructions finished at or after a time,
+// not another node's, not unfinished ones.
+func testFinishedSince(t *testing.T, o opener) {
+	tb := o.open(t, o.fresh(t))
+	ctx := t.Context()
+	before := time.Now().Add(-time.Second)
+	put(t, tb, table.Instruction{Node: "a", TaskID: 1, Attempt: 1, Type: "x"})
+	put(t, tb, table.Instruction{Node: "a", TaskID: 2, Attempt: 1, Type: "x"})
+	put(t, tb, table.Instruction{Node: "b", TaskID: 1, Attempt: 1, Type: "x"})
+	got := take(t, tb, table.TakeRequest{Taker: "t", Types: []string{"x"}, Lease: time.Minute, Max: 3})
+	for _, in := range got {
+		if in.TaskID == 1 {
+			if err := tb.Complete(ctx, in.ID, "t", []byte("ok"), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fin, err := tb.FinishedSince(ctx, "a", before)
+	if err != nil || len(fin) != 1 || fin[0].Node != "a" || fin[0].TaskID != 1 || string(fin[0].Result) != "ok" || fin[0].Finished.Before(before) {
+		t.Fatalf("FinishedSince(a) = %+v, %v", fin, err)
+	}
+	if fin, err := tb.FinishedSince(ctx, "a", time.Now().Add(time.Minute)); err != nil || len(fin) != 0 {
+		t.Fatalf("FinishedSince(a, future) = %+v, %v", fin, err)
+	}
+}

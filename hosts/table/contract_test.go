@@ -49,6 +49,7 @@ func contract(t *testing.T, o opener) {
 	t.Run("PutBatch", func(t *testing.T) { testPutBatch(t, o) })
 	t.Run("CompleteBatch", func(t *testing.T) { testCompleteBatch(t, o) })
 	t.Run("OtherHandleWake", func(t *testing.T) { testOtherHandleWake(t, o) })
+	t.Run("FinishedSince", func(t *testing.T) { testFinishedSince(t, o) })
 }
 
 func put(t *testing.T, tb table.Table, in table.Instruction) table.Instruction {

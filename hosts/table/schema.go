@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS {t}instructions (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS {p}instructions_attempt ON {t}instructions (node, task_id, attempt) WHERE kind = 'task';
 CREATE INDEX IF NOT EXISTS {p}instructions_new ON {t}instructions (state, type, id);
+CREATE INDEX IF NOT EXISTS {p}instructions_finished ON {t}instructions (node, finished_at);
 CREATE TABLE IF NOT EXISTS {t}host_status (
 	host        TEXT PRIMARY KEY,
 	agent       TEXT NOT NULL,

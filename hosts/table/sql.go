@@ -35,6 +35,18 @@ func (d dialect) q(query string) string {
 	return query
 }
 
+// qSeq is q for a statement whose parameters appear in order, each once
+// ($1, $2, ...): SQLite gets plain ? parameters, since looking up a
+// numbered one (?N) walks a list of all of them, quadratic in a statement
+// of thousands.
+func (d dialect) qSeq(query string) string {
+	if !d.numbered {
+		return d.q(query)
+	}
+	query = strings.NewReplacer("{t}", d.prefix, "{now}", d.now, "{skip}", d.skipLocked).Replace(query)
+	return placeholder.ReplaceAllString(query, "?")
+}
+
 const cols = `id, node, task_id, attempt, host, type, kind, payload, state, taker, lease_until, result, error, created_at, taken_at, finished_at, updated_at`
 
 // sqlTable is Table over database/sql: both backends.
@@ -47,6 +59,77 @@ type sqlTable struct {
 	closed  chan struct{}
 
 	put, putGet, renew, complete, cancel, reap, purge, putStatus, statuses string
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared batch statements, by text (see query)
+	texts  map[string]string    // batch statement texts, by shape (see text)
+}
+
+// text returns the statement of a shape (say "put/512"), built once.
+func (t *sqlTable) text(shape string, build func() string) string {
+	t.stmtMu.Lock()
+	q, ok := t.texts[shape]
+	t.stmtMu.Unlock()
+	if ok {
+		return q
+	}
+	q = build()
+	t.stmtMu.Lock()
+	if t.texts == nil {
+		t.texts = map[string]string{}
+	}
+	if len(t.texts) < maxStmts {
+		t.texts[shape] = q
+	}
+	t.stmtMu.Unlock()
+	return q
+}
+
+// maxStmts bounds the prepared statements a handle keeps: batch shapes are
+// powers of two (padRows), so a handle needs a few dozen.
+const maxStmts = 256
+
+// query runs q as a prepared statement kept for the handle's life: batch
+// statements are long, and parsing one again for every batch costs more
+// than running it.
+func (t *sqlTable) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.stmtMu.Lock()
+	st := t.stmts[q]
+	t.stmtMu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = t.db.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		t.stmtMu.Lock()
+		switch old := t.stmts[q]; {
+		case old != nil:
+			_ = st.Close()
+			st = old
+		case len(t.stmts) < maxStmts:
+			if t.stmts == nil {
+				t.stmts = map[string]*sql.Stmt{}
+			}
+			t.stmts[q] = st
+		default:
+			t.stmtMu.Unlock()
+			defer st.Close()
+			return st.QueryContext(ctx, args...)
+		}
+		t.stmtMu.Unlock()
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// padRows is the row count a batch of n is written as: the next power of
+// two (the last row repeated, which every batch statement tolerates), so a
+// handle prepares one statement per power, not one per size.
+func padRows(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
 }
 
 func newSQLTable(db *sql.DB, d dialect) *sqlTable {
@@ -83,6 +166,12 @@ func (t *sqlTable) Close() error {
 		if t.onClose != nil {
 			t.onClose()
 		}
+		t.stmtMu.Lock()
+		for _, st := range t.stmts {
+			_ = st.Close()
+		}
+		t.stmts = nil
+		t.stmtMu.Unlock()
 		err = t.db.Close()
 	})
 	return err
@@ -160,7 +249,7 @@ func (t *sqlTable) Take(ctx context.Context, r TakeRequest) ([]Instruction, erro
 		UPDATE {t}instructions SET state = 'taken', taker = $1, lease_until = {now} + $2, taken_at = {now}, updated_at = {now}
 		WHERE state = 'new' AND id IN (SELECT pick FROM picked)
 		RETURNING ` + cols)
-	rows, err := t.db.QueryContext(ctx, q, args...)
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, t.wrap("take instructions", err)
 	}
@@ -242,6 +331,21 @@ func (t *sqlTable) Get(ctx context.Context, ids ...int64) ([]Instruction, error)
 	return t.byIDs(ctx, "get instructions", ids, "")
 }
 
+func (t *sqlTable) FinishedSince(ctx context.Context, node string, since time.Time) ([]Instruction, error) {
+	q := t.text("finished-since", func() string {
+		return t.d.q(`SELECT ` + cols + ` FROM {t}instructions WHERE node = $1 AND finished_at >= $2 AND state IN ('done', 'failed')`)
+	})
+	rows, err := t.query(ctx, q, node, since.UnixMilli())
+	if err != nil {
+		return nil, t.wrap("read finished instructions", err)
+	}
+	got, err := scanAll(rows)
+	if err != nil {
+		return nil, t.wrap("read finished instructions", err)
+	}
+	return got, nil
+}
+
 func (t *sqlTable) Finished(ctx context.Context, ids []int64) ([]Instruction, error) {
 	return t.byIDs(ctx, "read finished instructions", ids, " AND state IN ('done', 'failed')")
 }
@@ -250,13 +354,20 @@ func (t *sqlTable) Finished(ctx context.Context, ids []int64) ([]Instruction, er
 // each statement small on both).
 func (t *sqlTable) byIDs(ctx context.Context, op string, ids []int64, cond string) ([]Instruction, error) {
 	var out []Instruction
-	for chunk := range slices.Chunk(ids, 500) {
-		args := make([]any, len(chunk))
-		in := make([]string, len(chunk))
-		for i, id := range chunk {
-			args[i], in[i] = id, "$"+strconv.Itoa(i+1)
+	for chunk := range slices.Chunk(ids, 512) {
+		n := padRows(len(chunk))
+		args := make([]any, n)
+		for i := range n {
+			args[i] = chunk[min(i, len(chunk)-1)]
 		}
-		rows, err := t.db.QueryContext(ctx, t.d.q(`SELECT `+cols+` FROM {t}instructions WHERE id IN (`+strings.Join(in, ", ")+`)`+cond+` ORDER BY id`), args...)
+		q := t.text(fmt.Sprintf("ids/%d/%s", n, cond), func() string {
+			in := make([]string, n)
+			for i := range n {
+				in[i] = "$" + strconv.Itoa(i+1)
+			}
+			return t.d.qSeq(`SELECT ` + cols + ` FROM {t}instructions WHERE id IN (` + strings.Join(in, ", ") + `)` + cond + ` ORDER BY id`)
+		})
+		rows, err := t.query(ctx, q, args...)
 		if err != nil {
 			return nil, t.wrap(op, err)
 		}

@@ -152,6 +152,10 @@ type Table interface {
 	Get(ctx context.Context, ids ...int64) ([]Instruction, error)
 	// Finished returns those of ids that are done or failed.
 	Finished(ctx context.Context, ids []int64) ([]Instruction, error)
+	// FinishedSince returns node's instructions that finished at or after
+	// since (the database's clock), by an index: what a bridge with
+	// thousands of instructions in flight reads instead of looking each up.
+	FinishedSince(ctx context.Context, node string, since time.Time) ([]Instruction, error)
 
 	// PutStatus writes a host's status (one row per host, replaced).
 	PutStatus(ctx context.Context, s HostStatus) error
