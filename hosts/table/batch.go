@@ -2,6 +2,7 @@ package table
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -72,25 +73,36 @@ func (t *sqlTable) PutBatch(ctx context.Context, ins []Instruction) ([]Instructi
 			}
 			return t.d.qSeq(`INSERT INTO {t}instructions (node, task_id, attempt, host, type, kind, payload, state, created_at, updated_at)
 			VALUES ` + strings.Join(rows, ", ") + `
-			ON CONFLICT (node, task_id, attempt) WHERE kind = 'task' DO NOTHING RETURNING ` + cols)
+			ON CONFLICT (node, task_id, attempt) WHERE kind = 'task' DO NOTHING RETURNING id, node, task_id, attempt, created_at`)
 		})
 		r, err := t.query(ctx, q, args...)
 		if err != nil {
 			return nil, t.wrap("put instructions", err)
 		}
-		got, err := scanAll(r)
-		if err != nil {
+		byKey := make(map[putKey][2]int64, len(chunk))
+		for r.Next() {
+			var id, task, created int64
+			var node string
+			var attempt int32
+			if err := r.Scan(&id, &node, &task, &attempt, &created); err != nil {
+				r.Close()
+				return nil, t.wrap("put instructions", err)
+			}
+			byKey[putKey{node, uint64(task), attempt}] = [2]int64{id, created}
+		}
+		if err := errors.Join(r.Err(), r.Close()); err != nil {
 			return nil, t.wrap("put instructions", err)
 		}
-		wrote = wrote || len(got) > 0
-		byKey := make(map[putKey]Instruction, len(got))
-		for _, g := range got {
-			byKey[putKey{g.Node, g.TaskID, g.Attempt}] = g
-		}
+		wrote = wrote || len(byKey) > 0
 		for _, i := range chunk {
 			in := ins[i]
 			if g, ok := byKey[putKey{in.Node, in.TaskID, in.Attempt}]; ok {
-				out[i] = g
+				// A new row: what was given, as written.
+				in.ID, in.State, in.Created, in.Updated = g[0], StateNew, ms(g[1]), ms(g[1])
+				if in.Payload == nil {
+					in.Payload = []byte{}
+				}
+				out[i] = in
 				continue
 			}
 			// The attempt had its instruction already (or appears twice

@@ -57,10 +57,14 @@ CREATE TABLE IF NOT EXISTS {t}meta (
 INSERT INTO {t}meta (key, value) VALUES ('schema_version', {v}) ON CONFLICT (key) DO NOTHING;
 `
 
-// pgNotifyDDL makes every insert and state change NOTIFY the channel
-// shoal_instructions (one notification per statement; PostgreSQL folds
-// identical ones within a transaction). Renewals change no state and stay
-// silent.
+// pgNotifyDDL makes every new instruction and every finished one NOTIFY
+// the channel shoal_instructions: a row trigger with a WHEN clause, so a
+// statement that changes nothing (an agent's empty take) and a take (new →
+// taken, which nobody waits for) stay silent, and PostgreSQL folds the
+// identical notifications of one statement's rows into one. (The first
+// layout notified per statement, empty ones included: agents woken by each
+// other's empty takes took again, in a loop; its trigger is replaced.)
+// Renewals change no state and stay silent.
 const pgNotifyDDL = `
 CREATE OR REPLACE FUNCTION {t}instructions_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -69,8 +73,8 @@ BEGIN
 END $$;
 `
 
-const pgNotifyTrigger = `CREATE TRIGGER instructions_notify AFTER INSERT OR UPDATE OF state ON {t}instructions
-	FOR EACH STATEMENT EXECUTE FUNCTION {t}instructions_notify()`
+const pgNotifyTrigger = `CREATE TRIGGER instructions_notify_row AFTER INSERT OR UPDATE OF state ON {t}instructions
+	FOR EACH ROW WHEN (NEW.state IN ('new', 'done', 'failed')) EXECUTE FUNCTION {t}instructions_notify()`
 
 // createSchema creates the tables in one transaction (under an advisory
 // lock on PostgreSQL, so agents and nodes opening one database at once
@@ -105,11 +109,14 @@ func createSchema(ctx context.Context, db *sql.DB, d dialect, pgLock bool, schem
 			return fmt.Errorf("create notify function: %w", err)
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_trigger WHERE tgname = 'instructions_notify' AND tgrelid = $1::regclass`,
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_trigger WHERE tgname = 'instructions_notify_row' AND tgrelid = $1::regclass`,
 			d.prefix+"instructions").Scan(&n); err != nil {
 			return fmt.Errorf("look for the notify trigger: %w", err)
 		}
 		if n == 0 {
+			if _, err := tx.ExecContext(ctx, d.q(`DROP TRIGGER IF EXISTS instructions_notify ON {t}instructions`)); err != nil {
+				return fmt.Errorf("drop the old notify trigger: %w", err)
+			}
 			if _, err := tx.ExecContext(ctx, d.q(pgNotifyTrigger)); err != nil {
 				return fmt.Errorf("create notify trigger: %w", err)
 			}
