@@ -144,6 +144,8 @@ func (t *sqlTable) CompleteBatch(ctx context.Context, taker string, cs []Complet
 			args = append(args, c.ID, string(state), result, c.Failure)
 		}
 		args = append(args, taker)
+		// (state || '') keeps the planner on the primary key: by the state
+		// index it would read every taken row, and their dead versions.
 		q := t.text(fmt.Sprintf("complete/%d", len(rows)), func() string {
 			for j := range rows {
 				n := 4 * j
@@ -155,7 +157,7 @@ func (t *sqlTable) CompleteBatch(ctx context.Context, taker string, cs []Complet
 			}
 			return t.d.qSeq(`WITH v (vid, vstate, vresult, verror) AS (VALUES ` + strings.Join(rows, ", ") + `)
 			UPDATE {t}instructions SET state = v.vstate, result = v.vresult, error = v.verror, finished_at = {now}, updated_at = {now}
-			FROM v WHERE id = v.vid AND state = 'taken' AND taker = $` + strconv.Itoa(len(args)) + ` RETURNING id`)
+			FROM v WHERE id = v.vid AND (state || '') = 'taken' AND taker = $` + strconv.Itoa(len(args)) + ` RETURNING id`)
 		})
 		r, err := t.query(ctx, q, args...)
 		if err != nil {
