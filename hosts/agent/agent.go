@@ -59,12 +59,18 @@ type Config struct {
 	DiskPath string
 	// WriteTimeout bounds writing a result or a status. Default 10 s.
 	WriteTimeout time.Duration
+	// TakeGap is the least time between two takes: wake-ups come with every
+	// write to the table, and a take is a write; those within TakeGap of a
+	// take are served by the next one, which then takes more at once.
+	// Default 2 ms (at most Poll); 0: none.
+	TakeGap time.Duration
 }
 
 // DefaultConfig returns the defaults for host.
 func DefaultConfig(host string) Config {
 	return Config{Host: host, Handlers: map[string]Handler{}, Slots: 4, Poll: time.Second, Lease: 15 * time.Second,
-		RenewEvery: 5 * time.Second, StatusEvery: 10 * time.Second, DiskPath: "/", WriteTimeout: 10 * time.Second}
+		RenewEvery: 5 * time.Second, StatusEvery: 10 * time.Second, DiskPath: "/", WriteTimeout: 10 * time.Second,
+		TakeGap: 2 * time.Millisecond}
 }
 
 // Validate names the first bad field.
@@ -84,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent: Config.RenewEvery must be > 0 and < Lease (%v) (default Lease/3), got %v", c.Lease, c.RenewEvery)
 	case c.StatusEvery <= 0:
 		return fmt.Errorf("agent: Config.StatusEvery must be > 0 (default 10s), got %v", c.StatusEvery)
+	case c.TakeGap < 0:
+		return fmt.Errorf("agent: Config.TakeGap must be >= 0 (default 2ms), got %v", c.TakeGap)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("agent: Config.WriteTimeout must be > 0 (default 10s), got %v", c.WriteTimeout)
 	}
@@ -162,9 +170,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	// goroutines and slots).
 	freed := make(chan struct{}, 1)
 	wg.Go(func() { a.reportLoop(ctx) })
+	var took time.Time
 	for {
 		free := a.cfg.Slots - int(a.running.Load())
 		if free > 0 {
+			if wait := min(a.cfg.TakeGap, a.cfg.Poll) - time.Since(took); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+				free = a.cfg.Slots - int(a.running.Load())
+			}
+			took = time.Now()
 			ins, err := a.tbl.Take(ctx, table.TakeRequest{Host: a.cfg.Host, Taker: a.cfg.ID, Types: a.types, Lease: a.cfg.Lease, Max: free})
 			switch {
 			case errors.Is(err, table.ErrClosed):

@@ -237,7 +237,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// SQLite: its clock is this machine's and its writers are serialized,
 	// so results commit in finished_at order and a cursor over the
 	// (node, finished_at) index reads only what finished since the last
-	// read (minus a margin), whatever the number in flight. PostgreSQL's
+	// read (minus 2 ms), whatever the number in flight. PostgreSQL's
 	// writers commit concurrently, out of clock order: there the bridge
 	// looks its waiting instructions up (the server does the work). Both
 	// do the full lookup every Poll as well, which catches anything the
@@ -290,7 +290,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 // cursorMargin is how far before the latest finish seen the cursor reads
 // again: rows stamped in the same millisecond, or by a clock a little off.
-const cursorMargin = 5 * time.Millisecond
+const cursorMargin = 2 * time.Millisecond
 
 // pollSince delivers what finished since *since and moves it on.
 func (b *Bridge) pollSince(ctx context.Context, since *time.Time) error {

@@ -232,10 +232,8 @@ func (t *sqlTable) Take(ctx context.Context, r TakeRequest) ([]Instruction, erro
 		return nil, fmt.Errorf("%w: take needs a Taker, Types, Max >= 1 and Lease > 0 (got %q, %v, %d, %v)", ErrInvalid, r.Taker, r.Types, r.Max, r.Lease)
 	}
 	args := []any{r.Taker, r.Lease.Milliseconds(), r.Host, r.Max}
-	in := make([]string, len(r.Types))
-	for i, typ := range r.Types {
+	for _, typ := range r.Types {
 		args = append(args, typ)
-		in[i] = "$" + strconv.Itoa(len(args))
 	}
 	// The CTE picks, the UPDATE claims. MATERIALIZED runs the pick once:
 	// a subquery under IN may be rescanned by PostgreSQL's planner, and
@@ -243,12 +241,18 @@ func (t *sqlTable) Take(ctx context.Context, r TakeRequest) ([]Instruction, erro
 	// check is repeated in the UPDATE because PostgreSQL re-evaluates it on
 	// the row version it locks. SQLite runs the statement under its write
 	// lock.
-	q := t.d.q(`WITH picked AS MATERIALIZED (SELECT id AS pick FROM {t}instructions
+	q := t.text(fmt.Sprintf("take/%d", len(r.Types)), func() string {
+		in := make([]string, len(r.Types))
+		for i := range r.Types {
+			in[i] = "$" + strconv.Itoa(5+i)
+		}
+		return t.d.q(`WITH picked AS MATERIALIZED (SELECT id AS pick FROM {t}instructions
 			WHERE state = 'new' AND kind = 'task' AND (host = '' OR host = $3) AND type IN (` + strings.Join(in, ", ") + `)
 			ORDER BY id LIMIT $4{skip})
 		UPDATE {t}instructions SET state = 'taken', taker = $1, lease_until = {now} + $2, taken_at = {now}, updated_at = {now}
 		WHERE state = 'new' AND id IN (SELECT pick FROM picked)
 		RETURNING ` + takeCols)
+	})
 	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, t.wrap("take instructions", err)
@@ -333,17 +337,29 @@ func (t *sqlTable) Get(ctx context.Context, ids ...int64) ([]Instruction, error)
 
 func (t *sqlTable) FinishedSince(ctx context.Context, node string, since time.Time) ([]Instruction, error) {
 	q := t.text("finished-since", func() string {
-		return t.d.q(`SELECT ` + cols + ` FROM {t}instructions WHERE node = $1 AND finished_at >= $2 AND state IN ('done', 'failed')`)
+		return t.d.q(`SELECT id, task_id, attempt, state, taker, result, error, finished_at FROM {t}instructions
+			WHERE node = $1 AND finished_at >= $2 AND state IN ('done', 'failed')`)
 	})
 	rows, err := t.query(ctx, q, node, since.UnixMilli())
 	if err != nil {
 		return nil, t.wrap("read finished instructions", err)
 	}
-	got, err := scanAll(rows)
-	if err != nil {
+	defer rows.Close()
+	var out []Instruction
+	for rows.Next() {
+		in := Instruction{Node: node, Kind: KindTask}
+		var taskID, fin int64
+		var state string
+		if err := rows.Scan(&in.ID, &taskID, &in.Attempt, &state, &in.Taker, &in.Result, &in.Error, &fin); err != nil {
+			return nil, t.wrap("read finished instructions", err)
+		}
+		in.TaskID, in.State, in.Finished, in.Updated = uint64(taskID), State(state), ms(fin), ms(fin)
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, t.wrap("read finished instructions", err)
 	}
-	return got, nil
+	return out, nil
 }
 
 func (t *sqlTable) Finished(ctx context.Context, ids []int64) ([]Instruction, error) {

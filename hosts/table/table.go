@@ -155,6 +155,8 @@ type Table interface {
 	// FinishedSince returns node's instructions that finished at or after
 	// since (the database's clock), by an index: what a bridge with
 	// thousands of instructions in flight reads instead of looking each up.
+	// The rows carry what a result needs (ID, TaskID, Attempt, State,
+	// Taker, Result, Error, Finished), not the payload.
 	FinishedSince(ctx context.Context, node string, since time.Time) ([]Instruction, error)
 
 	// PutStatus writes a host's status (one row per host, replaced).
