@@ -52,13 +52,15 @@ type Options struct {
 	// KeepData keeps the store directory after the run.
 	KeepData bool
 	// Tasks is the task count: W1 200,000; W2 100,000 submissions; W4 20,000;
-	// W5 10,000 flows;
+	// W5 10,000 flows; W8 100,000 (its throughput phase);
 	// W6 the size of the drain-rate probe, 50,000.
 	Tasks int
-	// Rate is W3's submissions per second (default 5,000) and W6's offered
+	// Rate is W3's and W8's latency phase's submissions per second (default
+	// 5,000; W8 2,000) and W6's offered
 	// tasks per second (default Overload × the drain rate measured first).
 	Rate int
-	// Duration is how long W3 (default 20 s) and W6 (default 30 s) submit.
+	// Duration is how long W3 (default 20 s), W6 (default 30 s) and W8's
+	// latency phase (10 s) submit.
 	Duration time.Duration
 	// Producers is the number of concurrent submitting goroutines for batch
 	// workloads (W1, W2, W4, W6 probe), each with one batch in flight.
@@ -72,10 +74,10 @@ type Options struct {
 	// Batch is the tasks per SubmitBatch (W1, W2, W4, W6). Default 1,000.
 	Batch int
 	// Workers is the number of in-process SDK workers (executors).
-	// Default 4 (W1, W2, W6), 2 (W3), 1 (W4).
+	// Default 4 (W1, W2, W6), 2 (W3), 1 (W4); W8: host agents, 2.
 	Workers int
 	// Slots is each worker's slot count. Default 256 (W1, W2, W6), 64 (W3),
-	// 2 (W4).
+	// 2 (W4); W8: each host agent's, 1,024.
 	Slots int
 	// Mode is W1's mode: "drain" (submit everything, then start the
 	// executors; default) or "concurrent" (producers and executors at once).
