@@ -33,7 +33,7 @@ import (
 )
 
 // Workloads are the ids Run accepts, in order.
-var workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7"}
+var workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"}
 
 // Workloads lists the workload ids.
 func Workloads() []string { return slices.Clone(workloads) }
@@ -52,13 +52,15 @@ type Options struct {
 	// KeepData keeps the store directory after the run.
 	KeepData bool
 	// Tasks is the task count: W1 200,000; W2 100,000 submissions; W4 20,000;
-	// W5 10,000 flows;
+	// W5 10,000 flows; W8 100,000 (its throughput phase);
 	// W6 the size of the drain-rate probe, 50,000.
 	Tasks int
-	// Rate is W3's submissions per second (default 5,000) and W6's offered
+	// Rate is W3's and W8's latency phase's submissions per second (default
+	// 5,000; W8 2,000) and W6's offered
 	// tasks per second (default Overload × the drain rate measured first).
 	Rate int
-	// Duration is how long W3 (default 20 s) and W6 (default 30 s) submit.
+	// Duration is how long W3 (default 20 s), W6 (default 30 s) and W8's
+	// latency phase (10 s) submit.
 	Duration time.Duration
 	// Producers is the number of concurrent submitting goroutines for batch
 	// workloads (W1, W2, W4, W6 probe), each with one batch in flight.
@@ -72,10 +74,10 @@ type Options struct {
 	// Batch is the tasks per SubmitBatch (W1, W2, W4, W6). Default 1,000.
 	Batch int
 	// Workers is the number of in-process SDK workers (executors).
-	// Default 4 (W1, W2, W6), 2 (W3), 1 (W4).
+	// Default 4 (W1, W2, W6), 2 (W3), 1 (W4); W8: host agents, 2.
 	Workers int
 	// Slots is each worker's slot count. Default 256 (W1, W2, W6), 64 (W3),
-	// 2 (W4).
+	// 2 (W4); W8: each host agent's, 1,024.
 	Slots int
 	// Mode is W1's mode: "drain" (submit everything, then start the
 	// executors; default) or "concurrent" (producers and executors at once).
@@ -119,6 +121,10 @@ type Options struct {
 	// (round-robin) instead of straight to each task's owner
 	// (sdk.DialConfig.RouteToOwners, the default of cluster runs).
 	NoOwnerRouting bool
+	// HostsDB is W8's instruction table: a postgres:// URL (the run makes
+	// its own schema in that database), or empty for a fresh SQLite file in
+	// the run's directory.
+	HostsDB string
 	// Pebble, when set, replaces the node's store options (memtable size, L0
 	// thresholds, ...; store.PebbleOptions); W1's storage-only run uses the
 	// same. Nil: the node's default, store.DefaultPebbleOptions(). Cluster
@@ -224,6 +230,14 @@ func (o Options) withDefaults(w string) Options {
 		if o.Overload == 0 {
 			o.Overload = 10
 		}
+	case "W8":
+		def(&o.Tasks, 100_000)
+		def(&o.Workers, 2)
+		def(&o.Slots, 1024)
+		def(&o.Rate, 2000)
+		if o.Duration == 0 {
+			o.Duration = 10 * time.Second
+		}
 	case "W7":
 		def(&o.Messages, 5_000_000)
 		def(&o.RemoteMessages, 1_000_000)
@@ -285,7 +299,7 @@ func (r *Result) notef(format string, args ...any) {
 // MetricNames returns the result's metric names, sorted.
 func (r *Result) MetricNames() []string { return slices.Sorted(maps.Keys(r.Metrics)) }
 
-// Run runs one workload ("W1".."W7", case-insensitive) and returns its
+// Run runs one workload ("W1".."W8", case-insensitive) and returns its
 // figures. A workload that finds shoal incorrect (a duplicate ran, an
 // acknowledged task was lost) still returns its Result, with the error.
 func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
@@ -316,6 +330,8 @@ func Run(ctx context.Context, workload string, opt Options) (*Result, error) {
 		err = runW6(ctx, opt, res)
 	case "W7":
 		err = runW7(ctx, opt, res)
+	case "W8":
+		err = runW8(ctx, opt, res)
 	}
 	res.WallSeconds = time.Since(start).Seconds()
 	meter.record(res)

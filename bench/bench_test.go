@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalrt/shoal/store/pgtest"
 )
 
 // Go benchmarks: small sizes, so that
@@ -82,6 +84,10 @@ func BenchmarkW6(b *testing.B) {
 	})
 }
 
+func BenchmarkW8(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchWorkload(b, "W8", Options{Tasks: 20_000, Duration: 2 * time.Second}) })
+}
+
 func BenchmarkW7(b *testing.B) {
 	b.Run("local=1000000/remote=200000", func(b *testing.B) {
 		benchWorkload(b, "W7", Options{Messages: 1_000_000, RemoteMessages: 200_000})
@@ -137,6 +143,7 @@ func TestWorkloadsSmall(t *testing.T) {
 				t.Error("nothing acknowledged")
 			}
 		}},
+		{"W8", "W8", Options{Tasks: 2000, Batch: 100, Rate: 300, Duration: time.Second, Slots: 64}, checkW8(2300)},
 		{"W7", "W7", Options{Messages: 20_000, RemoteMessages: 5000}, func(t *testing.T, r *Result) {
 			if r.Metrics["local_msgs_per_s"] <= 0 || r.Metrics["remote_msgs_per_s"] <= 0 {
 				t.Errorf("missing rates: %v", r.Metrics)
@@ -164,6 +171,33 @@ func TestWorkloadsSmall(t *testing.T) {
 			}
 			t.Log("\n" + sb.String())
 		})
+	}
+}
+
+// TestW8Postgres runs W8 through a real PostgreSQL (store/pgtest).
+func TestW8Postgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node and a PostgreSQL server")
+	}
+	dsn := pgtest.Start(t).NewDatabase(t)
+	r, err := Run(t.Context(), "W8", Options{Dir: t.TempDir(), HostsDB: dsn, Tasks: 2000, Batch: 100, Rate: 300, Duration: time.Second, Slots: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Params["backend"] != "postgres" {
+		t.Fatalf("backend %v", r.Params["backend"])
+	}
+	checkW8(2300)(t, r)
+}
+
+// checkW8: every host task ran once, and every latency task's start was
+// recorded.
+func checkW8(tasks float64) func(*testing.T, *Result) {
+	return func(t *testing.T, r *Result) {
+		checkAll("executions", tasks)(t, r)
+		if r.Metrics["tasks_per_s"] <= 0 || r.Metrics["latency_samples"] != 300 {
+			t.Errorf("throughput %v, latency samples %v (want 300)", r.Metrics["tasks_per_s"], r.Metrics["latency_samples"])
+		}
 	}
 }
 

@@ -32,6 +32,9 @@ type HostsConfig struct {
 	Poll time.Duration
 	// ConnectTimeout bounds opening the table at start. Default 5 s.
 	ConnectTimeout time.Duration
+	// Table, when set, is the table's configuration (schema, pool, SQLite
+	// watch interval...); its DSN is replaced by DSN. Nil: the defaults.
+	Table *table.Config
 }
 
 // Validate names the first bad field; an empty DSN is valid (off).
@@ -67,6 +70,10 @@ func (n *Node) startHosts(ctx context.Context) error {
 		return nil
 	}
 	tcfg := table.DefaultConfig(hc.DSN)
+	if hc.Table != nil {
+		tcfg = *hc.Table
+		tcfg.DSN = hc.DSN
+	}
 	if hc.ConnectTimeout > 0 {
 		tcfg.ConnectTimeout = hc.ConnectTimeout
 	}

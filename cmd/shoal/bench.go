@@ -32,7 +32,8 @@ docs/benchmarks.md.
 
 Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
   W1 throughput (--mode drain|concurrent)   W2 dedupe   W3 latency (--rate)
-  W4 CPU efficiency   W5 flows   W6 overload   W7 messaging`,
+  W4 CPU efficiency   W5 flows   W6 overload   W7 messaging
+  W8 host path through the instruction table (SQLite; --hosts-db postgres://… for PostgreSQL)`,
 		Example: `  shoal bench W1 --mode concurrent
   shoal bench W3 --rate 2000 --duration 10s --json w3.json`,
 		Args: cobra.MinimumNArgs(1),
@@ -104,6 +105,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.Int64Var(&o.StandbyLimit, "standby-limit", 0, "node standby limit (W6: 20000)")
 	f.BoolVar(&o.NoOwnerRouting, "no-owner-routing", false, "cluster runs: submit through the nodes' routers round-robin instead of straight to each task's owner (the SDK's RouteToOwners)")
 	f.IntVar(&o.Nodes, "cluster", 0, "cluster size: more than 1 runs that many node processes on loopback with the executors spread over them (W1, W3)")
+	f.StringVar(&o.HostsDB, "hosts-db", "", "W8: the instruction table, a postgres:// URL (the run creates its own schema there); default a fresh SQLite file")
 	f.IntVar(&o.RemoteBatch, "remote-batch", 0, "W7: results per remote message in the batched cross-node part (1000; 1 skips it)")
 	storeF.add(f)
 	return cmd

@@ -150,7 +150,7 @@ func runDemo(ctx context.Context, out, progress io.Writer, o demoOptions) error 
 	if err != nil {
 		return err
 	}
-	return errors.Join(demoSummary(out, tasks, ids, submitted, outcomes, st, status, elapsed), demoFlows(ctx, out, n, conn), demoSupervision(ctx, out, log), demoCloud(ctx, out))
+	return errors.Join(demoSummary(out, tasks, ids, submitted, outcomes, st, status, elapsed), demoFlows(ctx, out, n, conn), demoHosts(ctx, out), demoSupervision(ctx, out, log), demoCloud(ctx, out))
 }
 
 func (st *demoStats) handler(typ string) sdk.Handler {

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalrt/shoal/hosts/internal/group"
 	"github.com/shoalrt/shoal/hosts/table"
 )
 
@@ -58,12 +59,18 @@ type Config struct {
 	DiskPath string
 	// WriteTimeout bounds writing a result or a status. Default 10 s.
 	WriteTimeout time.Duration
+	// TakeGap is the least time between two takes: wake-ups come with every
+	// write to the table, and a take is a write; those within TakeGap of a
+	// take are served by the next one, which then takes more at once.
+	// Default 2 ms (at most Poll); 0: none.
+	TakeGap time.Duration
 }
 
 // DefaultConfig returns the defaults for host.
 func DefaultConfig(host string) Config {
 	return Config{Host: host, Handlers: map[string]Handler{}, Slots: 4, Poll: time.Second, Lease: 15 * time.Second,
-		RenewEvery: 5 * time.Second, StatusEvery: 10 * time.Second, DiskPath: "/", WriteTimeout: 10 * time.Second}
+		RenewEvery: 5 * time.Second, StatusEvery: 10 * time.Second, DiskPath: "/", WriteTimeout: 10 * time.Second,
+		TakeGap: 2 * time.Millisecond}
 }
 
 // Validate names the first bad field.
@@ -83,6 +90,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent: Config.RenewEvery must be > 0 and < Lease (%v) (default Lease/3), got %v", c.Lease, c.RenewEvery)
 	case c.StatusEvery <= 0:
 		return fmt.Errorf("agent: Config.StatusEvery must be > 0 (default 10s), got %v", c.StatusEvery)
+	case c.TakeGap < 0:
+		return fmt.Errorf("agent: Config.TakeGap must be >= 0 (default 2ms), got %v", c.TakeGap)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("agent: Config.WriteTimeout must be > 0 (default 10s), got %v", c.WriteTimeout)
 	}
@@ -102,6 +111,9 @@ type Agent struct {
 	types   []string
 	running atomic.Int64
 	res     *resources
+	// results batches the results of instructions finishing together
+	// into one statement (group commit).
+	results *group.Group[table.Completion, error]
 }
 
 // New returns an agent over tbl.
@@ -123,7 +135,17 @@ func New(tbl table.Table, cfg Config, log *slog.Logger) (*Agent, error) {
 		types = append(types, t)
 	}
 	slices.Sort(types)
-	return &Agent{tbl: tbl, cfg: cfg, log: log, types: types, res: newResources(cfg.DiskPath)}, nil
+	a := &Agent{tbl: tbl, cfg: cfg, log: log, types: types, res: newResources(cfg.DiskPath)}
+	a.results = &group.Group[table.Completion, error]{Max: 1000, Do: a.completeBatch}
+	return a, nil
+}
+
+// completeBatch writes a batch of results: per result nil, or ErrNotTaken
+// when refused.
+func (a *Agent) completeBatch(cs []table.Completion) ([]error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.WriteTimeout)
+	defer cancel()
+	return a.tbl.CompleteBatch(ctx, a.cfg.ID, cs)
 }
 
 // ID is the agent's taker id.
@@ -143,11 +165,24 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	freed := make(chan struct{}, a.cfg.Slots)
+	// freed coalesces: a send never blocks (a full buffer of finished
+	// instructions, the loop busy elsewhere, would otherwise hold their
+	// goroutines and slots).
+	freed := make(chan struct{}, 1)
 	wg.Go(func() { a.reportLoop(ctx) })
+	var took time.Time
 	for {
 		free := a.cfg.Slots - int(a.running.Load())
 		if free > 0 {
+			if wait := min(a.cfg.TakeGap, a.cfg.Poll) - time.Since(took); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+				free = a.cfg.Slots - int(a.running.Load())
+			}
+			took = time.Now()
 			ins, err := a.tbl.Take(ctx, table.TakeRequest{Host: a.cfg.Host, Taker: a.cfg.ID, Types: a.types, Lease: a.cfg.Lease, Max: free})
 			switch {
 			case errors.Is(err, table.ErrClosed):
@@ -158,7 +193,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			for _, in := range ins {
 				a.running.Add(1)
 				wg.Go(func() {
-					defer func() { a.running.Add(-1); freed <- struct{}{} }()
+					defer func() {
+						a.running.Add(-1)
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
 					a.run(ctx, in)
 				})
 			}
@@ -224,9 +265,11 @@ func (a *Agent) run(ctx context.Context, in table.Instruction) {
 			failure = "failed"
 		}
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), a.cfg.WriteTimeout)
-	defer wcancel()
-	if err := a.tbl.Complete(wctx, in.ID, a.cfg.ID, out, failure); errors.Is(err, table.ErrNotTaken) {
+	refused, err := a.results.Call(table.Completion{ID: in.ID, Result: out, Failure: failure})
+	if err == nil {
+		err = refused
+	}
+	if errors.Is(err, table.ErrNotTaken) {
 		log.Info("result refused: the instruction is no longer ours")
 	} else if err != nil {
 		log.Warn("write result", "err", err) // the lease expires and the node retries

@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalrt/shoal/hosts/internal/group"
 	"github.com/shoalrt/shoal/hosts/table"
 	"github.com/shoalrt/shoal/messages"
 )
@@ -57,11 +58,25 @@ type Config struct {
 	// CancelTimeout bounds marking an instruction cancelled after its task's
 	// context ended. Default 5 s.
 	CancelTimeout time.Duration
+	// Batch bounds the instructions written in one batch: the handlers of
+	// tasks granted together queue while a batch is being written, and the
+	// next batch takes them all (group commit). Default 1,000.
+	Batch int
+	// WriteTimeout bounds writing one batch of instructions. Default 30 s.
+	WriteTimeout time.Duration
+	// MinPoll is the least time between two reads of results: wake-ups
+	// come as often as agents write, and each read looks up every waiting
+	// instruction, so those within the gap of a read are served by the
+	// next one. The gap is MinPoll or 10 µs per waiting instruction, the
+	// larger (2,048 waiting: 20 ms), so reads cost a bounded share of a
+	// CPU whatever the load. Default 2 ms.
+	MinPoll time.Duration
 }
 
 // DefaultConfig returns the defaults for types.
 func DefaultConfig(node string, types ...string) Config {
-	return Config{Node: node, Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second}
+	return Config{Node: node, Types: types, Poll: 200 * time.Millisecond, Retention: 24 * time.Hour, PurgeEvery: 10 * time.Minute, CancelTimeout: 5 * time.Second,
+		Batch: 1000, WriteTimeout: 30 * time.Second, MinPoll: 2 * time.Millisecond}
 }
 
 // Validate names the first bad field.
@@ -75,6 +90,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bridge: Config.Poll must be > 0 (default 200ms), got %v", c.Poll)
 	case c.Retention <= 0 || c.PurgeEvery <= 0:
 		return fmt.Errorf("bridge: Config.Retention (%v) and Config.PurgeEvery (%v) must be > 0 (default 24h, 10m)", c.Retention, c.PurgeEvery)
+	case c.MinPoll < 0 || c.MinPoll > c.Poll:
+		return fmt.Errorf("bridge: Config.MinPoll must be in [0, Poll (%v)] (default 2ms), got %v", c.Poll, c.MinPoll)
+	case c.Batch < 0 || c.WriteTimeout < 0:
+		return fmt.Errorf("bridge: Config.Batch (%d) and Config.WriteTimeout (%v) must be >= 0 (0: 1000, 30s)", c.Batch, c.WriteTimeout)
 	case c.CancelTimeout <= 0:
 		return fmt.Errorf("bridge: Config.CancelTimeout must be > 0 (default 5s), got %v", c.CancelTimeout)
 	}
@@ -94,8 +113,18 @@ type Bridge struct {
 
 	mu      sync.Mutex
 	waiting map[int64]chan table.Instruction // instruction id → its handler
-	kick    chan struct{}                    // a new waiter: poll soon
+	kick    chan struct{}                    // new waiters: poll soon
 	leaving atomic.Bool                      // Leave was called: contexts end for shutdown, not cancel
+	puts    *group.Group[putReq, table.Instruction]
+	reaped  time.Time // last Reap (Run's goroutine only)
+}
+
+// putReq is one handler's instruction and the channel its result comes on:
+// the batch registers the channel before the handler has its row back, so
+// no result can land unheard between the write and the wait.
+type putReq struct {
+	in table.Instruction
+	ch chan table.Instruction
 }
 
 // New returns a bridge over tbl. Run must run for handlers to hear results.
@@ -106,7 +135,41 @@ func New(tbl table.Table, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bridge{tbl: tbl, cfg: cfg, log: log, waiting: map[int64]chan table.Instruction{}, kick: make(chan struct{}, 1)}, nil
+	if cfg.Batch == 0 {
+		cfg.Batch = 1000
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	b := &Bridge{tbl: tbl, cfg: cfg, log: log, waiting: map[int64]chan table.Instruction{}, kick: make(chan struct{}, 1)}
+	b.puts = &group.Group[putReq, table.Instruction]{Max: cfg.Batch, Do: b.putBatch}
+	return b, nil
+}
+
+// putBatch writes a batch of instructions and registers their waiters.
+func (b *Bridge) putBatch(reqs []putReq) ([]table.Instruction, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.WriteTimeout)
+	defer cancel()
+	ins := make([]table.Instruction, len(reqs))
+	for i, r := range reqs {
+		ins[i] = r.in
+	}
+	got, err := b.tbl.PutBatch(ctx, ins)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	for i, in := range got {
+		if !in.State.Finished() {
+			b.waiting[in.ID] = reqs[i].ch
+		}
+	}
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return got, nil
 }
 
 // Types are the task types to register the handler for.
@@ -114,26 +177,20 @@ func (b *Bridge) Types() []string { return b.cfg.Types }
 
 // Handle is the executor handler (sdk.Handler) of every host type.
 func (b *Bridge) Handle(ctx context.Context, t messages.Task) ([]byte, error) {
-	in, err := b.tbl.Put(ctx, table.Instruction{Node: b.cfg.Node, TaskID: t.ID, Attempt: t.Attempt, Type: t.Type, Host: b.cfg.Host, Kind: table.KindTask, Payload: t.Payload})
+	ch := make(chan table.Instruction, 1)
+	in, err := b.puts.Call(putReq{ch: ch, in: table.Instruction{Node: b.cfg.Node, TaskID: t.ID, Attempt: t.Attempt, Type: t.Type,
+		Host: b.cfg.Host, Kind: table.KindTask, Payload: t.Payload}})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: write the instruction of task %d attempt %d: %w", t.ID, t.Attempt, err)
 	}
 	if in.State.Finished() { // this attempt's instruction existed and has an answer
 		return outcome(in)
 	}
-	ch := make(chan table.Instruction, 1)
-	b.mu.Lock()
-	b.waiting[in.ID] = ch
-	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
 		delete(b.waiting, in.ID)
 		b.mu.Unlock()
 	}()
-	select {
-	case b.kick <- struct{}{}:
-	default:
-	}
 	select {
 	case fin := <-ch:
 		return outcome(fin)
@@ -169,7 +226,7 @@ func outcome(in table.Instruction) ([]byte, error) {
 
 // Run reads results for the waiting handlers and reaps expired leases
 // until ctx ends: every Poll, and at once on a notification or a new
-// waiter.
+// batch of waiters (reaping at most once per Poll).
 func (b *Bridge) Run(ctx context.Context) error {
 	wake, stop := b.tbl.Subscribe()
 	defer stop()
@@ -177,6 +234,17 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer tick.Stop()
 	purge := time.NewTicker(b.cfg.PurgeEvery)
 	defer purge.Stop()
+	// SQLite: its clock is this machine's and its writers are serialized,
+	// so results commit in finished_at order and a cursor over the
+	// (node, finished_at) index reads only what finished since the last
+	// read (minus 2 ms), whatever the number in flight. PostgreSQL's
+	// writers commit concurrently, out of clock order: there the bridge
+	// looks its waiting instructions up (the server does the work). Both
+	// do the full lookup every Poll as well, which catches anything the
+	// cursor missed (a clock stepped back).
+	cursor := b.tbl.Backend() == "sqlite"
+	since := time.Now().Add(-time.Second)
+	var full, polled time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -192,12 +260,59 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case <-wake:
 		case <-b.kick:
 		}
-		if err := b.poll(ctx); err != nil && ctx.Err() == nil {
+		b.mu.Lock()
+		waiting := len(b.waiting)
+		b.mu.Unlock()
+		gap := b.cfg.MinPoll
+		if !cursor {
+			gap = min(max(gap, time.Duration(waiting)*pollCostPerWaiter), b.cfg.Poll)
+		}
+		if wait := gap - time.Since(polled); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		polled = time.Now()
+		var err error
+		if !cursor || time.Since(full) >= b.cfg.Poll {
+			full = polled
+			err = b.poll(ctx)
+		} else if waiting > 0 {
+			err = b.pollSince(ctx, &since)
+		}
+		if err != nil && ctx.Err() == nil {
 			b.log.Warn("bridge poll", "err", err)
 		}
 	}
 }
 
+// cursorMargin is how far before the latest finish seen the cursor reads
+// again: rows stamped in the same millisecond, or by a clock a little off.
+const cursorMargin = 2 * time.Millisecond
+
+// pollSince delivers what finished since *since and moves it on.
+func (b *Bridge) pollSince(ctx context.Context, since *time.Time) error {
+	fin, err := b.tbl.FinishedSince(ctx, b.cfg.Node, since.Add(-cursorMargin))
+	if err != nil {
+		return err
+	}
+	for _, in := range fin {
+		if in.Finished.After(*since) {
+			*since = in.Finished
+		}
+	}
+	b.deliver(fin)
+	return nil
+}
+
+// pollCostPerWaiter spaces the reads of results by the instructions they
+// look up (Config.MinPoll).
+const pollCostPerWaiter = 10 * time.Microsecond
+
+// poll reaps expired leases and delivers the finished instructions among
+// those waited for.
 func (b *Bridge) poll(ctx context.Context) error {
 	b.mu.Lock()
 	ids := make([]int64, 0, len(b.waiting))
@@ -208,15 +323,24 @@ func (b *Bridge) poll(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if n, err := b.tbl.Reap(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		b.log.Info("host leases expired", "instructions", n)
+	if time.Since(b.reaped) >= b.cfg.Poll { // a reap is a write: once per Poll
+		b.reaped = time.Now()
+		if n, err := b.tbl.Reap(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			b.log.Info("host leases expired", "instructions", n)
+		}
 	}
 	fin, err := b.tbl.Finished(ctx, ids)
 	if err != nil {
 		return err
 	}
+	b.deliver(fin)
+	return nil
+}
+
+// deliver hands finished instructions to their waiting handlers.
+func (b *Bridge) deliver(fin []table.Instruction) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, in := range fin {
@@ -227,5 +351,4 @@ func (b *Bridge) poll(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
 }

@@ -46,6 +46,10 @@ func contract(t *testing.T, o opener) {
 	t.Run("Status", func(t *testing.T) { testStatus(t, o) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, o) })
 	t.Run("LocalWake", func(t *testing.T) { testLocalWake(t, o) })
+	t.Run("PutBatch", func(t *testing.T) { testPutBatch(t, o) })
+	t.Run("CompleteBatch", func(t *testing.T) { testCompleteBatch(t, o) })
+	t.Run("OtherHandleWake", func(t *testing.T) { testOtherHandleWake(t, o) })
+	t.Run("FinishedSince", func(t *testing.T) { testFinishedSince(t, o) })
 }
 
 func put(t *testing.T, tb table.Table, in table.Instruction) table.Instruction {

@@ -23,6 +23,11 @@ func openPostgres(ctx context.Context, cfg Config, url string) (Table, error) {
 	if cc.ConnectTimeout == 0 || cc.ConnectTimeout > cfg.ConnectTimeout {
 		cc.ConnectTimeout = cfg.ConnectTimeout
 	}
+	// Plans are made per execution: a generic plan made while the table was
+	// small (a seq scan, say) would stay when it holds thousands of rows.
+	if _, ok := cc.RuntimeParams["plan_cache_mode"]; !ok {
+		cc.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	where := fmt.Sprintf("postgres %s:%d/%s", cc.Host, cc.Port, cc.Database) // not the URL: it may hold a password
 	db := stdlib.OpenDB(*cc)
 	db.SetMaxOpenConns(cfg.MaxConns)
@@ -32,7 +37,7 @@ func openPostgres(ctx context.Context, cfg Config, url string) (Table, error) {
 		return nil, fmt.Errorf("%w: %s: %v (is the server up, and are the host, port, database and credentials right?)", ErrUnavailable, where, err)
 	}
 	d := dialect{name: "postgres", prefix: quoteIdent(cfg.Schema) + ".",
-		now: "(extract(epoch from clock_timestamp()) * 1000)::bigint", skipLocked: " FOR UPDATE SKIP LOCKED"}
+		now: "(extract(epoch from clock_timestamp()) * 1000)::bigint", skipLocked: " FOR UPDATE SKIP LOCKED", blob: "BYTEA"}
 	if err := createSchema(ctx, db, d, true, cfg.Schema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, where, err)

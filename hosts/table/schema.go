@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS {t}instructions (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS {p}instructions_attempt ON {t}instructions (node, task_id, attempt) WHERE kind = 'task';
 CREATE INDEX IF NOT EXISTS {p}instructions_new ON {t}instructions (state, type, id);
+CREATE INDEX IF NOT EXISTS {p}instructions_finished ON {t}instructions (node, finished_at);
 CREATE TABLE IF NOT EXISTS {t}host_status (
 	host        TEXT PRIMARY KEY,
 	agent       TEXT NOT NULL,
@@ -56,20 +57,32 @@ CREATE TABLE IF NOT EXISTS {t}meta (
 INSERT INTO {t}meta (key, value) VALUES ('schema_version', {v}) ON CONFLICT (key) DO NOTHING;
 `
 
-// pgNotifyDDL makes every insert and state change NOTIFY the channel
-// shoal_instructions (one notification per statement; PostgreSQL folds
-// identical ones within a transaction). Renewals change no state and stay
-// silent.
+// pgNotifyDDL makes every statement that writes a new instruction or
+// finishes one NOTIFY the channel shoal_instructions, once: statement
+// triggers over the rows the statement changed (transition tables), so a
+// statement that changes nothing (an agent's empty take), a take (new →
+// taken, which nobody waits for) and a renewal stay silent, and a batch of
+// 512 rows costs one notification, not 512 trigger calls. (The first
+// layout notified every statement, empty ones included: agents woken by
+// each other's empty takes took again, in a loop. Its trigger is replaced.)
 const pgNotifyDDL = `
 CREATE OR REPLACE FUNCTION {t}instructions_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM pg_notify('shoal_instructions', '');
+	IF EXISTS (SELECT 1 FROM changed WHERE state IN ('new', 'done', 'failed')) THEN
+		PERFORM pg_notify('shoal_instructions', '');
+	END IF;
 	RETURN NULL;
 END $$;
 `
 
-const pgNotifyTrigger = `CREATE TRIGGER instructions_notify AFTER INSERT OR UPDATE OF state ON {t}instructions
-	FOR EACH STATEMENT EXECUTE FUNCTION {t}instructions_notify()`
+// pgNotifyTriggers: one per event (a trigger with transition tables
+// serves one event).
+var pgNotifyTriggers = []string{
+	`CREATE TRIGGER instructions_notify_insert AFTER INSERT ON {t}instructions
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {t}instructions_notify()`,
+	`CREATE TRIGGER instructions_notify_update AFTER UPDATE ON {t}instructions
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {t}instructions_notify()`,
+}
 
 // createSchema creates the tables in one transaction (under an advisory
 // lock on PostgreSQL, so agents and nodes opening one database at once
@@ -104,13 +117,18 @@ func createSchema(ctx context.Context, db *sql.DB, d dialect, pgLock bool, schem
 			return fmt.Errorf("create notify function: %w", err)
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_trigger WHERE tgname = 'instructions_notify' AND tgrelid = $1::regclass`,
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_trigger WHERE tgname = 'instructions_notify_update' AND tgrelid = $1::regclass`,
 			d.prefix+"instructions").Scan(&n); err != nil {
 			return fmt.Errorf("look for the notify trigger: %w", err)
 		}
 		if n == 0 {
-			if _, err := tx.ExecContext(ctx, d.q(pgNotifyTrigger)); err != nil {
-				return fmt.Errorf("create notify trigger: %w", err)
+			if _, err := tx.ExecContext(ctx, d.q(`DROP TRIGGER IF EXISTS instructions_notify ON {t}instructions`)); err != nil {
+				return fmt.Errorf("drop the old notify trigger: %w", err)
+			}
+			for _, trig := range pgNotifyTriggers {
+				if _, err := tx.ExecContext(ctx, d.q(trig)); err != nil {
+					return fmt.Errorf("create notify trigger: %w", err)
+				}
 			}
 		}
 	}

@@ -22,6 +22,7 @@ type dialect struct {
 	now        string // an expression: the clock in unix ms
 	skipLocked string // appended to the take's inner SELECT
 	numbered   bool   // $N → ?N (SQLite's numbered parameters)
+	blob       string // the binary column type: BLOB or BYTEA
 }
 
 var placeholder = regexp.MustCompile(`\$(\d+)`)
@@ -32,6 +33,18 @@ func (d dialect) q(query string) string {
 		query = placeholder.ReplaceAllString(query, "?$1")
 	}
 	return query
+}
+
+// qSeq is q for a statement whose parameters appear in order, each once
+// ($1, $2, ...): SQLite gets plain ? parameters, since looking up a
+// numbered one (?N) walks a list of all of them, quadratic in a statement
+// of thousands.
+func (d dialect) qSeq(query string) string {
+	if !d.numbered {
+		return d.q(query)
+	}
+	query = strings.NewReplacer("{t}", d.prefix, "{now}", d.now, "{skip}", d.skipLocked).Replace(query)
+	return placeholder.ReplaceAllString(query, "?")
 }
 
 const cols = `id, node, task_id, attempt, host, type, kind, payload, state, taker, lease_until, result, error, created_at, taken_at, finished_at, updated_at`
@@ -46,6 +59,77 @@ type sqlTable struct {
 	closed  chan struct{}
 
 	put, putGet, renew, complete, cancel, reap, purge, putStatus, statuses string
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared batch statements, by text (see query)
+	texts  map[string]string    // batch statement texts, by shape (see text)
+}
+
+// text returns the statement of a shape (say "put/512"), built once.
+func (t *sqlTable) text(shape string, build func() string) string {
+	t.stmtMu.Lock()
+	q, ok := t.texts[shape]
+	t.stmtMu.Unlock()
+	if ok {
+		return q
+	}
+	q = build()
+	t.stmtMu.Lock()
+	if t.texts == nil {
+		t.texts = map[string]string{}
+	}
+	if len(t.texts) < maxStmts {
+		t.texts[shape] = q
+	}
+	t.stmtMu.Unlock()
+	return q
+}
+
+// maxStmts bounds the prepared statements a handle keeps: batch shapes are
+// powers of two (padRows), so a handle needs a few dozen.
+const maxStmts = 256
+
+// query runs q as a prepared statement kept for the handle's life: batch
+// statements are long, and parsing one again for every batch costs more
+// than running it.
+func (t *sqlTable) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.stmtMu.Lock()
+	st := t.stmts[q]
+	t.stmtMu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = t.db.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		t.stmtMu.Lock()
+		switch old := t.stmts[q]; {
+		case old != nil:
+			_ = st.Close()
+			st = old
+		case len(t.stmts) < maxStmts:
+			if t.stmts == nil {
+				t.stmts = map[string]*sql.Stmt{}
+			}
+			t.stmts[q] = st
+		default:
+			t.stmtMu.Unlock()
+			defer st.Close()
+			return st.QueryContext(ctx, args...)
+		}
+		t.stmtMu.Unlock()
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// padRows is the row count a batch of n is written as: the next power of
+// two (the last row repeated, which every batch statement tolerates), so a
+// handle prepares one statement per power, not one per size.
+func padRows(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
 }
 
 func newSQLTable(db *sql.DB, d dialect) *sqlTable {
@@ -82,6 +166,12 @@ func (t *sqlTable) Close() error {
 		if t.onClose != nil {
 			t.onClose()
 		}
+		t.stmtMu.Lock()
+		for _, st := range t.stmts {
+			_ = st.Close()
+		}
+		t.stmts = nil
+		t.stmtMu.Unlock()
 		err = t.db.Close()
 	})
 	return err
@@ -142,10 +232,8 @@ func (t *sqlTable) Take(ctx context.Context, r TakeRequest) ([]Instruction, erro
 		return nil, fmt.Errorf("%w: take needs a Taker, Types, Max >= 1 and Lease > 0 (got %q, %v, %d, %v)", ErrInvalid, r.Taker, r.Types, r.Max, r.Lease)
 	}
 	args := []any{r.Taker, r.Lease.Milliseconds(), r.Host, r.Max}
-	in := make([]string, len(r.Types))
-	for i, typ := range r.Types {
+	for _, typ := range r.Types {
 		args = append(args, typ)
-		in[i] = "$" + strconv.Itoa(len(args))
 	}
 	// The CTE picks, the UPDATE claims. MATERIALIZED runs the pick once:
 	// a subquery under IN may be rescanned by PostgreSQL's planner, and
@@ -153,17 +241,23 @@ func (t *sqlTable) Take(ctx context.Context, r TakeRequest) ([]Instruction, erro
 	// check is repeated in the UPDATE because PostgreSQL re-evaluates it on
 	// the row version it locks. SQLite runs the statement under its write
 	// lock.
-	q := t.d.q(`WITH picked AS MATERIALIZED (SELECT id AS pick FROM {t}instructions
+	q := t.text(fmt.Sprintf("take/%d", len(r.Types)), func() string {
+		in := make([]string, len(r.Types))
+		for i := range r.Types {
+			in[i] = "$" + strconv.Itoa(5+i)
+		}
+		return t.d.q(`WITH picked AS MATERIALIZED (SELECT id AS pick FROM {t}instructions
 			WHERE state = 'new' AND kind = 'task' AND (host = '' OR host = $3) AND type IN (` + strings.Join(in, ", ") + `)
 			ORDER BY id LIMIT $4{skip})
 		UPDATE {t}instructions SET state = 'taken', taker = $1, lease_until = {now} + $2, taken_at = {now}, updated_at = {now}
 		WHERE state = 'new' AND id IN (SELECT pick FROM picked)
-		RETURNING ` + cols)
-	rows, err := t.db.QueryContext(ctx, q, args...)
+		RETURNING ` + takeCols)
+	})
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, t.wrap("take instructions", err)
 	}
-	got, err := scanAll(rows)
+	got, err := scanTaken(rows, r.Taker)
 	if err != nil {
 		return nil, t.wrap("take instructions", err)
 	}
@@ -241,21 +335,57 @@ func (t *sqlTable) Get(ctx context.Context, ids ...int64) ([]Instruction, error)
 	return t.byIDs(ctx, "get instructions", ids, "")
 }
 
+func (t *sqlTable) FinishedSince(ctx context.Context, node string, since time.Time) ([]Instruction, error) {
+	q := t.text("finished-since", func() string {
+		return t.d.q(`SELECT id, task_id, attempt, state, taker, result, error, finished_at FROM {t}instructions
+			WHERE node = $1 AND finished_at >= $2 AND state IN ('done', 'failed')`)
+	})
+	rows, err := t.query(ctx, q, node, since.UnixMilli())
+	if err != nil {
+		return nil, t.wrap("read finished instructions", err)
+	}
+	defer rows.Close()
+	var out []Instruction
+	for rows.Next() {
+		in := Instruction{Node: node, Kind: KindTask}
+		var taskID, fin int64
+		var state string
+		if err := rows.Scan(&in.ID, &taskID, &in.Attempt, &state, &in.Taker, &in.Result, &in.Error, &fin); err != nil {
+			return nil, t.wrap("read finished instructions", err)
+		}
+		in.TaskID, in.State, in.Finished, in.Updated = uint64(taskID), State(state), ms(fin), ms(fin)
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.wrap("read finished instructions", err)
+	}
+	return out, nil
+}
+
 func (t *sqlTable) Finished(ctx context.Context, ids []int64) ([]Instruction, error) {
-	return t.byIDs(ctx, "read finished instructions", ids, " AND state IN ('done', 'failed')")
+	// (state || '') keeps the planner on the primary key: an index on state
+	// would read every finished row.
+	return t.byIDs(ctx, "read finished instructions", ids, " AND (state || '') IN ('done', 'failed')")
 }
 
 // byIDs reads ids in chunks (SQLite allows 32,766 parameters; chunks keep
 // each statement small on both).
 func (t *sqlTable) byIDs(ctx context.Context, op string, ids []int64, cond string) ([]Instruction, error) {
 	var out []Instruction
-	for chunk := range slices.Chunk(ids, 500) {
-		args := make([]any, len(chunk))
-		in := make([]string, len(chunk))
-		for i, id := range chunk {
-			args[i], in[i] = id, "$"+strconv.Itoa(i+1)
+	for chunk := range slices.Chunk(ids, 512) {
+		n := padRows(len(chunk))
+		args := make([]any, n)
+		for i := range n {
+			args[i] = chunk[min(i, len(chunk)-1)]
 		}
-		rows, err := t.db.QueryContext(ctx, t.d.q(`SELECT `+cols+` FROM {t}instructions WHERE id IN (`+strings.Join(in, ", ")+`)`+cond+` ORDER BY id`), args...)
+		q := t.text(fmt.Sprintf("ids/%d/%s", n, cond), func() string {
+			in := make([]string, n)
+			for i := range n {
+				in[i] = "$" + strconv.Itoa(i+1)
+			}
+			return t.d.qSeq(`SELECT ` + cols + ` FROM {t}instructions WHERE id IN (` + strings.Join(in, ", ") + `)` + cond + ` ORDER BY id`)
+		})
+		rows, err := t.query(ctx, q, args...)
 		if err != nil {
 			return nil, t.wrap(op, err)
 		}
@@ -312,6 +442,26 @@ func ms(v int64) time.Time {
 	return time.UnixMilli(v)
 }
 
+// takeCols are what a taker needs of the rows it takes: a row is 17
+// columns, and converting each costs more than the statement's work.
+const takeCols = `id, node, task_id, attempt, host, type, kind, payload, lease_until, taken_at`
+
+func scanTaken(rows *sql.Rows, taker string) ([]Instruction, error) {
+	defer rows.Close()
+	var out []Instruction
+	for rows.Next() {
+		in := Instruction{State: StateTaken, Taker: taker}
+		var taskID, lease, taken int64
+		var kind string
+		if err := rows.Scan(&in.ID, &in.Node, &taskID, &in.Attempt, &in.Host, &in.Type, &kind, &in.Payload, &lease, &taken); err != nil {
+			return nil, err
+		}
+		in.TaskID, in.Kind, in.LeaseUntil, in.Taken, in.Updated = uint64(taskID), Kind(kind), ms(lease), ms(taken), ms(taken)
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
 func scanAll(rows *sql.Rows) ([]Instruction, error) {
 	defer rows.Close()
 	var out []Instruction
@@ -352,6 +502,12 @@ func (h *hub) subscribe() (<-chan struct{}, func()) {
 		defer h.mu.Unlock()
 		delete(h.subs, id)
 	}
+}
+
+func (h *hub) subscribed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) > 0
 }
 
 func (h *hub) wake() {

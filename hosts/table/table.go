@@ -119,6 +119,9 @@ type Table interface {
 	// (Node, TaskID, Attempt) writes nothing and returns the existing row, so a
 	// bridge that retries a Put never makes two instructions for one attempt.
 	Put(ctx context.Context, in Instruction) (Instruction, error)
+	// PutBatch is Put for many instructions, a few statements for all of
+	// them; the rows come back in the order of ins.
+	PutBatch(ctx context.Context, ins []Instruction) ([]Instruction, error)
 	// Take atomically moves up to r.Max new task instructions for r.Host (or
 	// for any host) of r.Types to taken by r.Taker, with a lease of r.Lease,
 	// and returns them in id order. Two concurrent takers never get the
@@ -131,6 +134,10 @@ type Table interface {
 	// failure is empty, failed with failure otherwise. ErrNotTaken when it is
 	// no longer taken by taker: the result is not applied (fencing).
 	Complete(ctx context.Context, id int64, taker string, result []byte, failure string) error
+	// CompleteBatch is Complete for many instructions of one taker. The
+	// error is the statement's; the slice has, per completion, nil when
+	// applied or an ErrNotTaken when refused (fencing, as Complete).
+	CompleteBatch(ctx context.Context, taker string, cs []Completion) ([]error, error)
 	// Cancel fails a new or taken instruction with reason; false if it had
 	// already finished.
 	Cancel(ctx context.Context, id int64, reason string) (bool, error)
@@ -145,6 +152,12 @@ type Table interface {
 	Get(ctx context.Context, ids ...int64) ([]Instruction, error)
 	// Finished returns those of ids that are done or failed.
 	Finished(ctx context.Context, ids []int64) ([]Instruction, error)
+	// FinishedSince returns node's instructions that finished at or after
+	// since (the database's clock), by an index: what a bridge with
+	// thousands of instructions in flight reads instead of looking each up.
+	// The rows carry what a result needs (ID, TaskID, Attempt, State,
+	// Taker, Result, Error, Finished), not the payload.
+	FinishedSince(ctx context.Context, node string, since time.Time) ([]Instruction, error)
 
 	// PutStatus writes a host's status (one row per host, replaced).
 	PutStatus(ctx context.Context, s HostStatus) error
@@ -154,7 +167,8 @@ type Table interface {
 	// Subscribe returns a channel that receives (coalesced, never blocking
 	// the writer) whenever the table may have changed: on PostgreSQL every
 	// insert or state change by anyone (LISTEN/NOTIFY); on SQLite the writes
-	// made through this handle only, so other processes are seen by polling.
+	// made through this handle at once, and those of other processes and
+	// handles within Config.Watch (PRAGMA data_version).
 	// Call the returned func to unsubscribe.
 	Subscribe() (<-chan struct{}, func())
 	// Backend is "sqlite" or "postgres".
@@ -180,11 +194,17 @@ type Config struct {
 	// MaxConns bounds the connection pool. Default 8 (SQLite: 1 writer
 	// connection is used regardless; see sqlite.go).
 	MaxConns int
+	// Watch is how often a SQLite handle checks whether another process
+	// wrote to the file (PRAGMA data_version), to wake its subscribers
+	// without waiting for their poll: SQLite's stand-in for NOTIFY. Only
+	// while someone subscribes. Default 10 ms; 0 turns it off. Unused by
+	// PostgreSQL, which notifies.
+	Watch time.Duration
 }
 
 // DefaultConfig returns the defaults for dsn.
 func DefaultConfig(dsn string) Config {
-	return Config{DSN: dsn, Schema: "shoal_hosts", ConnectTimeout: 5 * time.Second, BusyTimeout: 10 * time.Second, MaxConns: 8}
+	return Config{DSN: dsn, Schema: "shoal_hosts", ConnectTimeout: 5 * time.Second, BusyTimeout: 10 * time.Second, MaxConns: 8, Watch: 10 * time.Millisecond}
 }
 
 // Validate names the first bad field.
@@ -196,6 +216,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("hosts/table: Config.ConnectTimeout must be > 0 (default 5s), got %v", c.ConnectTimeout)
 	case c.BusyTimeout <= 0:
 		return fmt.Errorf("hosts/table: Config.BusyTimeout must be > 0 (default 10s), got %v", c.BusyTimeout)
+	case c.Watch < 0:
+		return fmt.Errorf("hosts/table: Config.Watch must be >= 0 (default 10ms, 0: off), got %v", c.Watch)
 	case c.MaxConns <= 0:
 		return fmt.Errorf("hosts/table: Config.MaxConns must be > 0 (default 8), got %d", c.MaxConns)
 	}
