@@ -61,13 +61,15 @@ type group struct {
 }
 
 // doneGroup is an original that finished successfully within the window:
-// a value, not a pointer, so the window costs one map slot per digest and
-// nothing for the collector to chase.
+// a value with no pointer in it, so the window costs one map slot per digest
+// (56 bytes and the map's control byte) and nothing for the collector to
+// scan. Outputs, when there are any, are kept in Machine.outputs by the
+// original's id.
 type doneGroup struct {
-	orig     uint64
-	finished int64
-	attempts int32
-	output   []byte
+	orig      uint64
+	finished  int64
+	attempts  int32
+	hasOutput bool
 }
 
 type finishedRef struct {
@@ -89,6 +91,7 @@ type Machine struct {
 	cfg      Config
 	groups   map[task.Digest]*group    // live groups: queued, leased, retrying
 	done     map[task.Digest]doneGroup // finished successfully within the window
+	outputs  map[uint64][]byte         // by original id: the outputs of done groups that have one
 	spare    []*group                  // finished groups, for reuse
 	live     map[uint64]task.Digest    // id of a live original or member → digest
 	finished []finishedRef             // FIFO by finish time, for eviction
@@ -101,7 +104,18 @@ type Machine struct {
 
 // New returns an empty machine.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, groups: map[task.Digest]*group{}, done: map[task.Digest]doneGroup{}, live: map[uint64]task.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
+	return &Machine{cfg: cfg, groups: map[task.Digest]*group{}, done: map[task.Digest]doneGroup{}, outputs: map[uint64][]byte{}, live: map[uint64]task.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
+}
+
+// remember keeps a successful original's result for the window.
+func (m *Machine) remember(r *task.Result) {
+	if old, ok := m.done[r.Digest]; ok && old.hasOutput {
+		delete(m.outputs, old.orig) // an expired group the digest ran again after
+	}
+	m.done[r.Digest] = doneGroup{orig: r.ID, finished: r.FinishedAt, attempts: r.Attempts, hasOutput: len(r.Output) > 0}
+	if len(r.Output) > 0 {
+		m.outputs[r.ID] = r.Output
+	}
 }
 
 // maxSpare bounds the finished groups kept for reuse.
@@ -134,7 +148,7 @@ func (m *Machine) Seed(r task.Result) {
 	if _, ok := m.done[r.Digest]; ok {
 		return
 	}
-	m.done[r.Digest] = doneGroup{orig: r.ID, finished: r.FinishedAt, attempts: r.Attempts, output: r.Output}
+	m.remember(&r)
 	m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
 }
 
@@ -193,7 +207,7 @@ func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
 			fx.Credit[t.Class]++
 			fx.Persist = append(fx.Persist, task.Result{
 				ID: t.ID, Class: t.Class, Digest: t.Digest, State: messages.StateDone,
-				Output: dg.output, Attempts: dg.attempts, AliasOf: dg.orig, FinishedAt: ts,
+				Output: m.outputs[dg.orig], Attempts: dg.attempts, AliasOf: dg.orig, FinishedAt: ts,
 			})
 			m.Absorbed++
 		default:
@@ -263,7 +277,7 @@ func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
 		}
 		delete(m.groups, r.Digest) // failed or cancelled work: a new submission runs anew
 		if r.State == messages.StateDone && m.cfg.Window > 0 {
-			m.done[r.Digest] = doneGroup{orig: r.ID, finished: r.FinishedAt, attempts: r.Attempts, output: r.Output}
+			m.remember(r)
 			m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
 		}
 		m.release(g)
@@ -351,6 +365,7 @@ func (m *Machine) evict(now time.Time) {
 		if g, ok := m.done[f.digest]; ok && g.orig == f.orig {
 			delete(m.done, f.digest)
 		}
+		delete(m.outputs, f.orig)
 		m.finished[m.head] = finishedRef{}
 		m.head++
 	}

@@ -504,3 +504,24 @@ func TestCancelTooLate(t *testing.T) {
 		t.Fatalf("duplicate after a finished original: %+v", fx)
 	}
 }
+
+// TestOutputsLeaveWithTheirGroup: a done group's output is kept only while
+// the group is in the window, and only for groups that have one.
+func TestOutputsLeaveWithTheirGroup(t *testing.T) {
+	m := newM()
+	for i := range uint64(4) {
+		m.Tasks(t0, []task.Record{mkRecord(i+1, byte(i), messages.ClassNormal)})
+		out := ""
+		if i%2 == 0 {
+			out = "result"
+		}
+		m.Finished(t0, []task.Result{done(i+1, byte(i), out, t0)})
+	}
+	if len(m.outputs) != 2 {
+		t.Fatalf("%d outputs kept, want the 2 non-empty ones", len(m.outputs))
+	}
+	m.Tick(t0.Add(window + time.Minute))
+	if m.Len() != 0 || len(m.outputs) != 0 {
+		t.Fatalf("after the window: %d groups, %d outputs; want none", m.Len(), len(m.outputs))
+	}
+}
