@@ -55,7 +55,7 @@ func newDescs() descs {
 	gauge("unplaceable", "shoal_queue_unplaceable_tasks", "Tasks set aside because no executor satisfies their requirements.")
 	d.queueDepth = desc("shoal_queue_depth_tasks", "Tasks queued in memory, by priority class.", "class")
 	d.classStandby = desc("shoal_pump_class_standby_tasks", "Standby tasks, by priority class.", "class")
-	d.classPaused = desc("shoal_queue_paused_info", "1 when the class is paused.", "class")
+	d.classPaused = desc("shoal_queue_class_paused", "1 when the class is paused.", "class")
 
 	// Durable task totals (the store's, surviving a restart on Pebble).
 	d.tasksDone = desc("shoal_tasks_done_total", "Tasks finished done (durable on Pebble: survives restarts).")
@@ -75,10 +75,10 @@ func newDescs() descs {
 	counter("timed_out", "shoal_dispatch_run_timeouts_total", "Attempts that overran their run timeout.")
 
 	// Executors and supervision.
-	d.executors = desc("shoal_executors", "Executors, by state (active, sleeping, draining, failed).", "state")
-	d.execSlots = desc("shoal_executor_slots", "An executor's slots.", "executor")
-	d.execLeases = desc("shoal_executor_leases", "An executor's leases now.", "executor")
-	d.execRestarts = desc("shoal_executor_restarts_total", "Restarts of an executor process the node launched.", "executor")
+	d.executors = desc("shoal_dispatch_executors", "Executors, by state (active, sleeping, draining, failed).", "state")
+	d.execSlots = desc("shoal_dispatch_executor_slots", "An executor's slots.", "executor")
+	d.execLeases = desc("shoal_dispatch_executor_leases", "An executor's leases now.", "executor")
+	d.execRestarts = desc("shoal_supervisor_executor_restarts_total", "Restarts of an executor process the node launched.", "executor")
 	counter("alerts", "shoal_supervisor_alerts_total", "Alerts the supervisor raised.")
 	counter("restarts", "shoal_supervisor_restarts_total", "Executor processes the supervisor restarted.")
 	d.alerts = desc("shoal_supervisor_recent_alerts", "Alerts in the supervisor's recent list.")
@@ -92,7 +92,7 @@ func newDescs() descs {
 
 	// Flows.
 	gauge("flows_running", "shoal_flows_running", "Flows running now.")
-	gauge("flows_waiting", "shoal_flows_waiting", "Flows waiting (for a place or a timer).")
+	gauge("flows_waiting", "shoal_flows_waiting", "Flows not started yet (waiting for a place).")
 	counter("flows_done", "shoal_flows_done_total", "Flows finished done since the node started.")
 	counter("flows_failed", "shoal_flows_failed_total", "Flows failed.")
 	counter("flows_cancelled", "shoal_flows_cancelled_total", "Flows cancelled.")
@@ -111,8 +111,8 @@ func newDescs() descs {
 	// Cloud.
 	counter("cloud_provisioned", "shoal_cloud_provisioned_executors_total", "Cloud executors provisioned.")
 	counter("cloud_released", "shoal_cloud_released_executors_total", "Cloud executors released.")
-	counter("cloud_failed", "shoal_cloud_provision_failures_total", "Provisions that failed.")
-	counter("cloud_refused", "shoal_cloud_provision_refusals_total", "Provisions refused (budget or limits).")
+	counter("cloud_failed", "shoal_cloud_provision_failures_total", "Cloud executors that failed (never registered in time, or vanished).")
+	counter("cloud_refused", "shoal_cloud_provision_refusals_total", "Cloud spills refused (no provider instance could run the tasks).")
 	counter("cloud_for_unplaceable", "shoal_cloud_provisions_unplaceable_total", "Provisions for tasks no executor could run.")
 	counter("cloud_for_saturation", "shoal_cloud_provisions_saturation_total", "Provisions for saturated executors.")
 	gauge("cloud_active", "shoal_cloud_active_executors", "Cloud executors running now.")

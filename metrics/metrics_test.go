@@ -236,8 +236,8 @@ func TestScrapeRealNode(t *testing.T) {
 	want(t, fams, 0, "shoal_dispatch_leases")
 	want(t, fams, 0, "shoal_pump_standby_tasks")
 	want(t, fams, 0, "shoal_queue_depth_tasks", "class", "normal")
-	want(t, fams, 1, "shoal_executors", "state", "active")
-	want(t, fams, 4, "shoal_executor_slots", "executor", "w1")
+	want(t, fams, 1, "shoal_dispatch_executors", "state", "active")
+	want(t, fams, 4, "shoal_dispatch_executor_slots", "executor", "w1")
 	want(t, fams, 0, "shoal_flows_running")
 	if g := st.Counters["granted"]; g < 7 {
 		t.Errorf("status granted %d, want >= 7", g)
@@ -304,6 +304,28 @@ func TestMetricsDocumented(t *testing.T) {
 	for name := range documented {
 		if !have[name] && !strings.HasSuffix(name, "_bucket") {
 			t.Errorf("docs/metrics.md names %s, which the collector does not describe", name)
+		}
+	}
+}
+
+// The Grafana dashboard in deploy/ queries only metrics that exist.
+func TestDashboardMetricsExist(t *testing.T) {
+	raw, err := os.ReadFile("../deploy/grafana-shoal.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, n := range metrics.Names() {
+		have[n] = true
+	}
+	used := regexp.MustCompile(`shoal_[a-z_]+`).FindAllString(string(raw), -1)
+	if len(used) < 20 {
+		t.Fatalf("the dashboard queries %d shoal metrics; expected its panels", len(used))
+	}
+	for _, n := range used {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")
+		if !have[base] {
+			t.Errorf("deploy/grafana-shoal.json queries %s, which the collector does not describe", n)
 		}
 	}
 }
