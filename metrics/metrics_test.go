@@ -329,3 +329,45 @@ func TestDashboardMetricsExist(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScrape is one scrape of a node with an executor attached: the
+// questions to the actors and the encoding (docs/metrics.md).
+func BenchmarkScrape(b *testing.B) {
+	system := actor.NewActorSystem()
+	defer system.Shutdown()
+	cfg := node.DefaultConfig(b.TempDir())
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	n, err := node.Start(context.Background(), cfg, system, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Stop()
+	w := sdk.NewWorker(sdk.Local(system), sdk.WorkerConfig{ID: "w1", Slots: 4, NoLoad: true})
+	w.Handle("ok", func(context.Context, messages.Task) ([]byte, error) { return nil, nil })
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { _ = w.Run(ctx) }()
+	h := metrics.Handler(n, metrics.Config{})
+	req := httptestRequest()
+	for b.Loop() {
+		rec := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(rec, req)
+		if rec.code != 0 && rec.code != http.StatusOK {
+			b.Fatalf("scrape: %d", rec.code)
+		}
+	}
+}
+
+func httptestRequest() *http.Request {
+	r, _ := http.NewRequest("GET", "/metrics", nil)
+	return r
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(c int)           { d.code = c }

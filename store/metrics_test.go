@@ -67,3 +67,29 @@ func TestPebbleTotalsSurviveReopen(t *testing.T) {
 		t.Fatalf("after reopen: %+v, want %+v", got, want)
 	}
 }
+
+// BenchmarkReadTotals is the start-up cost of the durable totals: one point
+// read of m/totals, whatever the number of results (docs/metrics.md).
+func BenchmarkReadTotals(b *testing.B) {
+	p, err := OpenPebble(DefaultPebbleConfig(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	const n = 100_000
+	for lo := uint64(1); lo <= n; lo += 10_000 {
+		var bt Batch
+		for id := lo; id < lo+10_000; id++ {
+			bt.Tasks = append(bt.Tasks, mkTask(id, messages.ClassNormal))
+			bt.Results = append(bt.Results, mkResult(id, messages.ClassNormal, base))
+		}
+		if err := p.Commit(b.Context(), &bt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if t, err := readTotals(p.db); err != nil || t.Done != n {
+			b.Fatalf("%+v %v", t, err)
+		}
+	}
+}
