@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/store/pgtest"
 	"github.com/shoalrt/shoal/task"
 )
 
@@ -91,5 +92,35 @@ func BenchmarkReadTotals(b *testing.B) {
 		if t, err := readTotals(p.db); err != nil || t.Done != n {
 			b.Fatalf("%+v %v", t, err)
 		}
+	}
+}
+
+// The PostgreSQL store observes its group commits and counts the results it
+// wrote since open (not durably: a reopen starts at zero).
+func TestPostgresMetered(t *testing.T) {
+	srv := pgtest.Start(t)
+	cfg := DefaultPostgresConfig(srv.NewDatabase(t))
+	p, err := OpenPostgres(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var b Batch
+	for id := uint64(1); id <= 3; id++ {
+		b.Tasks = append(b.Tasks, mkTask(id, messages.ClassNormal))
+	}
+	if err := p.Commit(t.Context(), &b); err != nil {
+		t.Fatal(err)
+	}
+	dead := mkResult(2, messages.ClassNormal, base)
+	dead.State = messages.StateDead
+	if err := p.Commit(t.Context(), &Batch{Results: []task.Result{mkResult(1, messages.ClassNormal, base), dead}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, durable := p.Totals(); got != (Totals{Done: 1, Dead: 1}) || durable {
+		t.Errorf("totals %+v durable %v, want done 1 dead 1, not durable", got, durable)
+	}
+	if c, s := p.CommitLatency().Count, p.SyncLatency().Count; c != 2 || s != 2 {
+		t.Errorf("observed %d commits and %d syncs, want 2 and 2", c, s)
 	}
 }
