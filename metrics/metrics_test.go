@@ -272,7 +272,8 @@ func TestScrapeRealNode(t *testing.T) {
 	want(t, fams, 5, "shoal_tasks_done_total")
 	want(t, fams, 2, "shoal_tasks_dead_total")
 	want(t, fams, 0, "shoal_intake_accepted_tasks_total") // since start
-	runTasks(t, system2, "a", 1, 0) // a duplicate of the first
+	// A duplicate of the first task, then a new one.
+	runTasks(t, system2, "a", 1, 0)
 	runTasks(t, system2, "b", 1, 0)
 	fams = s2.scrape(t)
 	want(t, fams, 6, "shoal_tasks_done_total")
