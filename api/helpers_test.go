@@ -16,6 +16,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shoalrt/shoal/api"
+	"github.com/shoalrt/shoal/metrics"
 	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
@@ -48,6 +49,7 @@ func start(t *testing.T, mutNode func(*node.Config), mutAPI func(*api.Config)) *
 	acfg := api.DefaultConfig()
 	acfg.Token = testToken
 	acfg.Logger = cfg.Logger
+	acfg.Ready, acfg.Metrics = n.Ready, metrics.Handler(n, metrics.Config{})
 	if mutAPI != nil {
 		mutAPI(&acfg)
 	}

@@ -24,8 +24,15 @@ import (
 // Config configures the HTTP API.
 type Config struct {
 	// Token, when set, is required as "Authorization: Bearer <Token>" on
-	// every route but /healthz. Empty: no authentication (loopback use).
+	// every route but /healthz and /readyz. Empty: no authentication
+	// (loopback use).
 	Token string
+	// Ready answers /readyz: nil error, 200; an error, 503 with the error
+	// as the reason (node.Node.Ready). Nil: /readyz answers 503 "no
+	// readiness check".
+	Ready func(context.Context) error
+	// Metrics serves GET /metrics (metrics.Handler). Nil: 404.
+	Metrics http.Handler
 	// MaxBodyBytes bounds a request body. Default 16 MiB.
 	MaxBodyBytes int64
 	// MaxWait bounds a long poll (task wait, agent lease). Default 60 s.
@@ -103,6 +110,8 @@ func New(cfg Config, conn *sdk.Conn) (*Server, error) {
 	s := &Server{cfg: cfg, conn: conn, client: c, log: cfg.Logger, agents: map[string]*relayEntry{}}
 	s.routes = []Route{
 		{Method: "GET", Path: "/healthz", Public: true, handler: s.healthz},
+		{Method: "GET", Path: "/readyz", Public: true, handler: s.readyz},
+		{Method: "GET", Path: "/metrics", handler: s.metrics},
 		{Method: "POST", Path: "/v1/tasks", handler: s.submit},
 		{Method: "GET", Path: "/v1/tasks/{id}", handler: s.getTask},
 		{Method: "POST", Path: "/v1/tasks/wait", handler: s.wait},

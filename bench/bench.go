@@ -79,6 +79,10 @@ type Options struct {
 	// Slots is each worker's slot count. Default 256 (W1, W2, W6), 64 (W3),
 	// 2 (W4); W8: each host agent's, 1,024.
 	Slots int
+	// Scrape, when > 0, serves the node's Prometheus /metrics on loopback
+	// and scrapes it at this interval during the run (docs/metrics.md:
+	// the metrics' cost). Default 0: no scraper.
+	Scrape time.Duration
 	// Mode is W1's mode: "drain" (submit everything, then start the
 	// executors; default) or "concurrent" (producers and executors at once).
 	Mode string

@@ -70,6 +70,14 @@ func startEnv(ctx context.Context, opt Options, label string) (*env, error) {
 	}
 	conn := sdk.Local(system)
 	e := &env{opt: opt, dir: dir, system: system, node: n, conn: conn, client: sdk.NewClient(conn)}
+	if opt.Scrape > 0 {
+		stop, err := e.startScraper() // scrape.go
+		if err != nil {
+			_ = e.close()
+			return nil, err
+		}
+		e.stopWks = append(e.stopWks, stop)
+	}
 	return e, nil
 }
 

@@ -76,6 +76,12 @@ type Pebble struct {
 
 	commits, syncs, maxGroup, bytes atomic.Uint64
 
+	// Metrics (pebble_totals.go): one latency observation per group;
+	// totals is committer-owned, totalsPub its copy for readers.
+	commitLatency, syncLatency LatencyHistogram
+	totals                     Totals
+	totalsPub                  atomic.Pointer[Totals]
+
 	// testHookBeforeGroup, when set (by tests, before the first write), runs
 	// on the committer just before it writes a group.
 	testHookBeforeGroup func()
@@ -135,13 +141,20 @@ func OpenPebble(cfg PebbleConfig) (*Pebble, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	totals, err := readTotals(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	p := &Pebble{
 		db:            db,
 		log:           logger,
 		cfg:           cfg,
 		committerDone: make(chan struct{}),
 		maxID:         maxID,
+		totals:        totals,
 	}
+	p.totalsPub.Store(&totals)
 	p.commitQueue.init()
 	go p.commitLoop()
 	logger.Info("store opened", "dir", cfg.Dir, "max_id", maxID)

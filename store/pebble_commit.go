@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/vmihailenco/msgpack/v5"
@@ -186,7 +187,7 @@ const (
 // encodedSize returns the bytes b's records take in a pebble.Batch, plus
 // room for the m/maxid update the committer may add.
 func encodedSize(b *Batch) (int, error) {
-	size := batchHeaderLen + maxIDEntrySize
+	size := batchHeaderLen + maxIDEntrySize + totalsEntrySize
 	for i := range b.Tasks {
 		size += 2*batchEntryOverhead + taskKeyLen + taskSize(&b.Tasks[i]) + pendingKeyLen
 	}
@@ -255,8 +256,10 @@ func (p *Pebble) commitGroup(group []*commitReq) {
 	if hook := p.testHookBeforeGroup; hook != nil {
 		hook()
 	}
+	start := time.Now()
 	applied := group[:0:0]
 	synced := false
+	totals := p.totals
 	bytes := 0
 	var failed []*commitReq // refused by Pebble, with their errors below
 	var failures []error
@@ -278,10 +281,16 @@ func (p *Pebble) commitGroup(group []*commitReq) {
 		if r.maxID > p.maxID {
 			_ = r.pb.Set(maxIDKey, be8(r.maxID), nil)
 		}
+		next := totals
+		if r.b != nil && len(r.b.Results) > 0 {
+			next = totals.add(r.b.Results)
+			_ = r.pb.Set(totalsKey, next.encode(), nil) // with the results it counts
+		}
 		last := i == len(group)-1
 		opts := pebble.NoSync
+		var syncStart time.Time
 		if last {
-			opts = pebble.Sync
+			opts, syncStart = pebble.Sync, time.Now()
 		}
 		bytes += r.pb.Len()
 		if err := r.pb.Commit(opts); err != nil {
@@ -289,6 +298,10 @@ func (p *Pebble) commitGroup(group []*commitReq) {
 			failures = append(failures, fmt.Errorf("store: commit: %w", err))
 			continue
 		}
+		if last {
+			p.syncLatency.Observe(time.Since(syncStart))
+		}
+		totals = next
 		p.maxID = max(p.maxID, r.maxID)
 		applied = append(applied, r)
 		synced = last
@@ -299,7 +312,14 @@ func (p *Pebble) commitGroup(group []*commitReq) {
 	}
 	var err error
 	if !synced && len(applied) > 0 {
+		syncStart := time.Now()
 		err = p.db.LogData(nil, pebble.Sync)
+		p.syncLatency.Observe(time.Since(syncStart))
+	}
+	p.commitLatency.Observe(time.Since(start))
+	if totals != p.totals {
+		p.totals = totals
+		p.totalsPub.Store(&totals)
 	}
 	p.syncs.Add(1)
 	p.commits.Add(uint64(n))

@@ -116,6 +116,11 @@ type Postgres struct {
 
 	commits, syncs, maxGroup, retries atomic.Uint64
 
+	// Metrics (Metered): one latency observation per group; totals of
+	// results written since open (not durable: see docs/metrics.md).
+	commitLatency, syncLatency LatencyHistogram
+	totals                     [4]atomic.Uint64
+
 	// testHookBeforeGroup, when set (by tests, before the first write), runs
 	// on the committer just before it writes a group.
 	testHookBeforeGroup func()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,7 @@ type pgWrite struct {
 	attempts   []int32
 	maxID      uint64
 	paused     []byte // msgpack task.Paused, nil: unchanged
+	totals     Totals // the results' kinds, for Metered.Totals
 }
 
 type pgTaskCols struct {
@@ -214,6 +216,7 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 		}
 		w.results = c
 		w.finished = c.id
+		w.totals = Totals{}.add(b.Results)
 	}
 	if len(b.Attempts) > 0 {
 		for _, i := range lastOfEach(len(b.Attempts), func(i int) uint64 { return b.Attempts[i].ID }) {
@@ -311,6 +314,8 @@ func (p *Postgres) commitGroup(group []*pgReq) {
 	if len(live) == 0 {
 		return
 	}
+	start := time.Now()
+	defer func() { p.commitLatency.Observe(time.Since(start)) }()
 	p.commits.Add(uint64(len(live)))
 	err := p.writeTx(live)
 	var pgErr *pgconn.PgError
@@ -322,6 +327,8 @@ func (p *Postgres) commitGroup(group []*pgReq) {
 			err := p.writeTx([]*pgReq{r})
 			if err != nil {
 				p.log.Error("commit refused", "err", err)
+			} else {
+				p.countTotals([]*pgReq{r})
 			}
 			r.finish(err)
 		}
@@ -330,6 +337,7 @@ func (p *Postgres) commitGroup(group []*pgReq) {
 	if err != nil {
 		p.log.Error("group commit failed", "requests", len(live), "err", err)
 	} else {
+		p.countTotals(live)
 		for {
 			m := p.maxGroup.Load()
 			if uint64(len(live)) <= m || p.maxGroup.CompareAndSwap(m, uint64(len(live))) {
@@ -385,6 +393,8 @@ func (p *Postgres) writeTx(reqs []*pgReq) error {
 	// one implicit transaction and commits it at the Sync, before the
 	// batch's last result arrives (pgx Conn.SendBatch), so Close returning
 	// nil means committed. One round trip, no BEGIN and COMMIT of their own.
+	syncStart := time.Now()
+	defer func() { p.syncLatency.Observe(time.Since(syncStart)) }()
 	br := p.pool.SendBatch(ctx, &b)
 	for range b.Len() {
 		if _, err := br.Exec(); err != nil {

@@ -57,6 +57,7 @@ type router struct {
 	// MembersChanged can fail those of a member that left at once rather
 	// than at their timeout.
 	waiting map[string]map[*forward]struct{}
+	counts  RouterStats // stats.go
 }
 
 // forward is a request to another member whose answer is awaited.
@@ -87,6 +88,8 @@ func (r *router) Receive(ctx actor.Context) {
 		r.outcomes(ctx, msg.IDs, r.d.Dedupe, messages.ActorOwnerDedupe, func(ids []uint64) any {
 			return &messages.Cancel{IDs: ids}
 		}, r.d.Timeout)
+	case StatsRequest:
+		ctx.Respond(r.stats())
 	case MembersChanged:
 		v := r.d.Directory.View()
 		for member, fs := range r.waiting {
@@ -96,6 +99,7 @@ func (r *router) Receive(ctx actor.Context) {
 			delete(r.waiting, member)
 			for fw := range fs {
 				fw.finished = true
+				r.counts.Failed++
 				fw.done(nil, messages.Errorf(messages.CodeUnavailable, "node %s left the cluster before it answered; retry (resubmitting is safe)", member))
 			}
 		}
@@ -242,13 +246,16 @@ func (r *router) local(ctx actor.Context, pid *actor.PID, msg any, timeout time.
 
 // remote asks member's actor name over remote; done runs in the router.
 func (r *router) remote(ctx actor.Context, v *View, member, name string, msg any, timeout time.Duration, done func(any, error)) {
+	r.counts.Forwarded++
 	addr := v.Remote(member)
 	if addr == "" {
+		r.counts.Failed++
 		done(nil, messages.Errorf(messages.CodeUnavailable, "member %s has no remote address", member))
 		return
 	}
 	f, err := r.d.Codec.RequestFuture(ctx, actor.NewPID(addr, name), msg, timeout)
 	if err != nil {
+		r.counts.Failed++
 		done(nil, err)
 		return
 	}
@@ -272,6 +279,7 @@ func (r *router) remote(ctx actor.Context, v *View, member, name string, msg any
 		out, err := r.d.Codec.Reply(res, err)
 		if err != nil {
 			if _, typed := err.(*messages.Error); !typed {
+				r.counts.Failed++
 				err = messages.Errorf(messages.CodeUnavailable, "node %s did not answer within %v: %v", member, timeout, err)
 			}
 		}

@@ -100,6 +100,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
 	f.IntVar(&o.Workers, "workers", 0, "in-process workers")
 	f.IntVar(&o.Slots, "slots", 0, "slots per worker")
 	f.StringVar(&o.Mode, "mode", "", "W1 mode: drain or concurrent")
+	f.DurationVar(&o.Scrape, "scrape", 0, "scrape the node's Prometheus /metrics over loopback at this interval during the run (0: no scraper; docs/metrics.md)")
 	f.Float64Var(&o.Prefetch, "prefetch", 0, "waiting tasks per slot the dispatcher always grants (node default 1; W4: 8)")
 	f.Float64Var(&o.Overload, "overload", 0, "W6 offered rate as a multiple of the drain rate (10)")
 	f.Int64Var(&o.StandbyLimit, "standby-limit", 0, "node standby limit (W6: 20000)")

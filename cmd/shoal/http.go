@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shoalrt/shoal/api"
+	"github.com/shoalrt/shoal/metrics"
+	"github.com/shoalrt/shoal/node"
 	"github.com/shoalrt/shoal/sdk"
 )
 
@@ -50,7 +52,7 @@ func (h *httpFlags) config() (api.Config, error) {
 
 // start serves the API on the node's actor system until ctx ends; it does
 // nothing when --http is unset. It prints the line scripts wait for.
-func (h *httpFlags) start(ctx context.Context, system *actor.ActorSystem, out io.Writer, log *slog.Logger) (done <-chan error, err error) {
+func (h *httpFlags) start(ctx context.Context, system *actor.ActorSystem, n *node.Node, out io.Writer, log *slog.Logger) (done <-chan error, err error) {
 	if h.addr == "" {
 		if h.token != "" {
 			return nil, fmt.Errorf("--api-token needs --http host:port")
@@ -62,6 +64,8 @@ func (h *httpFlags) start(ctx context.Context, system *actor.ActorSystem, out io
 		return nil, err
 	}
 	cfg.Logger = log
+	cfg.Ready = n.Ready                                           // /readyz
+	cfg.Metrics = metrics.Handler(n, metrics.Config{Logger: log}) // /metrics (docs/metrics.md)
 	api, err := api.New(cfg, sdk.Local(system))
 	if err != nil {
 		return nil, err

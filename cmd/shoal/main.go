@@ -73,6 +73,7 @@ ended dead, failed or cancelled; 3 --timeout passed before it finished.`,
 	cmd.AddCommand(nodeCmd(), workerCmd(), hostAgentCmd(), submitCmd(), waitCmd(), statusCmd(), drainCmd(), demoCmd(), benchCmd(), flowCmd(), devCertsCmd(), planCmd())
 	cmd.AddCommand(pauseCmd(), resumeCmd()) // pause.go
 	cmd.AddCommand(versionCmd())            // version.go
+	cmd.AddCommand(healthcheckCmd())        // healthcheck.go
 	cmd.Version = versionString()
 	cmd.SetVersionTemplate("{{.Version}}\n")
 	return cmd

@@ -124,7 +124,7 @@ The command line wins over the environment, which wins over the file.
 			if err != nil {
 				return err
 			}
-			apiDone, err := api.start(cmd.Context(), system, cmd.OutOrStdout(), log)
+			apiDone, err := api.start(cmd.Context(), system, n, cmd.OutOrStdout(), log)
 			if err != nil {
 				_ = n.Stop()
 				return err

@@ -2,7 +2,7 @@
 // one way"): the wire vocabulary (messages) depends on nothing, the task
 // domain on the vocabulary, the store on both, the actors on those and never
 // on each other, cluster code and the SDK on no actor and no store; only
-// node, api, bench and cmd wire things together. It also checks that every
+// node, api, metrics, bench and cmd wire things together. It also checks that every
 // actor's machine.go stays pure and that the SDK links no storage engine.
 package deptest
 
@@ -29,7 +29,7 @@ type layer struct {
 }
 
 // layers is the graph's rulebook. A package in none of these subtrees (cmd,
-// node, api, bench) may import any shoal package but cmd.
+// node, api, metrics, bench) may import any shoal package but cmd.
 var layers = []layer{
 	{subtree: "messages", allow: []string{"messages"}},
 	{subtree: "task", allow: []string{"messages", "task"}},
