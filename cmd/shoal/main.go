@@ -71,9 +71,9 @@ ended dead, failed or cancelled; 3 --timeout passed before it finished.`,
 	logLevel = "warn"
 	cmd.PersistentFlags().Var(levelValue{&logLevel}, "log-level", "log level: debug, info, warn or error (env SHOAL_LOG_LEVEL)")
 	cmd.AddCommand(nodeCmd(), workerCmd(), hostAgentCmd(), submitCmd(), waitCmd(), statusCmd(), drainCmd(), demoCmd(), benchCmd(), flowCmd(), devCertsCmd(), planCmd())
-	cmd.AddCommand(pauseCmd(), resumeCmd()) // pause.go
-	cmd.AddCommand(versionCmd())            // version.go
-	cmd.AddCommand(healthcheckCmd())        // healthcheck.go
+	cmd.AddCommand(pauseCmd(), resumeCmd())   // pause.go
+	cmd.AddCommand(versionCmd(), cancelCmd()) // version.go, cancel.go
+	cmd.AddCommand(healthcheckCmd())          // healthcheck.go
 	cmd.Version = versionString()
 	cmd.SetVersionTemplate("{{.Version}}\n")
 	return cmd

@@ -160,35 +160,9 @@ says so and exits 3. A task that ended dead or cancelled exits 2.`,
 		Example: `  shoal submit --type hash --count 3 | shoal wait
   shoal wait 17 18 --timeout 30s`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ids []uint64
-			parse := func(s string) error {
-				var id uint64
-				if _, err := fmt.Sscan(s, &id); err != nil || id == 0 {
-					return fmt.Errorf("%q is not a task id", s)
-				}
-				ids = append(ids, id)
-				return nil
-			}
-			for _, a := range args {
-				if err := parse(a); err != nil {
-					return err
-				}
-			}
-			if len(args) == 0 {
-				sc := bufio.NewScanner(cmd.InOrStdin())
-				for sc.Scan() {
-					if t := strings.TrimSpace(sc.Text()); t != "" {
-						if err := parse(t); err != nil {
-							return err
-						}
-					}
-				}
-				if err := sc.Err(); err != nil {
-					return err
-				}
-			}
-			if len(ids) == 0 {
-				return fmt.Errorf("no task ids given")
+			ids, err := taskIDs(args, cmd.InOrStdin())
+			if err != nil {
+				return err
 			}
 			conn, err := dialNode(addr, sec)
 			if err != nil {
@@ -210,6 +184,42 @@ says so and exits 3. A task that ended dead or cancelled exits 2.`,
 	addSecurityFlags(cmd.Flags(), &sec, clientTokenHelp)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	return cmd
+}
+
+// taskIDs reads task ids from args, or one per line of stdin when there are
+// no args (what submit prints).
+func taskIDs(args []string, stdin io.Reader) ([]uint64, error) {
+	var ids []uint64
+	parse := func(s string) error {
+		var id uint64
+		if _, err := fmt.Sscan(s, &id); err != nil || id == 0 {
+			return fmt.Errorf("%q is not a task id", s)
+		}
+		ids = append(ids, id)
+		return nil
+	}
+	for _, a := range args {
+		if err := parse(a); err != nil {
+			return nil, err
+		}
+	}
+	if len(args) == 0 {
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			if t := strings.TrimSpace(sc.Text()); t != "" {
+				if err := parse(t); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no task ids given")
+	}
+	return ids, nil
 }
 
 func printOutcomes(w io.Writer, outcomes []messages.Outcome) {
