@@ -315,9 +315,11 @@ func (p *Postgres) commitGroup(group []*pgReq) {
 		return
 	}
 	start := time.Now()
-	defer func() { p.commitLatency.Observe(time.Since(start)) }()
 	p.commits.Add(uint64(len(live)))
 	err := p.writeTx(live)
+	// Observed before any request is finished, so a caller whose Commit
+	// returned sees its commit counted.
+	p.commitLatency.Observe(time.Since(start))
 	var pgErr *pgconn.PgError
 	if err != nil && len(live) > 1 && errors.As(err, &pgErr) {
 		// Find the culprit: one request per transaction.
