@@ -684,7 +684,9 @@ func TestRequirements(t *testing.T) {
 	}
 }
 
-// An executor that can run nothing queued parks, and the queue is left intact.
+// An executor that can run nothing queued parks; tasks of a type no
+// registered executor runs are set aside as unplaceable (issue 14: they
+// were queued silently), and come back in order when one registers.
 func TestNothingRunnableParks(t *testing.T) {
 	m := New(testConfig())
 	m.Enqueue(t0, recs(normal, 1, 5))
@@ -692,8 +694,11 @@ func TestNothingRunnableParks(t *testing.T) {
 	if fx := pull(m, t0, "e", noLoad()); len(fx.Grants) != 0 {
 		t.Fatalf("granted %+v", fx.Grants)
 	}
-	if m.Queued() != 5 {
-		t.Fatalf("queued %d", m.Queued())
+	if m.Queued() != 0 || m.UnplaceableCount() != 5 {
+		t.Fatalf("queued %d, unplaceable %d; want 0 and 5", m.Queued(), m.UnplaceableCount())
+	}
+	if why := m.Reason(1); !strings.Contains(why, "type refused 1 (e)") {
+		t.Fatalf("reason %q does not name the type filter refusing e", why)
 	}
 	register(m, t0, "any", 2, nil, nil)
 	if got := taskIDs(grantTo(pull(m, t0, "any", noLoad()), "any")); !slices.Equal(got, []uint64{1, 2}) {
@@ -713,6 +718,7 @@ func TestScanLimit(t *testing.T) {
 	}
 	tasks = append(tasks, rec(4, normal, 10))
 	m.Enqueue(t0, tasks)
+	register(m, t0, "x-runner", 1, []string{"x"}, nil) // the x tasks are placeable, just not on e
 	register(m, t0, "e", 1, []string{"t"}, nil)
 	if fx := pull(m, t0, "e", noLoad()); len(fx.Grants) != 0 {
 		t.Fatalf("scanned past ScanLimit: %+v", fx.Grants)

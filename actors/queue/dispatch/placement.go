@@ -112,11 +112,14 @@ func (m *Machine) canRun(ex *executor, e *entry) bool {
 }
 
 // placeable reports whether some registered executor passes the filters
-// for e (cached per type and shape). Tasks without requirements are not
-// checked.
+// for e (cached per type and shape). A task without requirements is only
+// checked for its type, and only once some executor is registered: before
+// the first (a node starting ahead of its workers) nothing can be said yet,
+// and the first registration sorts the queues; an executor draining or
+// asleep still serves its types.
 func (m *Machine) placeable(e *entry) bool {
 	if e.shape == "" {
-		return true
+		return len(m.execs) == 0 || m.serves(e.rec.Type)
 	}
 	k := asideKey{e.rec.Type, e.shape}
 	if ok, hit := m.shapes[k]; hit {
@@ -125,6 +128,24 @@ func (m *Machine) placeable(e *entry) bool {
 	ok := false
 	for _, ex := range m.execs {
 		if m.canRun(ex, e) {
+			ok = true
+			break
+		}
+	}
+	m.shapes[k] = ok
+	return ok
+}
+
+// serves reports whether a registered executor runs tasks of typ (cached
+// with the shapes).
+func (m *Machine) serves(typ string) bool {
+	k := asideKey{typ: typ}
+	if ok, hit := m.shapes[k]; hit {
+		return ok
+	}
+	ok := false
+	for _, ex := range m.execs {
+		if ex.types == nil || ex.types[typ] {
 			ok = true
 			break
 		}
@@ -164,17 +185,19 @@ func (m *Machine) admit(ts int64, e *entry) {
 func (m *Machine) executorsChanged(joined bool) {
 	clear(m.shapes)
 	defer m.explainAside()
-	if joined {
-		for k, g := range m.aside {
-			if !m.placeable(g.entries[0]) {
-				continue
-			}
-			for _, e := range m.asideLists.take(k) {
-				m.enqueue(e)
-			}
+	for k, g := range m.aside {
+		if !m.placeable(g.entries[0]) {
+			continue
 		}
+		for _, e := range m.asideLists.take(k) {
+			m.enqueue(e)
+		}
+	}
+	if joined && len(m.execs) > 1 {
 		return
 	}
+	// A departure, or the first executor (tasks queued while there was
+	// none are sorted now): queued tasks nobody can run go aside.
 	for c := range m.queues {
 		q := &m.queues[c]
 		keep := (*q)[:0]

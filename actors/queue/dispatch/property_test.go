@@ -332,9 +332,12 @@ func (s *dispatchSim) check() {
 	if s.arriving {
 		for c := range s.m.queues {
 			for _, e := range s.m.queues[c] {
-				ok := e.shape == ""
+				// Without requirements a task needs only an executor of its
+				// type (in any state), or none registered at all.
+				ok := e.shape == "" && len(s.m.execs) == 0
 				for _, ex := range s.m.execs {
-					if ex.state != messages.ExecDraining && (ex.types == nil || ex.types[e.rec.Type]) && ex.satisfies(e.rec.Requirements) {
+					serves := ex.types == nil || ex.types[e.rec.Type]
+					if serves && (e.shape == "" || ex.state != messages.ExecDraining && ex.satisfies(e.rec.Requirements)) {
 						ok = true
 					}
 				}
