@@ -220,3 +220,15 @@ func TestNoChurnWhenCloudExecutorCannotHelp(t *testing.T) {
 		t.Fatalf("no fresh provision for new demand: %+v", fx)
 	}
 }
+
+// Tasks whose type no registered executor runs (no requirements: the
+// dispatcher sets them aside by type alone) spill like the others: one
+// cloud executor for their type.
+func TestTypeOnlyDemandSpills(t *testing.T) {
+	m := New(testCfg(), "n1")
+	d := []task.Unplaceable{{Type: "render", Tasks: 4, Since: t0.UnixNano()}}
+	fx := m.Observe(t0.Add(3*time.Second), Observation{Unplaceable: d})
+	if len(fx.Provisions) != 1 || fx.Provisions[0].Req.Type != "render" || len(fx.Provisions[0].Req.Requirements) != 0 {
+		t.Fatalf("provisions %+v, want one for type render with no requirements", fx.Provisions)
+	}
+}
