@@ -11,7 +11,9 @@
 //     the pending entry in the same atomic batch.
 //
 // Leases are deliberately not durable: after a restart every unfinished task
-// is queued again, which is what a lost lease means anyway.
+// is queued again, which is what a lost lease means anyway. Their starts
+// are: Batch.Starts (and, on a Pebble node, StartLog) count an attempt
+// from the moment it is granted, so a run the node's death interrupts counts.
 package store
 
 import (
