@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/shoalrt/shoal/store/pgtest"
 )
 
 // Attempts interrupted by the node's death count (issue 15). A real node
@@ -22,8 +24,22 @@ func TestCrashCountsInterruptedAttempts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
+	testCrashCountsInterruptedAttempts(t, func(*testing.T) storeChoice { return pebbleChoice{} })
+}
+
+// TestCrashCountsInterruptedAttemptsPostgres is the same on PostgreSQL,
+// where the starts are committed to the store before their grants.
+func TestCrashCountsInterruptedAttemptsPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	pg := pgtest.Start(t)
+	testCrashCountsInterruptedAttempts(t, func(t *testing.T) storeChoice { return postgresChoice{url: pg.NewDatabase(t)} })
+}
+
+func testCrashCountsInterruptedAttempts(t *testing.T, choose func(*testing.T) storeChoice) {
 	t.Run("running at the kill", func(t *testing.T) {
-		h := newAttemptsNode(t)
+		h := newAttemptsNode(t, choose(t))
 		h.start()
 		id := h.submit("hold", 3)
 		if tk := h.lease("a1"); tk.ID != id || tk.Attempt != 1 {
@@ -42,7 +58,7 @@ func TestCrashCountsInterruptedAttempts(t *testing.T) {
 		h.node.stop()
 	})
 	t.Run("kills its node each time", func(t *testing.T) {
-		h := newAttemptsNode(t)
+		h := newAttemptsNode(t, choose(t))
 		h.start()
 		const max = 3
 		id := h.submit("crash", max)
@@ -88,13 +104,13 @@ type attemptsNode struct {
 	httpClient *http.Client
 }
 
-func newAttemptsNode(t *testing.T) *attemptsNode {
+func newAttemptsNode(t *testing.T, sc storeChoice) *attemptsNode {
 	tmp := t.TempDir()
 	httpAddr := freeAddr(t)
 	t.Logf("logs in %s", tmp)
+	args := append([]string{"node"}, sc.args(tmp)...)
 	return &attemptsNode{t: t, tmp: tmp, base: "http://" + httpAddr,
-		args: []string{"node", "--data", filepath.Join(tmp, "data"), "--listen", freeAddr(t), "--http", httpAddr,
-			"--lease-ttl", "30s", "--log-level", "info"},
+		args: append(args, "--listen", freeAddr(t), "--http", httpAddr, "--lease-ttl", "30s", "--log-level", "info"),
 		httpClient: &http.Client{Timeout: 30 * time.Second}}
 }
 
