@@ -110,7 +110,7 @@ func newAttemptsNode(t *testing.T, sc storeChoice) *attemptsNode {
 	t.Logf("logs in %s", tmp)
 	args := append([]string{"node"}, sc.args(tmp)...)
 	return &attemptsNode{t: t, tmp: tmp, base: "http://" + httpAddr,
-		args: append(args, "--listen", freeAddr(t), "--http", httpAddr, "--lease-ttl", "30s", "--log-level", "info"),
+		args:       append(args, "--listen", freeAddr(t), "--http", httpAddr, "--lease-ttl", "30s", "--log-level", "info"),
 		httpClient: &http.Client{Timeout: 30 * time.Second}}
 }
 
