@@ -186,6 +186,8 @@ type Node struct {
 	// endpointSub evicts executors whose connection is lost (supervision.go).
 	endpointSub *eventstream.Subscription
 	hosts       *hostsPart // the host bridge (hosts.go); nil: off
+	// startLog records attempt starts (Pebble nodes; nil on PostgreSQL).
+	startLog *store.StartLog
 }
 
 // Start opens the store, recovers, and spawns the node's actors on system.
@@ -257,6 +259,13 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 	if err != nil {
 		return fmt.Errorf("node: read the paused set: %w", err)
 	}
+	if err := n.openStartLog(ctx); err != nil { // store.go
+		return err
+	}
+	var starts queue.StartRecorder
+	if n.startLog != nil {
+		starts = n.startLog
+	}
 	log.Info("node recovering", "max_id", maxID, "dedupe_seed", len(seed))
 
 	addr := n.system.Address()
@@ -285,7 +294,7 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 		spawn(request.Props(cfg.Intake, maxID, request.Deps{Store: n.store, Queue: p.Dispatch, Transport: tr, Logger: log, Now: now}), p.Intake.Id),
 		spawn(queue.Props(queue.Config{Pump: cfg.Pump, Dedupe: cfg.Dedupe, Dispatch: cfg.Dispatch, Timing: cfg.Queue},
 			queue.Deps{Store: n.pumpStore(), Intake: p.Intake, Results: p.Results, Flows: p.Flows, Stealer: n.stealerPID(),
-				Transport: tr, Logger: log, Now: now, Authorize: auth, MaxID: maxID, Seed: seed, Paused: paused}), NameDispatch),
+				Transport: tr, Logger: log, Now: now, Authorize: auth, MaxID: maxID, Seed: seed, Paused: paused, Starts: starts}), NameDispatch),
 		n.alias(p.Dispatch, p.Dedupe), // clients cancel at the dedupe's name
 		spawn(actor.PropsFromFunc(n.statusActor(tr)), NameStatus),
 		n.spawnRouters(spawn),
@@ -477,7 +486,8 @@ func (n *Node) statusActor(tr actorio.Transport) actor.ReceiveFunc {
 }
 
 // Stop stops the node's actors and closes the store. Acknowledged work that
-// has not finished stays in the store and is requeued at the next start.
+// has not finished stays in the store and is requeued at the next start,
+// its running attempts not counted (node/store.go, openStartLog).
 func (n *Node) Stop() error {
 	var err error
 	n.stopOnce.Do(func() {
@@ -494,7 +504,15 @@ func (n *Node) Stop() error {
 			}
 		}
 		n.system.ProcessRegistry.Remove(n.pids.Dedupe) // the queue's alias
-		err = n.store.Close()
+		if n.startLog != nil {
+			// A graceful stop does not count the attempts still running:
+			// remote executors and host agents may finish them, and the
+			// next start grants them again under the same attempt, which
+			// the host bridge relies on to find its instruction. Only a
+			// death (kill, crash) leaves the starts for recovery.
+			err = errors.Join(n.startLog.Reset(), n.startLog.Close())
+		}
+		err = errors.Join(err, n.store.Close())
 		n.pool.Close()
 	})
 	return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -161,6 +162,13 @@ func (p *Pebble) encodeBatch(ctx context.Context, b *Batch) (*commitReq, error) 
 	for i := range b.Results {
 		putPendingKey(pb.DeleteDeferred(pendingKeyLen).Key, b.Results[i].Class, b.Results[i].ID)
 	}
+	// Starts are blind writes of s/<id>: no read of the record, so one per
+	// grant costs little (Pending and Task take the larger count).
+	for _, u := range b.Starts {
+		op := pb.SetDeferred(startKeyLen, 4)
+		putStartKey(op.Key, u.ID)
+		binary.BigEndian.PutUint32(op.Value, uint32(max(u.Attempts, 0)))
+	}
 	if b.Paused != nil {
 		v, err := msgpack.Marshal(b.Paused)
 		if err != nil {
@@ -194,6 +202,7 @@ func encodedSize(b *Batch) (int, error) {
 	for i := range b.Results {
 		size += 2*batchEntryOverhead + resultKeyLen + resultSize(&b.Results[i]) + pendingKeyLen
 	}
+	size += len(b.Starts) * (batchEntryOverhead + startKeyLen + 4)
 	if size > maxBatchBytes {
 		return 0, fmt.Errorf("store: batch of %d tasks and %d results encodes to %d bytes, more than the %d a commit may hold",
 			len(b.Tasks), len(b.Results), size, maxBatchBytes)
@@ -212,12 +221,13 @@ func setTask(pb *pebble.Batch, id uint64, t *task.Record) error {
 	return nil
 }
 
-// writeSweep deletes the t/ and r/ records of ids through the committer.
+// writeSweep deletes the t/, r/ and s/ records of ids through the committer.
 func (p *Pebble) writeSweep(ctx context.Context, ids []uint64) error {
 	pb := p.db.NewBatch()
 	for _, id := range ids {
 		_ = pb.Delete(resultKey(id), nil)
 		_ = pb.Delete(taskKey(id), nil)
+		_ = pb.Delete(startKey(id), nil)
 	}
 	r := &commitReq{ctx: ctx, sweep: ids, pb: pb, size: pb.Len(), done: make(chan error, 1)}
 	if err := p.enqueue(r); err != nil {

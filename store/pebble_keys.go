@@ -14,6 +14,9 @@ import (
 //	t/<id be8>            → task.Record   (one per accepted task)
 //	p/<class 1B><id be8>  → empty        (pending index: task not finished)
 //	r/<id be8>            → task.Result (one per finished task)
+//	s/<id be8>            → be4          (attempts started, when more than
+//	                        the t/ record counts; Batch.Starts; removed
+//	                        by Sweep with the task's t/ and r/)
 //	m/maxid               → be8          (largest task id ever committed)
 //	m/paused              → msgpack task.Paused (types and classes held
 //	                        back from dispatch; absent: none)
@@ -27,12 +30,14 @@ const (
 	taskKeyLen    = 2 + 8
 	pendingKeyLen = 2 + 1 + 8
 	resultKeyLen  = 2 + 8
+	startKeyLen   = 2 + 8
 )
 
 var (
 	taskPrefix    = []byte("t/")
 	pendingPrefix = []byte("p/")
 	resultPrefix  = []byte("r/")
+	startPrefix   = []byte("s/")
 	maxIDKey      = []byte("m/maxid")
 	pausedKey     = []byte("m/paused")
 )
@@ -40,6 +45,12 @@ var (
 func taskKey(id uint64) []byte {
 	k := make([]byte, taskKeyLen)
 	putTaskKey(k, id)
+	return k
+}
+
+func startKey(id uint64) []byte {
+	k := make([]byte, startKeyLen)
+	putStartKey(k, id)
 	return k
 }
 
@@ -64,6 +75,11 @@ func putTaskKey(k []byte, id uint64) {
 
 func putResultKey(k []byte, id uint64) {
 	k[0], k[1] = 'r', '/'
+	binary.BigEndian.PutUint64(k[2:], id)
+}
+
+func putStartKey(k []byte, id uint64) {
+	k[0], k[1] = 's', '/'
 	binary.BigEndian.PutUint64(k[2:], id)
 }
 
@@ -109,7 +125,8 @@ func be8(v uint64) []byte {
 func keyString(k []byte) string {
 	switch {
 	case len(k) == taskKeyLen && bytes.HasPrefix(k, taskPrefix),
-		len(k) == resultKeyLen && bytes.HasPrefix(k, resultPrefix):
+		len(k) == resultKeyLen && bytes.HasPrefix(k, resultPrefix),
+		len(k) == startKeyLen && bytes.HasPrefix(k, startPrefix):
 		id, _ := idOf(k)
 		return fmt.Sprintf("%s%d", k[:2], id)
 	case len(k) == pendingKeyLen && bytes.HasPrefix(k, pendingPrefix):

@@ -41,7 +41,26 @@ func (p *Pebble) Task(ctx context.Context, id uint64) (task.Record, bool, error)
 	if err != nil {
 		return task.Record{}, false, err
 	}
+	var sk [startKeyLen]byte
+	putStartKey(sk[:], id)
+	sv, sc, err := p.db.Get(sk[:])
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return task.Record{}, false, fmt.Errorf("store: read %s: %w", keyString(sk[:]), err)
+	default:
+		rec.Attempts = max(rec.Attempts, startCount(sv))
+		sc.Close()
+	}
 	return rec, true, nil
+}
+
+// startCount decodes an s/ value (attempts started).
+func startCount(v []byte) int32 {
+	if len(v) != 4 {
+		return 0
+	}
+	return int32(min(binary.BigEndian.Uint32(v), math.MaxInt32))
 }
 
 // Result returns the terminal result of task id.
@@ -115,6 +134,18 @@ func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, li
 		return nil, fmt.Errorf("store: pending scan: %w", err)
 	}
 	defer tit.Close()
+	// Attempts started (s/, Batch.Starts) are merged the same way: only
+	// tasks leased and not finished have one.
+	sit, err := snap.NewIter(&pebble.IterOptions{
+		LowerBound: startKey(first),
+		UpperBound: prefixEnd(startPrefix),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: pending scan: %w", err)
+	}
+	defer sit.Close()
+	var sk [startKeyLen]byte
+	svalid := sit.First()
 
 	out := make([]task.Record, 0, min(limit, 1024))
 	var dec recordDecoder
@@ -143,9 +174,20 @@ func (p *Pebble) Pending(ctx context.Context, c messages.Class, after uint64, li
 			continue
 		}
 		out = append(out, task.Record{})
-		if err := dec.task(k[:], tit.Value(), &out[len(out)-1]); err != nil {
+		rec := &out[len(out)-1]
+		if err := dec.task(k[:], tit.Value(), rec); err != nil {
 			return nil, err
 		}
+		putStartKey(sk[:], id)
+		if svalid && bytes.Compare(sit.Key(), sk[:]) < 0 {
+			svalid = sit.SeekGE(sk[:])
+		}
+		if svalid && bytes.Equal(sit.Key(), sk[:]) {
+			rec.Attempts = max(rec.Attempts, startCount(sit.Value()))
+		}
+	}
+	if err := sit.Error(); err != nil {
+		return nil, fmt.Errorf("store: pending scan: %w", err)
 	}
 	if err := pit.Error(); err != nil {
 		return nil, fmt.Errorf("store: pending scan: %w", err)

@@ -218,9 +218,15 @@ func (w *pgWrite) encode(b *Batch) (int, error) {
 		w.finished = c.id
 		w.totals = Totals{}.add(b.Results)
 	}
-	if len(b.Attempts) > 0 {
-		for _, i := range lastOfEach(len(b.Attempts), func(i int) uint64 { return b.Attempts[i].ID }) {
-			u := b.Attempts[i]
+	// Starts are attempt counts like Attempts here: a column update costs
+	// the same either way (counts only rise, so the last one is the largest).
+	ups := b.Attempts
+	if len(b.Starts) > 0 {
+		ups = append(b.Attempts[:len(b.Attempts):len(b.Attempts)], b.Starts...)
+	}
+	if len(ups) > 0 {
+		for _, i := range lastOfEach(len(ups), func(i int) uint64 { return ups[i].ID }) {
+			u := ups[i]
 			w.attemptIDs = append(w.attemptIDs, pgID(u.ID))
 			w.attempts = append(w.attempts, u.Attempts)
 			size += 12

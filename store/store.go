@@ -11,7 +11,9 @@
 //     the pending entry in the same atomic batch.
 //
 // Leases are deliberately not durable: after a restart every unfinished task
-// is queued again, which is what a lost lease means anyway.
+// is queued again, which is what a lost lease means anyway. Their starts
+// are: Batch.Starts (and, on a Pebble node, StartLog) count an attempt
+// from the moment it is granted, so a run the node's death interrupts counts.
 package store
 
 import (
@@ -23,7 +25,9 @@ import (
 	"github.com/shoalrt/shoal/task"
 )
 
-// AttemptUpdate records a failed attempt of a task that will be retried.
+// AttemptUpdate records the attempt count of a task that stays pending: a
+// failed attempt to be retried (Batch.Attempts), or an attempt starting
+// (Batch.Starts).
 type AttemptUpdate struct {
 	ID       uint64 `msgpack:"id"`
 	Attempts int32  `msgpack:"attempts"`
@@ -34,6 +38,11 @@ type Batch struct {
 	Tasks    []task.Record   // new tasks: record + pending entry
 	Results  []task.Result   // terminal results: result record, pending entry removed
 	Attempts []AttemptUpdate // attempt counts of tasks that stay pending
+	// Starts record attempts as they start (leases granted): from then on
+	// the task's record reads at least that count, so a run the node's
+	// death interrupts is counted. A blind write, unlike Attempts (which
+	// rewrites the record): the dispatcher writes one for every grant.
+	Starts []AttemptUpdate
 	// Paused, when set, replaces the stored paused set (task types and
 	// priority classes held back from dispatch); read with Store.Paused.
 	Paused *task.Paused
@@ -41,7 +50,7 @@ type Batch struct {
 
 // Empty reports whether the batch writes nothing.
 func (b *Batch) Empty() bool {
-	return len(b.Tasks) == 0 && len(b.Results) == 0 && len(b.Attempts) == 0 && b.Paused == nil
+	return len(b.Tasks) == 0 && len(b.Results) == 0 && len(b.Attempts) == 0 && len(b.Starts) == 0 && b.Paused == nil
 }
 
 // ErrClosed is returned by every method after Close.

@@ -101,6 +101,11 @@ type Deps struct {
 	Seed []task.Result
 	// Paused is the paused set found in the store at start-up (pause.go).
 	Paused task.Paused
+	// Starts, when set, records every attempt's start before its grant
+	// goes out (the node's store.StartLog); nil: the starts are committed
+	// to Store with the next results, and grants wait for that sync
+	// (grants.go).
+	Starts StartRecorder
 }
 
 // Timer messages, one per timer.
@@ -133,8 +138,10 @@ type loaded struct {
 
 // persisted is a result commit's outcome.
 type persisted struct {
-	recs []task.Result
-	err  error
+	recs   []task.Result
+	held   *heldGrants // grants waiting for this commit's attempt starts
+	starts int
+	err    error
 }
 
 type shell struct {
@@ -151,6 +158,12 @@ type shell struct {
 	taking  bool                     // a takeIn is in the mailbox
 	pending []task.Result            // results waiting for the next flush
 	credit  [messages.NumClasses]int // queue places freed, for the pump
+	// Grants waiting for their attempt counts, in order (grants.go);
+	// startsHeld gathers those whose starts are in starts, for the next
+	// result commit.
+	held       []*heldGrants
+	startsHeld *heldGrants
+	starts     []store.AttemptUpdate
 
 	placed, told, peak int64 // persisted tasks taken in; what intake was told
 	toldStandby        int64
@@ -216,11 +229,20 @@ func (s *shell) Receive(ctx actor.Context) {
 	case cancelLooked:
 		s.cancelled(now, msg)
 	case persisted:
+		if msg.held != nil {
+			s.released(msg.held, msg.starts, msg.err) // grants.go
+		}
+		if len(msg.recs) == 0 {
+			break
+		}
 		if msg.err != nil {
 			// The results stay pending in the store: after a restart the
 			// tasks run again (at least once). Nothing is acknowledged as done.
 			s.d.Logger.Error("result commit failed", "results", len(msg.recs), "err", msg.err)
 			break
+		}
+		if s.d.Starts != nil {
+			s.d.Starts.Done(resultIDs(msg.recs))
 		}
 		ctx.Send(s.d.Results, task.Completed{Results: msg.recs})
 	case flushResults:
@@ -359,12 +381,18 @@ func (s *shell) deduped(now time.Time, fx dedupe.Effects) {
 	}
 	if len(fx.Persist) > 0 {
 		s.pending = append(s.pending, fx.Persist...)
-		if len(s.pending) >= s.cfg.FlushMax {
-			s.flushTimer.Stop()
-			s.flushPending()
-		} else if !s.flushTimer.Armed() {
-			s.flushTimer.Arm(s.system, s.self, s.cfg.FlushDelay, flushResults{})
-		}
+		s.scheduleFlush()
+	}
+}
+
+// scheduleFlush commits the pending results and attempt starts at once
+// when FlushMax of them wait, else within FlushDelay.
+func (s *shell) scheduleFlush() {
+	if len(s.pending)+len(s.starts) >= s.cfg.FlushMax {
+		s.flushTimer.Stop()
+		s.flushPending()
+	} else if !s.flushTimer.Armed() {
+		s.flushTimer.Arm(s.system, s.self, s.cfg.FlushDelay, flushResults{})
 	}
 }
 
@@ -393,10 +421,12 @@ func (s *shell) toFlows(msg any) {
 // dispatched applies the dispatcher's effects. ctx is the message being
 // handled when replies without an executor go to its sender (nil: none).
 func (s *shell) dispatched(ctx actor.Context, now time.Time, fx dispatch.Effects) {
+	var grants []outgoing
 	for i := range fx.Grants {
 		g := &fx.Grants[i]
-		s.send(s.pids[g.Executor], &g.Grant)
+		grants = append(grants, outgoing{s.pids[g.Executor], &g.Grant})
 	}
+	s.sendGrants(grants, fx.Starts) // once the attempts they start are durable (grants.go)
 	for _, r := range fx.Replies {
 		to := s.pids[r.Executor]
 		if to == nil && ctx != nil {
@@ -419,6 +449,14 @@ func (s *shell) dispatched(ctx actor.Context, now time.Time, fx dispatch.Effects
 			}
 		})
 	}
+}
+
+func resultIDs(recs []task.Result) []uint64 {
+	ids := make([]uint64, len(recs))
+	for i := range recs {
+		ids[i] = recs[i].ID
+	}
+	return ids
 }
 
 func (s *shell) addCredit(c [messages.NumClasses]int) {
@@ -467,17 +505,23 @@ func (s *shell) load(l pump.Load) {
 }
 
 func (s *shell) flushPending() {
-	if len(s.pending) > 0 {
-		s.persist(s.pending, nil)
-		s.pending = nil
+	if len(s.pending) > 0 || len(s.starts) > 0 {
+		s.commit(&store.Batch{Results: s.pending, Starts: s.starts}, s.startsHeld, nil)
+		s.pending, s.starts, s.startsHeld = nil, nil, nil
 	}
 }
 
 // persist commits results; done (optional) runs after the commit.
 func (s *shell) persist(recs []task.Result, done func(error)) {
+	s.commit(&store.Batch{Results: recs}, nil, done)
+}
+
+// commit commits b; its results are announced and held (the grants of
+// b.Starts, grants.go) released once it is durable.
+func (s *shell) commit(b *store.Batch, held *heldGrants, done func(error)) {
 	root, self := s.system.Root, s.self
-	store.Then(s.d.Store, &store.Batch{Results: recs}, func(err error) {
-		root.Send(self, persisted{recs: recs, err: err})
+	store.Then(s.d.Store, b, func(err error) {
+		root.Send(self, persisted{recs: b.Results, held: held, starts: len(b.Starts), err: err})
 		if done != nil {
 			done(err)
 		}

@@ -89,8 +89,11 @@ func (s *shell) Receive(ctx actor.Context) {
 			}
 			return
 		}
-		if s.m.Resolve(msg.w, msg.found) {
+		switch s.m.Resolve(msg.w, msg.found, s.d.Now().UnixNano()) {
+		case Complete:
 			s.answer(msg.w, nil)
+		case Expired:
+			s.answer(msg.w, errTimeout())
 		}
 	case task.Completed:
 		s.counts.Count(msg.Results)
@@ -113,7 +116,7 @@ func (s *shell) Receive(ctx actor.Context) {
 	case tick:
 		s.timer.Clear()
 		for _, w := range s.m.Expire(s.d.Now().UnixNano()) {
-			s.answer(w, messages.Errorf(messages.CodeTimeout, "some tasks are not finished yet; wait again"))
+			s.answer(w, errTimeout())
 		}
 		s.arm()
 	case *actor.Stopping:
@@ -220,6 +223,10 @@ func (s *shell) lookup(ids []uint64) ([]messages.Outcome, error) {
 		}
 	}
 	return found, nil
+}
+
+func errTimeout() *messages.Error {
+	return messages.Errorf(messages.CodeTimeout, "some tasks are not finished yet; wait again")
 }
 
 func (s *shell) answer(w *Waiter, err *messages.Error) {

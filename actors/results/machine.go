@@ -13,6 +13,10 @@ type Waiter struct {
 	Outcomes  []messages.Outcome
 	remaining int
 	deadline  int64
+	// looked is set once the store has said what each task is: until then
+	// the outcomes are placeholders, and the wait is never answered by its
+	// deadline (only by completions, which are real states).
+	looked bool
 }
 
 // Machine tracks pending waits. It does no I/O.
@@ -26,18 +30,21 @@ func New() *Machine {
 	return &Machine{byTask: map[uint64][]*Waiter{}, waiters: map[*Waiter]struct{}{}}
 }
 
-// Wait registers a wait over outcomes (already filled for terminal tasks).
-// It returns the waiter if it is complete at once, else nil.
+// Wait registers a wait over outcomes already known (filled for terminal
+// tasks). It returns the waiter if it is complete at once, else nil.
 func (m *Machine) Wait(token any, outcomes []messages.Outcome, deadline int64) *Waiter {
 	w := m.Open(token, outcomes, deadline)
+	w.looked = true
 	if w.remaining > 0 {
 		return nil
 	}
 	return w
 }
 
-// Open registers a wait and returns it; a wait with nothing left to wait
-// for is returned unregistered (complete).
+// Open registers a wait whose outcomes are placeholders until Resolve
+// gives what the store says, and returns it; a wait with nothing left to
+// wait for is returned unregistered (complete). Its deadline does not
+// answer it before Resolve: a placeholder is never an answer.
 func (m *Machine) Open(token any, outcomes []messages.Outcome, deadline int64) *Waiter {
 	w := &Waiter{Token: token, Outcomes: outcomes, deadline: deadline}
 	for _, o := range outcomes {
@@ -52,15 +59,30 @@ func (m *Machine) Open(token any, outcomes []messages.Outcome, deadline int64) *
 	return w
 }
 
+// Resolution is what Resolve made of a wait.
+type Resolution int
+
+const (
+	// StillOpen: the wait goes on (tasks unfinished, deadline ahead).
+	StillOpen Resolution = iota
+	// Complete: every task is terminal or unknown; answer it.
+	Complete
+	// Expired: the deadline passed while the store was read; answer it
+	// with what is now known (a timeout).
+	Expired
+)
+
 // Resolve fills a registered wait with what the store said of each task
 // (found[i] for w.Outcomes[i]): terminal results and unknown ids settle
-// their entry unless a completion already did. It reports whether the wait
-// is now complete (and so no longer registered). A wait that expired
-// meanwhile is ignored.
-func (m *Machine) Resolve(w *Waiter, found []messages.Outcome) bool {
+// their entry unless a completion already did. A wait no longer
+// registered (completed or cancelled meanwhile) stays StillOpen; one that
+// is complete, or past its deadline at now, is unregistered and reported
+// so the shell answers it.
+func (m *Machine) Resolve(w *Waiter, found []messages.Outcome, now int64) Resolution {
 	if _, live := m.waiters[w]; !live {
-		return false
+		return StillOpen
 	}
+	w.looked = true
 	for i, f := range found {
 		o := &w.Outcomes[i]
 		if o.State.Terminal() || o.State == messages.StateUnknown {
@@ -74,11 +96,15 @@ func (m *Machine) Resolve(w *Waiter, found []messages.Outcome) bool {
 			o.State, o.Reason = f.State, f.Reason // where it waits (and why), for an answer at the timeout
 		}
 	}
-	if w.remaining > 0 {
-		return false
+	if w.remaining == 0 {
+		delete(m.waiters, w)
+		return Complete
 	}
-	delete(m.waiters, w)
-	return true
+	if w.deadline <= now {
+		m.Cancel(w)
+		return Expired
+	}
+	return StillOpen
 }
 
 // Completed takes durable results and returns the waits they complete.
@@ -122,12 +148,14 @@ func (m *Machine) Cancel(w *Waiter) bool {
 	return true
 }
 
-// Expire returns the waits whose deadline is at or before now; they are
-// answered with what is known.
+// Expire returns the waits whose deadline is at or before now and whose
+// store lookup has resolved; they are answered with what is known. A wait
+// still being looked up is left to Resolve, which answers it if its
+// deadline has passed by then.
 func (m *Machine) Expire(now int64) []*Waiter {
 	var out []*Waiter
 	for w := range m.waiters {
-		if w.deadline <= now {
+		if w.looked && w.deadline <= now {
 			m.Cancel(w)
 			out = append(out, w)
 		}

@@ -212,7 +212,7 @@ func TestResolve(t *testing.T) {
 		t.Fatal("completed early")
 	}
 	found := []messages.Outcome{out(1, messages.StateQueued), {TaskID: 2, State: messages.StateDone, Output: []byte("stored")}, out(3, messages.StateUnknown)}
-	if !m.Resolve(w, found) {
+	if m.Resolve(w, found, 50) != Complete {
 		t.Fatal("not complete after resolve")
 	}
 	if string(w.Outcomes[0].Output) != "fresh" || string(w.Outcomes[1].Output) != "stored" || w.Outcomes[2].State != messages.StateUnknown {
@@ -223,16 +223,50 @@ func TestResolve(t *testing.T) {
 	}
 	// Still running after the lookup: stays registered until completion.
 	w = m.Open("b", []messages.Outcome{out(4, messages.StateQueued)}, 100)
-	if m.Resolve(w, []messages.Outcome{out(4, messages.StateQueued)}) {
+	if m.Resolve(w, []messages.Outcome{out(4, messages.StateQueued)}, 50) != StillOpen {
 		t.Fatal("resolved a task that is still running")
 	}
 	if done := m.Completed([]task.Result{res(4, messages.StateDone, "")}); len(done) != 1 {
 		t.Fatal("completion did not answer")
 	}
-	// Expired before the lookup came back: ignored.
+	// Cancelled before the lookup came back: ignored.
 	w = m.Open("c", []messages.Outcome{out(5, messages.StateQueued)}, 100)
-	m.Expire(100)
-	if m.Resolve(w, []messages.Outcome{out(5, messages.StateUnknown)}) {
-		t.Fatal("resolved an expired wait")
+	m.Cancel(w)
+	if m.Resolve(w, []messages.Outcome{out(5, messages.StateUnknown)}, 50) != StillOpen {
+		t.Fatal("resolved a cancelled wait")
+	}
+}
+
+// A wait's deadline never answers it with placeholders (issue 15): a
+// timeout-0 wait is past its deadline when it opens, yet it is answered
+// only once the store has said what each task is.
+func TestDeadlineWaitsForLookup(t *testing.T) {
+	m := New()
+	done := m.Open("done", []messages.Outcome{out(1, messages.StateQueued)}, 100)
+	unknown := m.Open("unknown", []messages.Outcome{out(2, messages.StateQueued)}, 100)
+	running := m.Open("running", []messages.Outcome{out(3, messages.StateQueued), out(4, messages.StateQueued)}, 100)
+	if got := m.Expire(200); len(got) != 0 {
+		t.Fatalf("expired %d waits before their lookups", len(got))
+	}
+	if r := m.Resolve(done, []messages.Outcome{{TaskID: 1, State: messages.StateDone, Attempts: 1}}, 200); r != Complete || done.Outcomes[0].Attempts != 1 {
+		t.Fatalf("done: %v %+v", r, done.Outcomes)
+	}
+	if r := m.Resolve(unknown, []messages.Outcome{out(2, messages.StateUnknown)}, 200); r != Complete || unknown.Outcomes[0].State != messages.StateUnknown {
+		t.Fatalf("unknown: %v %+v", r, unknown.Outcomes)
+	}
+	r := m.Resolve(running, []messages.Outcome{{TaskID: 3, State: messages.StateLeased}, {TaskID: 4, State: messages.StateDone}}, 200)
+	if r != Expired || running.Outcomes[0].State != messages.StateLeased || running.Outcomes[1].State != messages.StateDone {
+		t.Fatalf("running past its deadline: %v %+v", r, running.Outcomes)
+	}
+	if m.Pending() != 0 || len(m.byTask) != 0 {
+		t.Fatalf("left state: %d pending, %d tasks", m.Pending(), len(m.byTask))
+	}
+	// Looked up before its deadline: the tick answers it then.
+	w := m.Open("later", []messages.Outcome{out(5, messages.StateQueued)}, 300)
+	if m.Resolve(w, []messages.Outcome{{TaskID: 5, State: messages.StateLeased}}, 200) != StillOpen {
+		t.Fatal("answered before the deadline")
+	}
+	if got := m.Expire(300); len(got) != 1 || got[0].Outcomes[0].State != messages.StateLeased {
+		t.Fatalf("expire after lookup: %+v", got)
 	}
 }

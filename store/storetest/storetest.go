@@ -38,6 +38,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"PendingOrderPerClass", testPendingOrderPerClass},
 		{"ResultsRemovePending", testResultsRemovePending},
 		{"Attempts", testAttempts},
+		{"Starts", testStarts},
 		{"AsyncCallOrder", testAsyncCallOrder},
 		{"DuplicateIDsInBatch", testDuplicateIDsInBatch},
 		{"FullIDRange", testFullIDRange},
@@ -339,6 +340,42 @@ func testAttempts(t *testing.T, open Opener) {
 		Attempts: []store.AttemptUpdate{{ID: 3, Attempts: 4}, {ID: 3, Attempts: 1}}})
 	if got, ok := readRecord(t, s, 3); !ok || got.Attempts != 1 || got.Type != "resize" {
 		t.Errorf("task 3 = %+v, %v; want attempts 1", got, ok)
+	}
+}
+
+// testStarts records attempts as they start (Batch.Starts, one per grant):
+// the counts read back through Task and Pending, survive a reopen, mix
+// with failed-attempt updates, and leave with the task's result.
+func testStarts(t *testing.T, open Opener) {
+	s := open(t)
+	commit(t, s, store.Batch{Tasks: []task.Record{Task(1, messages.ClassNormal), Task(2, messages.ClassNormal), Task(3, messages.ClassNormal)}})
+	commit(t, s, store.Batch{Starts: []store.AttemptUpdate{{ID: 1, Attempts: 1}, {ID: 2, Attempts: 1}, {ID: 77, Attempts: 1}}})
+	// 1 fails and starts again; 2 finishes.
+	commit(t, s, store.Batch{Attempts: []store.AttemptUpdate{{ID: 1, Attempts: 1}}})
+	commit(t, s, store.Batch{Starts: []store.AttemptUpdate{{ID: 1, Attempts: 2}}})
+	r2 := Result(2, messages.ClassNormal, Base)
+	commit(t, s, store.Batch{Results: []task.Result{r2}})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = open(t)
+	want := Task(1, messages.ClassNormal)
+	want.Attempts = 2
+	if got, _ := readRecord(t, s, 1); !reflect.DeepEqual(got, want) {
+		t.Errorf("task 1 after two starts = %+v, want %+v", got, want)
+	}
+	recs, err := s.Pending(t.Context(), messages.ClassNormal, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].ID != 1 || recs[0].Attempts != 2 || recs[1].ID != 3 || recs[1].Attempts != 0 {
+		t.Errorf("pending after reopen = %+v, want 1 (attempts 2) and 3 (attempts 0)", recs)
+	}
+	if got, ok := result(t, s, 2); !ok || !reflect.DeepEqual(got, r2) {
+		t.Errorf("result 2 = %+v, %v", got, ok)
+	}
+	if _, ok := readRecord(t, s, 77); ok {
+		t.Errorf("a start of unknown task 77 created a record")
 	}
 }
 

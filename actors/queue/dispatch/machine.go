@@ -160,11 +160,15 @@ type GrantTo struct {
 // Effects are what the shell must do after a step.
 type Effects struct {
 	Grants   []GrantTo
-	Finished []task.Result            // terminal results of originals, to dedupe
-	Attempts []store.AttemptUpdate    // failed attempts to persist before the retry
-	Credit   [messages.NumClasses]int // queue places freed, to the pump
-	Replies  []Reply                  // direct answers (Register, unknown executor)
-	Stolen   []messages.Result        // results of stolen tasks, for their owner (stolen.go)
+	Finished []task.Result         // terminal results of originals, to dedupe
+	Attempts []store.AttemptUpdate // failed attempts to persist before the retry
+	// Starts are the attempts this step started, one per granted task
+	// that is not stolen: the shell makes them durable before it sends
+	// Grants, so a run the node's death interrupts is counted.
+	Starts  []store.AttemptUpdate
+	Credit  [messages.NumClasses]int // queue places freed, to the pump
+	Replies []Reply                  // direct answers (Register, unknown executor)
+	Stolen  []messages.Result        // results of stolen tasks, for their owner (stolen.go)
 }
 
 // Reply answers a request from an executor.
@@ -213,15 +217,32 @@ func New(cfg Config) *Machine {
 	return m
 }
 
-// Enqueue queues originals from dedupe and serves parked executors.
+// InterruptedError is the error of a task found at start-up with all its
+// attempts started and none finished (attempts, max attempts): the node
+// stopped during its last attempt, perhaps because the task stopped it.
+const InterruptedError = "attempt %d of %d was interrupted: the node stopped while it ran"
+
+// Enqueue queues originals from dedupe and serves parked executors. A task
+// whose record counts MaxAttempts started attempts (it was running when
+// the node stopped) is dead at once.
 func (m *Machine) Enqueue(now time.Time, tasks []task.Record) Effects {
 	ts := now.UnixNano()
+	var fx Effects
 	for _, t := range tasks {
 		e := &entry{rec: t, enqueued: ts, attempt: t.Attempts, holdsPlace: true}
+		if t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts {
+			// Every attempt started and none ended: the node stopped
+			// while the last one ran (a task that kills its node ends
+			// here rather than running forever).
+			e.holdsPlace = false
+			fx.Credit[t.Class]++
+			m.Counters.Dead++
+			fx.Finished = append(fx.Finished, m.final(now, e, messages.StateDead, nil, fmt.Sprintf(InterruptedError, t.Attempts, t.MaxAttempts), t.Attempts))
+			continue
+		}
 		prepare(e)
 		m.admit(ts, e)
 	}
-	var fx Effects
 	m.serveParked(now, &fx)
 	return fx
 }
@@ -444,6 +465,9 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 		m.Counters.Granted++
 		le := m.leaseTable.lease(e, ex, est, cell)
 		m.leaseTable.watch(le, ts) // its run timeout, if any (timeout.go)
+		if !e.stolen {             // a stolen task's owner counts its attempts
+			fx.Starts = append(fx.Starts, store.AttemptUpdate{ID: e.rec.ID, Attempts: le.attempt})
+		}
 		g.Tasks = append(g.Tasks, messages.Task{ID: e.rec.ID, Type: e.rec.Type, Payload: e.rec.Payload, Priority: e.rec.Priority, Attempt: le.attempt,
 			TimeoutMillis: e.rec.TimeoutMillis})
 	}
