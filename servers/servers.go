@@ -41,8 +41,27 @@ func DefaultConfig() Config {
 	return Config{Resolution: 10 * time.Second, Keep: 2160, MaxServers: 1024}
 }
 
-// Validate names the first bad field.
+// WithDefaults fills the zero fields with DefaultConfig's.
+func (c Config) WithDefaults() Config {
+	d := DefaultConfig()
+	if c.Resolution == 0 {
+		c.Resolution = d.Resolution
+	}
+	if c.Keep == 0 {
+		c.Keep = d.Keep
+	}
+	if c.MaxServers == 0 {
+		c.MaxServers = d.MaxServers
+	}
+	if c.Forget == 0 {
+		c.Forget = c.Resolution * time.Duration(c.Keep)
+	}
+	return c
+}
+
+// Validate names the first bad field (zero fields mean their defaults).
 func (c Config) Validate() error {
+	c = c.WithDefaults()
 	switch {
 	case c.Resolution <= 0:
 		return fmt.Errorf("servers: Resolution must be > 0, got %v", c.Resolution)
@@ -50,8 +69,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("servers: Keep must be > 0, got %d", c.Keep)
 	case c.MaxServers <= 0:
 		return fmt.Errorf("servers: MaxServers must be > 0, got %d", c.MaxServers)
-	case c.Forget < 0:
-		return fmt.Errorf("servers: Forget must be >= 0, got %v", c.Forget)
+	case c.Forget <= 0:
+		return fmt.Errorf("servers: Forget must be > 0, got %v", c.Forget)
 	}
 	return nil
 }
@@ -169,22 +188,10 @@ type History struct {
 	servers map[string]*ring
 }
 
-// NewHistory returns an empty history (cfg with defaults filled in).
+// NewHistory returns an empty history (cfg with defaults filled in; a
+// valid cfg: see Validate).
 func NewHistory(cfg Config) *History {
-	d := DefaultConfig()
-	if cfg.Resolution <= 0 {
-		cfg.Resolution = d.Resolution
-	}
-	if cfg.Keep <= 0 {
-		cfg.Keep = d.Keep
-	}
-	if cfg.MaxServers <= 0 {
-		cfg.MaxServers = d.MaxServers
-	}
-	if cfg.Forget <= 0 {
-		cfg.Forget = cfg.Resolution * time.Duration(cfg.Keep)
-	}
-	return &History{cfg: cfg, servers: map[string]*ring{}}
+	return &History{cfg: cfg.WithDefaults(), servers: map[string]*ring{}}
 }
 
 // Config is the history's configuration, defaults filled in.
