@@ -51,7 +51,7 @@ type Machine struct {
 	cancel     []uint64          // revoked leases the agent has not heard of
 	delivered  map[uint64]handed // handed to the agent, not yet reported
 	waiters    []*Waiter
-	epoch      int64 // heartbeats seen
+	epoch      int64               // heartbeats seen
 	load       messages.LoadReport // the agent's last reported resources
 }
 
