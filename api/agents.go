@@ -112,7 +112,7 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request) {
 	reply := make(chan *messages.Registered, 1)
 	s.conn.System.Root.Send(pid, agent.RegisterCall{Reply: reply, Register: &messages.Register{
 		Version: messages.ProtocolVersion, ExecutorID: in.ID, Types: in.Types, Slots: in.Slots,
-		Capabilities: in.Capabilities, Token: in.Token,
+		Capabilities: agentCaps(in.Capabilities), Token: in.Token,
 	}})
 	select {
 	case reg := <-reply:
@@ -222,7 +222,11 @@ func loadOf(l *LoadOut) messages.LoadReport {
 		return messages.LoadReport{}
 	}
 	clamp := func(x float64) float64 { return min(max(x, 0), 1) }
-	return messages.LoadReport{CPU: clamp(l.CPU), Mem: clamp(l.Mem), IO: clamp(l.IO)}
+	out := messages.LoadReport{CPU: clamp(l.CPU), Mem: clamp(l.Mem), IO: clamp(l.IO), Disk: clamp(l.Disk), Procs: max(l.Procs, 0)}
+	if len(l.IP) <= 64 {
+		out.IP = l.IP
+	}
+	return out
 }
 
 func tasksOut(ts []messages.Task) []TaskOut {
@@ -274,7 +278,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request) {
 	root := s.conn.System.Root
 	ch := make(chan agent.Answer, 1)
 	wt := &agent.Waiter{Token: ch, Max: max(in.Max, 1)}
-	root.Send(pid, agent.LeaseCall{Waiter: wt, Load: loadOf(in.Load), Results: results})
+	root.Send(pid, agent.LeaseCall{Waiter: wt, Load: withIP(loadOf(in.Load), r), Results: results})
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	var a agent.Answer
@@ -363,7 +367,7 @@ func (s *Server) beat(w http.ResponseWriter, r *http.Request, load *LoadOut, hel
 		return
 	}
 	reply := make(chan agent.HeartbeatReply, 1)
-	s.conn.System.Root.Send(pid, agent.HeartbeatCall{Load: loadOf(load), Held: held, Results: results, Reply: reply})
+	s.conn.System.Root.Send(pid, agent.HeartbeatCall{Load: withIP(loadOf(load), r), Held: held, Results: results, Reply: reply})
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.AskTimeout)
 	defer cancel()
 	select {

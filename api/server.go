@@ -127,6 +127,7 @@ func New(cfg Config, conn *sdk.Conn) (*Server, error) {
 		{Method: "POST", Path: "/v1/agents/{id}/complete", handler: s.complete},
 	}
 	s.routes = append(s.routes, s.flowRoutes()...)
+	s.routes = append(s.routes, s.serverRoutes()...) // servers.go
 	return s, nil
 }
 

@@ -262,12 +262,17 @@ type ClassOut struct {
 	Paused  bool   `json:"paused,omitempty"`
 }
 
-// LoadOut is a load report (fractions 0..1 and tasks held).
+// LoadOut is a load report (fractions 0..1 and tasks held). Disk, Procs
+// and IP feed the servers view (servers.go); an agent that gives no IP is
+// shown at the address its calls come from.
 type LoadOut struct {
 	CPU      float64 `json:"cpu"`
 	Mem      float64 `json:"mem"`
 	IO       float64 `json:"io"`
 	InFlight int32   `json:"inflight"`
+	Disk     float64 `json:"disk,omitempty"`
+	Procs    int32   `json:"procs,omitempty"`
+	IP       string  `json:"ip,omitempty"`
 }
 
 // ExecutorOut is one attached executor (native or HTTP agent).

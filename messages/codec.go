@@ -44,6 +44,8 @@ func Default() *Registry {
 	add("shoal.Pause", func() any { return &Pause{} })
 	add("shoal.PauseAck", func() any { return &PauseAck{} })
 	addFlows(add)
+	add("shoal.ServersRequest", func() any { return &ServersRequest{} })
+	add("shoal.Servers", func() any { return &Servers{} })
 	return r
 }
 

@@ -195,10 +195,22 @@ func appendResults(b []byte, rs []Result) []byte {
 }
 
 func appendLoad(b []byte, l *LoadReport) []byte {
-	b = appendFloat64(appendKey(append(b, 0x84), "cpu"), l.CPU)
+	b = append(b, 0x80|byte(4+btoi(l.Disk != 0)+btoi(l.Procs != 0)+btoi(l.IP != "")))
+	b = appendFloat64(appendKey(b, "cpu"), l.CPU)
 	b = appendFloat64(appendKey(b, "mem"), l.Mem)
 	b = appendFloat64(appendKey(b, "io"), l.IO)
-	return appendInt32(appendKey(b, "inflight"), l.InFlight)
+	b = appendInt32(appendKey(b, "inflight"), l.InFlight)
+	// The servers view's fields, omitempty as msgpack/v5 writes them.
+	if l.Disk != 0 {
+		b = appendFloat64(appendKey(b, "disk"), l.Disk)
+	}
+	if l.Procs != 0 {
+		b = appendInt32(appendKey(b, "procs"), l.Procs)
+	}
+	if l.IP != "" {
+		b = appendStr(appendKey(b, "ip"), l.IP)
+	}
+	return b
 }
 
 func appendPull(b []byte, p *Pull) []byte {
@@ -708,7 +720,7 @@ func (r *fastReader) results() []Result {
 	return rs
 }
 
-var loadFields = []string{"cpu", "mem", "io", "inflight"}
+var loadFields = []string{"cpu", "mem", "io", "inflight", "disk", "procs", "ip"}
 
 func (r *fastReader) load(l *LoadReport) {
 	r.fields(loadFields, func(i int) {
@@ -721,6 +733,12 @@ func (r *fastReader) load(l *LoadReport) {
 			l.IO = r.float64()
 		case 3:
 			l.InFlight = r.int32()
+		case 4:
+			l.Disk = r.float64()
+		case 5:
+			l.Procs = r.int32()
+		case 6:
+			l.IP = r.str("")
 		}
 	})
 }

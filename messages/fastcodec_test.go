@@ -54,6 +54,11 @@ func fastSamples() []any {
 		ids[i] = uint64(i) << 20
 	}
 	load := LoadReport{CPU: 0.5, Mem: math.Inf(1), IO: -0.125, InFlight: math.MaxInt32}
+	// The servers view's fields (S3.4), each alone and all together.
+	full := LoadReport{CPU: 0.25, Mem: 0.5, IO: 0.1, InFlight: 3, Disk: 0.75, Procs: 412, IP: "10.0.0.7"}
+	ipOnly := LoadReport{IP: long}
+	procsOnly := LoadReport{Procs: math.MinInt32}
+	diskOnly := LoadReport{Disk: math.SmallestNonzeroFloat64}
 	results := []Result{
 		{TaskID: 1, Attempt: 1, OK: true, RunNanos: 1500},
 		{TaskID: math.MaxUint64, Attempt: math.MinInt32, Output: []byte{}, Error: long, Permanent: true, RunNanos: math.MinInt64},
@@ -91,6 +96,10 @@ func fastSamples() []any {
 		&Heartbeat{},
 		&Heartbeat{ExecutorID: "ex-1", Load: load, Held: []uint64{1}, Results: results, Unhealthy: "disk full"},
 		&Heartbeat{ExecutorID: huge, Results: make([]Result, 1000)},
+		&Pull{ExecutorID: "ex", Load: full, Free: 2},
+		&Pull{ExecutorID: "ex", Load: diskOnly},
+		&Heartbeat{ExecutorID: "ex", Load: ipOnly, Unhealthy: "u"},
+		&Heartbeat{ExecutorID: "ex", Load: procsOnly, Held: []uint64{2}},
 	}
 }
 

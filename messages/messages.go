@@ -111,6 +111,9 @@ const (
 	// CapCloud is the capability "true" of executors the cloud actor
 	// started (`shoal worker --cloud`).
 	CapCloud = "shoal.cloud"
+	// CapKind names the kind of executor in the servers view (ServerKind*):
+	// the HTTP API sets "agent" on HTTP agents; absent means a native worker.
+	CapKind = "shoal.kind"
 )
 
 // Submit carries one task or a batch. A batch is all-or-nothing: if any task is
@@ -145,12 +148,19 @@ type Task struct {
 }
 
 // LoadReport is an executor's live load (S0.4). CPU, Mem and IO are fractions
-// of capacity in [0,1]; InFlight counts tasks the executor holds.
+// of capacity in [0,1]; InFlight counts tasks the executor holds. Disk (the
+// fraction of its file system in use), Procs (processes on its server) and
+// IP (its server's first non-loopback address) feed the servers view
+// (S3.4); they are omitted when zero, so a report without them is the
+// same bytes as before they existed.
 type LoadReport struct {
 	CPU      float64 `msgpack:"cpu"`
 	Mem      float64 `msgpack:"mem"`
 	IO       float64 `msgpack:"io"`
 	InFlight int32   `msgpack:"inflight"`
+	Disk     float64 `msgpack:"disk,omitempty"`
+	Procs    int32   `msgpack:"procs,omitempty"`
+	IP       string  `msgpack:"ip,omitempty"`
 }
 
 // Register announces an executor to a node (S2.9). The node answers Registered.
@@ -298,6 +308,9 @@ type ExecutorStatus struct {
 	BacklogMillis int64 `msgpack:"backlog_ms,omitempty"`
 	// Cloud marks an executor started by the cloud actor.
 	Cloud bool `msgpack:"cloud,omitempty"`
+	// Kind is its CapKind capability ("agent" for an HTTP agent; empty:
+	// a native worker).
+	Kind string `msgpack:"kind,omitempty"`
 }
 
 // Executor states shown in status.

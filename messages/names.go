@@ -8,4 +8,5 @@ const (
 	ActorDedupe   = "shoal-dedupe"   // Cancel → Outcomes
 	ActorDispatch = "shoal-dispatch" // Register, Pull, Heartbeat → Registered, Grant
 	ActorStatus   = "shoal-status"   // StatusRequest → Status
+	ActorServers  = "shoal-servers"  // ServersRequest → Servers
 )

@@ -110,6 +110,7 @@ func (n *Node) startHosts(ctx context.Context) error {
 			n.cfg.Logger.Error("host bridge executor stopped", "err", err)
 		}
 	})
+	n.system.Root.Send(n.serversPID(), serversHosts{tbl: tbl}) // servers.go: the node-status table
 	n.cfg.Logger.Info("host bridge started", "backend", tbl.Backend(), "types", hc.Types)
 	return nil
 }
@@ -120,6 +121,7 @@ func (n *Node) stopHosts() {
 	if n.hosts == nil {
 		return
 	}
+	n.system.Root.Send(n.serversPID(), serversHosts{}) // servers.go: the table closes
 	n.hosts.stop()
 	n.hosts.wg.Wait()
 	_ = n.hosts.tbl.Close()

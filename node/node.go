@@ -30,6 +30,7 @@ import (
 	"github.com/shoalrt/shoal/internal/actorio"
 	"github.com/shoalrt/shoal/internal/mailbox"
 	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/servers"
 	"github.com/shoalrt/shoal/store"
 	"github.com/shoalrt/shoal/task"
 )
@@ -109,6 +110,9 @@ type Config struct {
 
 	// Hosts turns on the bridge to host agents (hosts.go). Zero: off.
 	Hosts HostsConfig
+	// Servers bounds the servers view's history (servers.go,
+	// docs/servers.md). Zero: servers.DefaultConfig().
+	Servers servers.Config
 
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
@@ -300,6 +304,7 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 		n.spawnRouters(spawn),
 		n.spawnStealer(spawn),
 		n.spawnCloud(spawn),
+		n.spawnServers(tr, spawn),
 		n.spawnSupervisor(spawn), // last: it watches the dispatcher
 	)
 }
@@ -498,7 +503,7 @@ func (n *Node) Stop() error {
 			n.system.EventStream.Unsubscribe(n.endpointSub)
 		}
 		root := n.system.Root
-		for _, p := range []*actor.PID{n.cloudPID(), n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, n.pids.Intake, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
+		for _, p := range []*actor.PID{n.serversPID(), n.cloudPID(), n.supervisorPID(), n.stealerPID(), n.routerPIDs[0], n.routerPIDs[1], n.routerPIDs[2], n.pids.Flows, n.pids.Intake, n.pids.Dispatch, n.pids.Results, n.pids.Status} {
 			if p != nil {
 				_ = root.StopFuture(p).Wait()
 			}

@@ -51,7 +51,24 @@ type Machine struct {
 	cancel     []uint64          // revoked leases the agent has not heard of
 	delivered  map[uint64]handed // handed to the agent, not yet reported
 	waiters    []*Waiter
-	epoch      int64 // heartbeats seen
+	epoch      int64               // heartbeats seen
+	load       messages.LoadReport // the agent's last reported resources
+}
+
+// remember keeps the resources of a call that reported them and fills a
+// call that did not (a complete call, say) with the last ones, so the
+// dispatcher and the servers view keep the agent's figures between calls.
+func (m *Machine) remember(load messages.LoadReport) messages.LoadReport {
+	if load.CPU != 0 || load.Mem != 0 || load.IO != 0 || load.Disk != 0 || load.Procs != 0 {
+		m.load = load
+		return load
+	}
+	ip := load.IP
+	load = m.load
+	if ip != "" {
+		load.IP = ip
+	}
+	return load
 }
 
 type handed struct {
@@ -94,6 +111,7 @@ func (m *Machine) Lease(w *Waiter, load messages.LoadReport, results []messages.
 		return fx
 	}
 	w.Max = max(w.Max, 1)
+	load = m.remember(load)
 	results = m.reported(results)
 	m.waiters = append(m.waiters, w)
 	m.serve(&fx)
@@ -117,6 +135,7 @@ func (m *Machine) Heartbeat(load messages.LoadReport, held []uint64, results []m
 	if !m.registered {
 		return nil, fx
 	}
+	load = m.remember(load)
 	results = m.reported(results)
 	if held != nil {
 		results = append(results, m.lost(held)...)
@@ -182,7 +201,9 @@ func (m *Machine) Granted(g *messages.Grant) Effects {
 	m.sleeping = g.Sleep
 	if len(m.waiters) > 0 && m.registered && !m.sleeping {
 		m.pulling = true
-		fx.Send = append(fx.Send, &messages.Pull{ExecutorID: m.id, Load: messages.LoadReport{InFlight: int32(len(m.delivered))}})
+		load := m.load
+		load.InFlight = int32(len(m.delivered))
+		fx.Send = append(fx.Send, &messages.Pull{ExecutorID: m.id, Load: load})
 	}
 	return fx
 }

@@ -37,6 +37,7 @@ func nodeCmd() *cobra.Command {
 		cloudF                       cloudFlags
 		storeF                       storeFlags
 		hosts                        hostsFlags
+		serversF                     serversFlags
 		limits                       limitFlags
 		configFile                   string
 		printCfg                     bool
@@ -82,6 +83,9 @@ The command line wins over the environment, which wins over the file.
 			cfg.Steal.MinDepth = cfgSteal.MinDepth
 			flows.apply(&cfg)
 			if err := hosts.apply(&cfg); err != nil {
+				return err
+			}
+			if err := serversF.apply(&cfg); err != nil {
 				return err
 			}
 			if err := limits.apply(&cfg); err != nil {
@@ -169,6 +173,7 @@ The command line wins over the environment, which wins over the file.
 	storeF.add(f)
 	flows.add(f)
 	hosts.add(f)
+	serversF.add(f)
 	timeouts.add(f)
 	sup.add(f)
 	cloudF.add(f)

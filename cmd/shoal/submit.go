@@ -257,7 +257,9 @@ func statusCmd() *cobra.Command {
 		Long: `Show what a node holds: per priority class the queued and standby tasks;
 each executor with its state, slots, leases, load and when it was last heard
 from; tasks no executor can take (unplaceable); supervisor alerts; cluster
-members; and the node's counters. --json prints the same as the HTTP API's
+members; the node's counters; and every server of the cluster (native
+workers, HTTP agents, host agents, cloud executors joined per address, with
+CPU, memory, disk, processes, queue and when each last reported). --json prints the same as the HTTP API's
 GET /v1/status (snake_case fields).`,
 		Example: `  shoal status
   shoal status --node node1:7070 --json | jq .executors`,
@@ -270,7 +272,8 @@ GET /v1/status (snake_case fields).`,
 			defer conn.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			st, err := sdk.NewClient(conn).Status(ctx)
+			client := sdk.NewClient(conn)
+			st, err := client.Status(ctx)
 			if err != nil {
 				return err
 			}
@@ -279,6 +282,7 @@ GET /v1/status (snake_case fields).`,
 				return printStatusJSON(out, st)
 			}
 			printStatus(out, st)
+			printServers(out, client, ctx) // status_servers.go
 			return nil
 		},
 	}

@@ -35,6 +35,7 @@ var layers = []layer{
 	{subtree: "task", allow: []string{"messages", "task"}},
 	{subtree: "store", allow: []string{"messages", "task", "store"}},
 	{subtree: "planner", allow: []string{"messages", "task", "planner"}},
+	{subtree: "servers", allow: []string{"messages", "servers"}},
 	{subtree: "internal", allow: []string{"messages", "internal"}},
 	// Actors meet through the task package's messages, never each other:
 	// sameRoom below narrows "actors" to the importer's own actors/X.

@@ -70,6 +70,7 @@ type shell struct {
 	// actor never blocks on a hand-off (heartbeats must go on), and each
 	// finished task (its flush) moves the backlog on.
 	backlog []messages.Task
+	server  serverInfo // the servers view's figures (resources.go)
 
 	mu      sync.Mutex
 	done    []messages.Result
@@ -156,11 +157,12 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.next(ctx, true)
 		s.hb.Arm(s.system, s.self, s.heartbeatEvery(), heartbeat{})
 	case sample:
-		if l, err := s.d.Sampler.Sample(); err == nil {
-			s.m.SetLoad(l)
-		} else {
+		l, err := s.d.Sampler.Sample()
+		if err != nil {
 			s.d.Logger.Warn("load sample failed", "err", err)
 		}
+		s.server.fill(&l, s.cfg.LoadInterval) // resources.go: disk, processes, address
+		s.m.SetLoad(l)
 		s.load.Arm(s.system, s.self, s.cfg.LoadInterval, sample{})
 	case *actor.Restarting: // protoactor supervision: a fresh shell starts
 		s.shutdown()

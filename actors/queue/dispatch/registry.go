@@ -131,7 +131,7 @@ func (r *registry) statuses() []messages.ExecutorStatus {
 	for _, ex := range r.execs {
 		st := messages.ExecutorStatus{ID: ex.id, Slots: ex.slots, Leases: int32(len(ex.leases)), Load: ex.load, LastSeen: ex.lastSeen / 1e6,
 			State: ex.state, Unhealthy: ex.unhealthy,
-			BacklogMillis: int64(ex.finish() / 1e6), Cloud: ex.caps[messages.CapCloud] == "true"}
+			BacklogMillis: int64(ex.finish() / 1e6), Cloud: ex.caps[messages.CapCloud] == "true", Kind: ex.caps[messages.CapKind]}
 		if len(ex.leases) == 0 {
 			st.IdleSince = ex.idleSince / 1e6
 		}
