@@ -1,10 +1,7 @@
 package agent
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"syscall"
 )
 
@@ -15,28 +12,4 @@ import (
 func ownGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-}
-
-// diskUse is the fraction of path's file system in use.
-func diskUse(path string) float64 {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil || st.Blocks == 0 {
-		return 0
-	}
-	return 1 - float64(st.Bavail)/float64(st.Blocks)
-}
-
-// processCount counts the processes in /proc.
-func processCount() int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range ents {
-		if _, err := strconv.Atoi(filepath.Base(e.Name())); err == nil && e.IsDir() {
-			n++
-		}
-	}
-	return n
 }

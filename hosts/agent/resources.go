@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"net"
-
 	"github.com/shoalrt/shoal/hosts/table"
 	"github.com/shoalrt/shoal/sdk/executor"
 )
@@ -26,27 +24,6 @@ func (r *resources) sample() table.HostStatus {
 	if l, err := r.load.Sample(); err == nil {
 		s.CPU, s.Mem = l.CPU, l.Mem
 	}
-	s.Disk, s.Procs, s.IP = diskUse(r.disk), processCount(), firstIP()
+	s.Disk, s.Procs, s.IP = executor.DiskUse(r.disk), executor.ProcessCount(), executor.FirstIP()
 	return s
-}
-
-func firstIP() string {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return ""
-	}
-	var v6 string
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
-			continue
-		}
-		if ipn.IP.To4() != nil {
-			return ipn.IP.String()
-		}
-		if v6 == "" {
-			v6 = ipn.IP.String()
-		}
-	}
-	return v6
 }
