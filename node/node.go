@@ -304,8 +304,10 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 		n.spawnRouters(spawn),
 		n.spawnStealer(spawn),
 		n.spawnCloud(spawn),
+		n.spawnSupervisor(spawn), // after the dispatcher: it watches it
+		// Last: its first gathering asks every other actor at once, and
+		// protoactor races a send with a spawn still under way.
 		n.spawnServers(tr, spawn),
-		n.spawnSupervisor(spawn), // last: it watches the dispatcher
 	)
 }
 
