@@ -209,6 +209,12 @@ func (s *Server) getFlow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, messages.AsError(err))
 		return
 	}
+	writeJSON(w, http.StatusOK, FlowJSON(st))
+}
+
+// FlowJSON is a flow's status as GET /v1/flows/{id} answers it (what `shoal
+// flow get --json` prints too: one JSON shape for both).
+func FlowJSON(st *messages.FlowStatus) FlowOut {
 	out := FlowOut{ID: st.ID, Template: st.Template, TemplateVersion: st.TemplateVersion, Outcome: outcomeOut(st.Outcome), Steps: []StepOut{}}
 	if st.Outcome.State == messages.StateDone && json.Valid(st.Outcome.Output) {
 		out.Result = st.Outcome.Output
@@ -216,5 +222,5 @@ func (s *Server) getFlow(w http.ResponseWriter, r *http.Request) {
 	for _, p := range st.Steps {
 		out.Steps = append(out.Steps, StepOut{Name: p.Name, Type: p.Type, State: p.State.String(), TaskID: p.TaskID, Shared: p.Shared})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shoalrt/shoal/api"
 	"github.com/shoalrt/shoal/cluster"
 	"github.com/shoalrt/shoal/messages"
 	"github.com/shoalrt/shoal/node"
@@ -175,7 +176,7 @@ record.`,
 			if asJSON {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return enc.Encode(api.FlowJSON(st)) // the /v1/flows/{id} shape
 			}
 			fmt.Fprintf(w, "template %s v%d\n", st.Template, st.TemplateVersion)
 			printFlowOutcome(w, st.Outcome)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalrt/shoal/messages"
+	"github.com/shoalrt/shoal/api"
 )
 
 const crashTemplate = `
@@ -74,14 +74,14 @@ func TestFlowCrashResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var st messages.FlowStatus
+			var st api.FlowOut
 			if err := json.Unmarshal([]byte(out), &st); err != nil {
 				t.Fatalf("flow get --json: %v\n%s", err, out)
 			}
-			if len(st.Steps) == 3 && st.Steps[0].State == messages.StateDone {
+			if len(st.Steps) == 3 && st.Steps[0].State == "done" {
 				break
 			}
-			if st.Outcome.State.Terminal() {
+			if terminal(st.Outcome.State) {
 				t.Logf("flow %d finished before the kill (a slow machine): %+v", id, st.Outcome)
 				break
 			}
@@ -107,14 +107,14 @@ func TestFlowCrashResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var st messages.FlowStatus
+			var st api.FlowOut
 			if err := json.Unmarshal([]byte(out), &st); err != nil {
 				t.Fatalf("flow get --json: %v\n%s", err, out)
 			}
-			if st.Outcome.State.Terminal() {
+			if terminal(st.Outcome.State) {
 				want := fmt.Sprintf(`"c-a-k%d-slept %v"`, i, time.Duration(2500+i)*time.Millisecond)
-				if st.Outcome.State != messages.StateDone || string(st.Outcome.Output) != want {
-					t.Fatalf("flow %d: %v %s %s; want done %s", id, st.Outcome.State, st.Outcome.Output, st.Outcome.Error, want)
+				if st.Outcome.State != "done" || string(st.Result) != want {
+					t.Fatalf("flow %d: %v %s %s; want done %s", id, st.Outcome.State, st.Result, st.Outcome.Error, want)
 				}
 				break
 			}
@@ -139,3 +139,6 @@ func TestFlowCrashResume(t *testing.T) {
 	}
 	t.Logf("after the restart %d step payloads ran: %v", len(runs), runs)
 }
+
+// terminal reports whether a state, as the JSON API spells it, is final.
+func terminal(state string) bool { return state == "done" || state == "dead" || state == "cancelled" }
