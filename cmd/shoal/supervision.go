@@ -116,7 +116,16 @@ func drainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drain EXECUTOR",
 		Short: "Stop a node granting work to an executor; its running tasks finish (--undo: active again)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Put an executor in the draining state: the node grants it no new work, its
+running tasks finish and report as usual, and it prints the state now in
+force and how many leases are still running. A draining executor can be
+stopped once its leases reach 0 without any task being retried. --undo makes
+it active again. Tasks whose requirements only this executor satisfies are
+set aside as unplaceable while it drains (shoal status); tasks of its types
+without requirements wait for it in the queue.`,
+		Example: `  shoal drain worker-3
+  shoal drain worker-3 --undo`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			conn, err := dialNode(addr, sec)
 			if err != nil {
