@@ -149,8 +149,8 @@ func (c Config) Validate() error {
 		return errors.New("node: DataDir (Pebble) or Store (postgres:// URL) must be set")
 	case c.Store != "" && !store.IsPostgresURL(c.Store):
 		return errors.New("node: Store must be a postgres:// or postgresql:// URL (empty: Pebble in DataDir)")
-	case c.ResultRetention < c.Dedupe.Window:
-		return fmt.Errorf("node: ResultRetention (%v) must be >= the dedupe window (%v)", c.ResultRetention, c.Dedupe.Window)
+	case c.ResultRetention < c.Dedupe.MaxWindow():
+		return fmt.Errorf("node: ResultRetention (%v) must be >= the longest dedupe window (%v)", c.ResultRetention, c.Dedupe.MaxWindow())
 	case c.SweepEvery <= 0:
 		return fmt.Errorf("node: SweepEvery must be > 0, got %v", c.SweepEvery)
 	case c.Executors < 0 || c.Executors > 0 && c.Launcher == nil:
@@ -249,7 +249,7 @@ func (n *Node) spawn(ctx context.Context, tr actorio.Transport) error {
 		return fmt.Errorf("node: read id high-water mark: %w", err)
 	}
 	var seed []task.Result
-	since := now().Add(-cfg.Dedupe.Window)
+	since := now().Add(-cfg.Dedupe.MaxWindow())
 	if err := n.store.Results(ctx, since, func(r task.Result) error {
 		seed = append(seed, r)
 		return nil

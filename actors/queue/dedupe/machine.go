@@ -24,6 +24,9 @@ import (
 type Config struct {
 	// Window is how long a finished task still absorbs duplicates. Default 10 min.
 	Window time.Duration
+	// TypeWindows, per task type, replace Window for that type's tasks
+	// (0: a finished task of the type absorbs nothing). Default none.
+	TypeWindows map[string]time.Duration
 	// MaxFinished bounds the finished groups remembered; past it the oldest
 	// are forgotten early (their digests can run again). Default 1,000,000.
 	MaxFinished int
@@ -40,7 +43,30 @@ func (c Config) Validate() error {
 	case c.MaxFinished <= 0:
 		return fmt.Errorf("dedupe: MaxFinished must be > 0, got %d", c.MaxFinished)
 	}
+	for typ, w := range c.TypeWindows {
+		if typ == "" || w < 0 {
+			return fmt.Errorf("dedupe: TypeWindows[%q] must name a type and be >= 0, got %v", typ, w)
+		}
+	}
 	return nil
+}
+
+// MaxWindow is the longest window of any type: how long finished results
+// must be kept, and remembered at start-up.
+func (c Config) MaxWindow() time.Duration {
+	w := c.Window
+	for _, tw := range c.TypeWindows {
+		w = max(w, tw)
+	}
+	return w
+}
+
+// windowOf is the window of a task type.
+func (c Config) windowOf(typ string) time.Duration {
+	if w, ok := c.TypeWindows[typ]; ok {
+		return w
+	}
+	return c.Window
 }
 
 type member struct {
@@ -88,23 +114,24 @@ type Effects struct {
 
 // Machine is dedupe's state. It does no I/O.
 type Machine struct {
-	cfg      Config
-	groups   map[task.Digest]*group    // live groups: queued, leased, retrying
-	done     map[task.Digest]doneGroup // finished successfully within the window
-	outputs  map[uint64][]byte         // by original id: the outputs of done groups that have one
-	spare    []*group                  // finished groups, for reuse
-	live     map[uint64]task.Digest    // id of a live original or member → digest
-	finished []finishedRef             // FIFO by finish time, for eviction
-	head     int
-	dropped  map[uint64]bool   // cancelled while in standby: discard when the pump delivers them
-	closing  map[uint64]*group // by original id: cancelling groups a new group replaced
+	cfg       Config
+	maxWindow time.Duration             // cfg.MaxWindow()
+	groups    map[task.Digest]*group    // live groups: queued, leased, retrying
+	done      map[task.Digest]doneGroup // finished successfully within the window
+	outputs   map[uint64][]byte         // by original id: the outputs of done groups that have one
+	spare     []*group                  // finished groups, for reuse
+	live      map[uint64]task.Digest    // id of a live original or member → digest
+	finished  []finishedRef             // FIFO by finish time, for eviction
+	head      int
+	dropped   map[uint64]bool   // cancelled while in standby: discard when the pump delivers them
+	closing   map[uint64]*group // by original id: cancelling groups a new group replaced
 	// Counters.
 	Absorbed, Originals int64
 }
 
 // New returns an empty machine.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, groups: map[task.Digest]*group{}, done: map[task.Digest]doneGroup{}, outputs: map[uint64][]byte{}, live: map[uint64]task.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
+	return &Machine{cfg: cfg, maxWindow: cfg.MaxWindow(), groups: map[task.Digest]*group{}, done: map[task.Digest]doneGroup{}, outputs: map[uint64][]byte{}, live: map[uint64]task.Digest{}, dropped: map[uint64]bool{}, closing: map[uint64]*group{}}
 }
 
 // remember keeps a successful original's result for the window.
@@ -186,7 +213,7 @@ func (m *Machine) Tasks(now time.Time, tasks []task.Record) Effects {
 			// A done group past the window is left for eviction: a new group
 			// for the digest goes to m.groups, which is looked at first.
 			dg, done = m.done[t.Digest]
-			done = done && ts-dg.finished <= int64(m.cfg.Window)
+			done = done && ts-dg.finished <= int64(m.cfg.windowOf(t.Type))
 		}
 		if g != nil && g.cancelling {
 			// Its work is being cancelled: this submission must not share
@@ -276,7 +303,7 @@ func (m *Machine) Finished(now time.Time, results []task.Result) Effects {
 			continue
 		}
 		delete(m.groups, r.Digest) // failed or cancelled work: a new submission runs anew
-		if r.State == messages.StateDone && m.cfg.Window > 0 {
+		if r.State == messages.StateDone && m.maxWindow > 0 {
 			m.remember(r)
 			m.finished = append(m.finished, finishedRef{r.Digest, r.FinishedAt, r.ID})
 		}
@@ -356,7 +383,7 @@ func (m *Machine) State(id uint64) (attached, live bool) {
 func (m *Machine) Tick(now time.Time) { m.evict(now) }
 
 func (m *Machine) evict(now time.Time) {
-	cutoff := now.UnixNano() - int64(m.cfg.Window)
+	cutoff := now.UnixNano() - int64(m.maxWindow)
 	for m.head < len(m.finished) {
 		f := m.finished[m.head]
 		if f.at >= cutoff && len(m.finished)-m.head <= m.cfg.MaxFinished {

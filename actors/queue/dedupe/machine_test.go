@@ -2,6 +2,7 @@ package dedupe
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -523,5 +524,41 @@ func TestOutputsLeaveWithTheirGroup(t *testing.T) {
 	m.Tick(t0.Add(window + time.Minute))
 	if m.Len() != 0 || len(m.outputs) != 0 {
 		t.Fatalf("after the window: %d groups, %d outputs; want none", m.Len(), len(m.outputs))
+	}
+}
+
+// TestTypeWindows: a type's own window replaces Window for its tasks — a
+// shorter one lets a later duplicate run anew, 0 absorbs nothing after the
+// finish — while other types keep the default; eviction waits for the
+// longest window.
+func TestTypeWindows(t *testing.T) {
+	m := New(Config{Window: window, MaxFinished: 100, TypeWindows: map[string]time.Duration{"short": time.Minute, "none": 0, "long": time.Hour}})
+	typed := func(id uint64, d byte, typ string) task.Record {
+		r := mkRecord(id, d, messages.ClassNormal)
+		r.Type = typ
+		return r
+	}
+	for i, typ := range []string{"t", "short", "none", "long"} {
+		d := byte(i + 1)
+		m.Tasks(t0, []task.Record{typed(uint64(d), d, typ)})
+		m.Finished(t0, []task.Result{done(uint64(d), d, "", t0)})
+	}
+	later := t0.Add(2 * time.Minute)
+	for i, c := range []struct {
+		typ      string
+		absorbed bool
+	}{{"t", true}, {"short", false}, {"none", false}, {"long", true}} {
+		d := byte(i + 1)
+		fx := m.Tasks(later, []task.Record{typed(uint64(10+d), d, c.typ)})
+		if got := len(fx.Persist) == 1; got != c.absorbed {
+			t.Errorf("%s duplicate 2 min after the finish: absorbed %v, want %v (%+v)", c.typ, got, c.absorbed, fx)
+		}
+	}
+	m.Tick(t0.Add(window + time.Minute)) // past the default window, within "long"'s
+	if _, ok := m.done[dg(4)]; !ok {
+		t.Fatal("the long-window group was evicted with the default window")
+	}
+	if err := (Config{Window: window, MaxFinished: 1, TypeWindows: map[string]time.Duration{"x": -time.Second}}).Validate(); err == nil || !strings.Contains(err.Error(), `TypeWindows["x"]`) {
+		t.Fatalf("a negative type window: %v, want an error naming it", err)
 	}
 }
