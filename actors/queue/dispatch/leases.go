@@ -18,6 +18,8 @@ type lease struct {
 	// heapAt is its place in leaseTable.deadlines (-1: not there).
 	deadline int64
 	heapAt   int
+	// granted is when the lease was granted (unix ns).
+	granted int64
 }
 
 // lease leases e to ex for its next attempt.

@@ -330,6 +330,7 @@ func (m *Machine) Heartbeat(now time.Time, h *messages.Heartbeat) Effects {
 	ex := m.touch(now, h.ExecutorID, h.Load, h.Results, &fx)
 	if ex != nil {
 		ex.unhealthy = h.Unhealthy
+		m.reconcileStolen(now, ex, h.Held, &fx)
 	}
 	if ex != nil && ex.parked {
 		m.serveParked(now, &fx)
@@ -360,6 +361,37 @@ func (m *Machine) touch(now time.Time, id string, load messages.LoadReport, resu
 		m.result(now, ex, &results[i], fx)
 	}
 	return ex
+}
+
+// lostGrantAfter is how long a grant may take to reach a stealer before a
+// heartbeat that does not list it counts it lost.
+const lostGrantAfter = 5 * time.Second
+
+// reconcileStolen requeues what a peer's stealer was granted but does not
+// hold. A stealer lists every task it holds from this node in every
+// heartbeat (cluster/steal), so a lease it does not list, granted long
+// enough ago for the grant to have arrived, is a grant lost on the way (a
+// remote endpoint reconnecting drops messages): left alone, the stealer's
+// heartbeats would renew it forever with nobody running it. Other
+// executors list what they hold only in some heartbeats, so only
+// stealers are reconciled.
+func (m *Machine) reconcileStolen(now time.Time, ex *executor, held []uint64, fx *Effects) {
+	if !messages.IsStealExecutor(ex.id) || len(ex.leases) == 0 {
+		return
+	}
+	has := make(map[uint64]bool, len(held))
+	for _, id := range held {
+		has[id] = true
+	}
+	cutoff := now.UnixNano() - int64(lostGrantAfter)
+	for _, id := range slices.Sorted(maps.Keys(ex.leases)) {
+		le := ex.leases[id]
+		if has[id] || le.granted > cutoff {
+			continue
+		}
+		m.leaseTable.drop(le)
+		m.fail(now, le.e, le.attempt, fmt.Sprintf("stealer %s does not hold it: the grant was lost", ex.id), false, fx)
+	}
 }
 
 // PerTaskLoad is the learned load of one task of typ (0 if unknown).
@@ -464,6 +496,7 @@ func (m *Machine) grant(now time.Time, ex *executor, fx *Effects) messages.Grant
 		}
 		m.Counters.Granted++
 		le := m.leaseTable.lease(e, ex, est, cell)
+		le.granted = ts
 		m.leaseTable.watch(le, ts) // its run timeout, if any (timeout.go)
 		if !e.stolen {             // a stolen task's owner counts its attempts
 			fx.Starts = append(fx.Starts, store.AttemptUpdate{ID: e.rec.ID, Attempts: le.attempt})

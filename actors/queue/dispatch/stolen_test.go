@@ -63,3 +63,35 @@ func TestTypesAndFreeSlots(t *testing.T) {
 		t.Fatal("an executor of every type not seen")
 	}
 }
+
+// TestLostGrantToStealerRequeued: a peer's stealer lists what it holds in
+// every heartbeat; a lease it does not list, granted more than
+// lostGrantAfter ago, was lost on the way and is requeued, while a recent
+// one (its grant may still be in flight) and a listed one stay leased.
+func TestLostGrantToStealerRequeued(t *testing.T) {
+	m := New(testConfig())
+	m.Enqueue(t0, recs(normal, 1, 3))
+	id := messages.StealExecutorPrefix + "n2"
+	register(m, t0, id, 3, nil, nil)
+	if got := taskIDs(grantTo(pull(m, t0, id, noLoad()), id)); len(got) != 3 {
+		t.Fatalf("granted %v, want 3 tasks", got)
+	}
+	// Within the grace: nothing is judged.
+	m.Heartbeat(t0.Add(time.Second), &messages.Heartbeat{ExecutorID: id, Held: []uint64{1}})
+	if m.HeldBy(id) != 3 {
+		t.Fatalf("leases %d within the grace, want 3", m.HeldBy(id))
+	}
+	m.Heartbeat(t0.Add(lostGrantAfter+time.Second), &messages.Heartbeat{ExecutorID: id, Held: []uint64{1}})
+	if m.HeldBy(id) != 1 || m.State(2) == messages.StateLeased || m.State(3) == messages.StateLeased {
+		t.Fatalf("after the grace: %d leases, tasks 2 and 3 %v %v; want only task 1 leased", m.HeldBy(id), m.State(2), m.State(3))
+	}
+	// An ordinary executor's heartbeat without a Held list changes nothing.
+	m2 := New(testConfig())
+	m2.Enqueue(t0, recs(normal, 1, 2))
+	register(m2, t0, "w", 2, nil, nil)
+	pull(m2, t0, "w", noLoad())
+	m2.Heartbeat(t0.Add(time.Minute/4), &messages.Heartbeat{ExecutorID: "w"})
+	if m2.HeldBy("w") != 2 {
+		t.Fatalf("a worker's leases %d after a heartbeat without Held, want 2", m2.HeldBy("w"))
+	}
+}
